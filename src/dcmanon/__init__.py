@@ -1,0 +1,17 @@
+"""dcmanon: de-identify DICOM files with rules compatible with Microsoft's DICOM anonymizer.
+
+The library never prints or exits; errors are typed (:mod:`dcmanon.errors`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+__version__ = "0.1.0"
+
+from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.config.loader import Config, load_config, parse_config
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = ["Anonymizer", "Config", "FileResult", "__version__", "load_config", "parse_config"]

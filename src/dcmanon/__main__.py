@@ -1,0 +1,5 @@
+"""``python -m dcmanon``."""
+
+from dcmanon.cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""The public entry point: anonymize a dataset or a file with a configuration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from dcmanon.config.loader import Config
+from dcmanon.dicomio import prepare_file_meta, read_dicom, write_dicom_atomic
+from dcmanon.engine import Engine, quiet_pydicom
+from dcmanon.errors import DcmanonError, InputError
+from dcmanon.validation import validate_dataset
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome for one file: status, elements per action, error (never a value)."""
+
+    source: str
+    target: str
+    status: str
+    """``done`` or ``failed``."""
+    actions: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    error_class: str | None = None
+
+
+class Anonymizer:
+    """Anonymize datasets and files with one configuration.
+
+    Parameters
+    ----------
+    config : Config
+        From :func:`dcmanon.load_config`.
+    validate_input, validate_output : bool
+        Check every value against its VR before (input is then not anonymized if it fails) and
+        after (output is then not written) anonymization, as ``--validateInput`` /
+        ``--validateOutput``.
+    today : datetime.date, optional
+        The date the 89-year rule is measured against.
+
+    Examples
+    --------
+    >>> from pydicom import Dataset
+    >>> from dcmanon import Anonymizer, parse_config
+    >>> config = parse_config('{"rules": [{"tag": "PatientName", "method": "redact"}]}')
+    >>> ds = Dataset()
+    >>> ds.PatientName = "Doe^Jane"
+    >>> Anonymizer(config).anonymize_dataset(ds)
+    {'redact': 1}
+    >>> str(ds.PatientName)
+    ''
+    """
+
+    def __init__(self, config: Config, *, validate_input: bool = False,
+                 validate_output: bool = False, today: dt.date | None = None) -> None:
+        self.config = config
+        self.validate_input = validate_input
+        self.validate_output = validate_output
+        self.engine = Engine(config, today)
+
+    def anonymize_dataset(self, ds: Dataset) -> dict[str, int]:
+        """Anonymize ``ds`` in place and return how many elements each action handled.
+
+        Raises
+        ------
+        ValidationError
+            If validation is on and a value breaks its VR's rules.
+        ElementError
+            If a method cannot process an element; ``ds`` must then be discarded.
+        """
+        if self.validate_input:
+            with quiet_pydicom():
+                validate_dataset(ds, stage="input")
+        result = self.engine.apply(ds)
+        if self.validate_output:
+            with quiet_pydicom():
+                validate_dataset(ds, stage="output")
+        return dict(sorted(result.actions.items()))
+
+    def anonymize_file(self, source: str | os.PathLike[str],
+                       target: str | os.PathLike[str]) -> FileResult:
+        """Anonymize one file. The input is only read; the output appears only when complete.
+
+        Errors are returned in the result, not raised, so that a batch goes on.
+        """
+        src, dst = os.fspath(source), os.fspath(target)
+        try:
+            ds = read_dicom(src)
+            actions = self.anonymize_dataset(ds)
+            prepare_file_meta(ds)
+            with quiet_pydicom():
+                write_dicom_atomic(ds, dst)
+        except DcmanonError as exc:
+            message = str(exc)
+            if not isinstance(exc, InputError):
+                message = f"{src}: {message}"
+            return FileResult(src, dst, "failed", error=message,
+                              error_class=type(exc).__name__)
+        except OSError as exc:
+            return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({exc.strerror})",
+                              error_class="OutputError")
+        return FileResult(src, dst, "done", actions)

@@ -1,0 +1,186 @@
+"""The command line: the only place that prints, exits or sets up logging."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from dcmanon import __version__
+from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.batch import BatchResult, Skipped, run_folder
+from dcmanon.config.loader import KEY_ENV, Config, load_config
+from dcmanon.errors import DcmanonError, UsageError
+
+DEFAULT_CONFIG = "configuration.json"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"dcmanon: {message}", err=True)
+    sys.exit(code)
+
+
+def _read_key_file(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        _fail(f"{path}: cannot read key file ({exc.strerror})")
+    if not key:
+        _fail(f"{path}: key file is empty")
+    return key
+
+
+def _load(config_path: str | None, key_file: str | None) -> Config:
+    if config_path is None:
+        if not Path(DEFAULT_CONFIG).is_file():
+            _fail(f"no configuration: pass -c CONFIG (or put {DEFAULT_CONFIG} in the current "
+                  "folder). The built-in PS3.15 default profile is not available yet in "
+                  "this version.")
+        config_path = DEFAULT_CONFIG
+    try:
+        config = load_config(config_path, secret=_read_key_file(key_file))
+    except DcmanonError as exc:
+        _fail(str(exc), exc.exit_code)
+    if config.generated_keys:
+        names = ", ".join(config.generated_keys)
+        click.echo(f"dcmanon: warning: no key for {names}: a random key is used for this run, "
+                   f"so its pseudonyms will not match other runs. Set {KEY_ENV}, use "
+                   "--key-file, or give keys in the configuration.", err=True)
+    return config
+
+
+def _summary(batch: BatchResult, seconds: float) -> str:
+    done = len(batch.results) - len(batch.failed)
+    rate = len(batch.results) / seconds if seconds > 0 else 0.0
+    parts = [f"{done} anonymized", f"{len(batch.failed)} failed"]
+    if batch.skipped:
+        parts.append(f"{len(batch.skipped)} skipped")
+    return f"dcmanon: {', '.join(parts)} in {seconds:.1f} s ({rate:.1f} files/s)"
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-i", "--inputFile", "input_file", type=click.Path(dir_okay=False),
+              help="Input DICOM file (with -o).")
+@click.option("-o", "--outputFile", "output_file", type=click.Path(dir_okay=False),
+              help="Output file; written only when complete.")
+@click.option("-I", "--inputFolder", "input_folder", type=click.Path(file_okay=False),
+              help="Input folder, read recursively (with -O).")
+@click.option("-O", "--outputFolder", "output_folder", type=click.Path(file_okay=False),
+              help="Output folder; the input tree is mirrored in it.")
+@click.option("-c", "--configFile", "config_file", type=click.Path(dir_okay=False),
+              help=f"Configuration (JSON). Default: ./{DEFAULT_CONFIG}.")
+@click.option("--validateInput", "validate_input", is_flag=True,
+              help="Check every input value against its VR; failing files are not anonymized.")
+@click.option("--validateOutput", "validate_output", is_flag=True,
+              help="Check every output value against its VR; failing files are not written.")
+@click.option("--key-file", "key_file", type=click.Path(dir_okay=False),
+              help=f"File holding the project secret (else ${KEY_ENV}); keys every method "
+                   "that has no key of its own.")
+@click.version_option(__version__, "--version")
+@click.pass_context
+def main(ctx: click.Context, input_file: str | None, output_file: str | None,
+         input_folder: str | None, output_folder: str | None, config_file: str | None,
+         validate_input: bool, validate_output: bool, key_file: str | None) -> None:
+    """De-identify DICOM files.
+
+    \b
+      dcmanon -i in.dcm -o out.dcm -c config.json
+      dcmanon -I in_dir -O out_dir -c config.json
+
+    The configuration uses the format of Microsoft's DICOM anonymizer (rules of tag, method,
+    setting, params). Every element, at every depth of nested sequences, gets the action of the
+    first rule that selects it; elements no rule selects are kept (or removed, with
+    "unmatched": "remove").
+
+    \b
+    Exit status:
+      0  every file anonymized
+      1  some files failed (the others were written)
+      2  usage or configuration error (nothing written)
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if input_file is not None and output_file is not None:
+        config = _load(config_file, key_file)
+        _run_file(Anonymizer(config, validate_input=validate_input,
+                             validate_output=validate_output), input_file, output_file)
+    elif input_folder is not None and output_folder is not None:
+        config = _load(config_file, key_file)
+        _run_folder(Anonymizer(config, validate_input=validate_input,
+                               validate_output=validate_output), input_folder, output_folder)
+    else:
+        _fail("give an input and an output: -i FILE -o FILE, or -I FOLDER -O FOLDER "
+              "(see dcmanon --help)")
+
+
+def _run_file(anonymizer: Anonymizer, source: str, target: str) -> None:
+    if os.path.abspath(source) == os.path.abspath(target) or (
+            os.path.exists(target) and os.path.samefile(source, target)):
+        _fail("input and output are the same file; the input is never overwritten")
+    if not os.path.isfile(source):
+        _fail(f"{source}: input file not found", EXIT_FAILED)
+    result = anonymizer.anonymize_file(source, target)
+    if result.status == "failed":
+        _fail(result.error or "failed", EXIT_FAILED)
+
+
+def _run_folder(anonymizer: Anonymizer, source: str, target: str) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(unit="file", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+    def progress(outcome: FileResult | Skipped) -> None:
+        bar.update(1)
+        if isinstance(outcome, FileResult) and outcome.status == "failed":
+            bar.write(f"dcmanon: error: {outcome.error}", file=sys.stderr)
+
+    start = time.perf_counter()
+    try:
+        batch = run_folder(anonymizer, Path(source), Path(target), progress)
+    except UsageError as exc:
+        _fail(str(exc), exc.exit_code)
+    finally:
+        bar.close()
+    click.echo(_summary(batch, time.perf_counter() - start), err=True)
+    sys.exit(EXIT_FAILED if batch.failed else EXIT_OK)
+
+
+@main.command()
+@click.option("-i", "--inputFile", "input_file", required=True,
+              type=click.Path(dir_okay=False, exists=True), help="A file dcmanon encrypted.")
+@click.option("-o", "--outputFile", "output_file", required=True,
+              type=click.Path(dir_okay=False), help="Where to write the decrypted file.")
+@click.option("-c", "--configFile", "config_file", required=True,
+              type=click.Path(dir_okay=False), help="The configuration used to encrypt.")
+@click.option("--key-file", "key_file", type=click.Path(dir_okay=False),
+              help="The project secret used to encrypt, if the configuration had no key.")
+def decrypt(input_file: str, output_file: str, config_file: str, key_file: str | None) -> None:
+    """Decrypt the elements that the configuration's encrypt rules encrypted.
+
+    Only a holder of the encryption key can do this; the key comes from the configuration,
+    --key-file or $DCMANON_KEY, exactly as when encrypting.
+    """
+    from dcmanon.decrypt import decrypt_dataset
+    from dcmanon.dicomio import read_dicom, write_dicom_atomic
+    from dcmanon.engine import quiet_pydicom
+
+    if os.path.abspath(input_file) == os.path.abspath(output_file):
+        _fail("input and output are the same file; the input is never overwritten")
+    config = _load(config_file, key_file)
+    if config.generated_keys and "encrypt" in config.generated_keys:
+        _fail("no encryption key: give the key the file was encrypted with")
+    try:
+        ds = read_dicom(input_file)
+        count = decrypt_dataset(ds, config)
+        with quiet_pydicom():
+            write_dicom_atomic(ds, output_file)
+    except DcmanonError as exc:
+        _fail(f"{input_file}: {exc}", EXIT_FAILED)
+    click.echo(f"dcmanon: {count} elements decrypted", err=True)

@@ -1,0 +1,96 @@
+"""Typed errors. Each carries the exit code the command line maps it to.
+
+Messages name files, tags, keywords and rules; they never carry an element's value or a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DcmanonError(Exception):
+    """Base class of every error dcmanon raises on purpose."""
+
+    exit_code: int = 1
+
+
+class UsageError(DcmanonError):
+    """The command line or the library call is wrong (nothing was written)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem found in a configuration, with its JSON location."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ConfigError(DcmanonError):
+    """The configuration is wrong; every problem found in one pass is listed."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[ConfigProblem], source: str = "configuration") -> None:
+        self.problems = list(problems)
+        self.source = source
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{source}: {count} {noun}\n{lines}")
+
+
+class InputError(DcmanonError):
+    """An input file cannot be read as DICOM (missing, unreadable, not DICOM, truncated)."""
+
+
+class ElementError(DcmanonError):
+    """Processing one element failed; the whole file fails (fail closed).
+
+    Parameters
+    ----------
+    element : str
+        Where the element is: tag and keyword, with the sequence path for nested elements,
+        e.g. ``(0008,1032) ProcedureCodeSequence[0] > (0008,0104) CodeMeaning``.
+    reason : str
+        What is wrong, without the element's value.
+    vr : str
+        The element's value representation.
+    rule : str
+        The rule that was applied (``rules[3] {"tag": ..., "method": ...}``), if any.
+    """
+
+    def __init__(self, element: str, reason: str, vr: str = "", rule: str = "") -> None:
+        self.element = element
+        self.reason = reason
+        self.vr = vr
+        self.rule = rule
+        where = f"{element} [{vr}]" if vr else element
+        via = f" (rule {rule})" if rule else ""
+        super().__init__(f"{where}: {reason}{via}")
+
+
+class UnsupportedVRError(ElementError):
+    """A method was asked to process a VR it does not support."""
+
+
+class ValueFormatError(ElementError):
+    """An element's value does not have the format its VR (or the method) requires."""
+
+
+class ValidationError(ElementError):
+    """``--validateInput`` / ``--validateOutput`` found a value that breaks its VR's rules."""
+
+    def __init__(self, element: str, reason: str, vr: str = "", rule: str = "",
+                 stage: str = "output") -> None:
+        self.stage = stage
+        super().__init__(element, reason, vr, rule)
+
+
+class DecryptError(DcmanonError):
+    """A value could not be decrypted (wrong key or not produced by ``encrypt``)."""
