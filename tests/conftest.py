@@ -10,7 +10,8 @@ from pydicom import config
 
 @pytest.fixture(autouse=True)
 def _pydicom_quiet() -> Iterator[None]:
-    reading, writing = config.settings.reading_validation_mode, config.settings.writing_validation_mode
+    reading = config.settings.reading_validation_mode
+    writing = config.settings.writing_validation_mode
     config.settings.reading_validation_mode = config.IGNORE
     config.settings.writing_validation_mode = config.IGNORE
     yield

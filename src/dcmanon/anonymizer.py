@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 
@@ -91,16 +93,41 @@ class Anonymizer:
         try:
             ds = read_dicom(src)
             actions = self.anonymize_dataset(ds)
-            prepare_file_meta(ds)
-            with quiet_pydicom():
-                write_dicom_atomic(ds, dst)
         except DcmanonError as exc:
             message = str(exc)
             if not isinstance(exc, InputError):
                 message = f"{src}: {message}"
             return FileResult(src, dst, "failed", error=message,
                               error_class=type(exc).__name__)
+        except Exception as exc:  # the per-file boundary: one bad file never stops a batch
+            return _unexpected(src, dst, exc, "could not be anonymized")
+        try:
+            with quiet_pydicom():  # pydicom's warnings quote values
+                prepare_file_meta(ds)
+                write_dicom_atomic(ds, dst)
         except OSError as exc:
-            return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({exc.strerror})",
+            reason = exc.strerror or type(exc).__name__
+            return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({reason})",
                               error_class="OutputError")
+        except Exception as exc:
+            return _unexpected(src, dst, exc, "could not be written")
         return FileResult(src, dst, "done", actions)
+
+
+def _unexpected(src: str, dst: str, exc: Exception, what: str) -> FileResult:
+    """A failure dcmanon did not foresee: the class and where it arose, never the message.
+
+    The messages of pydicom and other libraries may quote element values.
+    """
+    error = f"{src}: {what} (unexpected {describe_unexpected(exc)}; please report it)"
+    return FileResult(src, dst, "failed", error=error, error_class=type(exc).__name__)
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """``ExceptionClass at file.py:line``: where an unforeseen error arose, without its
+    message (library messages may quote element values)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno}"

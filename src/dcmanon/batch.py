@@ -21,6 +21,14 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Unlisted:
+    """A folder whose content could not be listed: its files were not processed."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class BatchResult:
     """Everything a folder run did."""
@@ -30,12 +38,16 @@ class BatchResult:
 
     @property
     def failed(self) -> list[FileResult]:
-        """The files that failed."""
+        """The files that failed (and folders that could not be listed)."""
         return [r for r in self.results if r.status == "failed"]
 
 
 def is_dicom_candidate(path: Path) -> bool:
-    """A ``.dcm`` file, or any file with the DICM marker of a Part 10 file."""
+    """A ``.dcm`` file, or any file with the DICM marker of a Part 10 file.
+
+    A file that cannot be opened to look is a candidate too: reading it then fails and is
+    reported, rather than the file being skipped in silence.
+    """
     if path.suffix.lower() == ".dcm":
         return True
     try:
@@ -43,7 +55,7 @@ def is_dicom_candidate(path: Path) -> bool:
             handle.seek(PREAMBLE_MAGIC_OFFSET)
             return handle.read(4) == b"DICM"
     except OSError:
-        return False
+        return True
 
 
 def check_folders(input_dir: Path, output_dir: Path) -> None:
@@ -65,13 +77,21 @@ def check_folders(input_dir: Path, output_dir: Path) -> None:
         raise UsageError("the input folder is inside the output folder; choose another folder")
 
 
-def discover(input_dir: Path) -> Iterator[Path | Skipped]:
+def discover(input_dir: Path) -> Iterator[Path | Skipped | Unlisted]:
     """Yield input files in a stable order (sorted), or why a file is skipped.
 
-    Symbolic links are followed only when they stay inside the input folder.
+    Symbolic links are followed only when they stay inside the input folder. A folder that
+    cannot be listed is yielded as :class:`Unlisted` (never ignored in silence).
     """
     root = input_dir.resolve()
-    for folder, dirs, files in os.walk(input_dir):
+    unlisted: list[Unlisted] = []
+
+    def on_error(exc: OSError) -> None:
+        unlisted.append(Unlisted(str(exc.filename), exc.strerror or type(exc).__name__))
+
+    for folder, dirs, files in os.walk(input_dir, onerror=on_error):
+        yield from unlisted
+        unlisted.clear()
         kept_dirs = []
         for name in sorted(dirs):
             path = Path(folder, name)
@@ -90,6 +110,7 @@ def discover(input_dir: Path) -> Iterator[Path | Skipped]:
                 yield Skipped(str(path), "not a DICOM file (no .dcm name, no DICM marker)")
             else:
                 yield path
+    yield from unlisted
 
 
 def run_folder(anonymizer: Anonymizer, input_dir: Path, output_dir: Path,
@@ -107,6 +128,11 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path, output_dir: Path,
         if isinstance(item, Skipped):
             batch.skipped.append(item)
             outcome: FileResult | Skipped = item
+        elif isinstance(item, Unlisted):
+            outcome = FileResult(item.path, "", "failed", error=f"{item.path}: cannot list "
+                                 f"the folder ({item.reason}); its files were not processed",
+                                 error_class="InputError")
+            batch.results.append(outcome)
         else:
             target = output_dir / item.relative_to(input_dir)
             outcome = anonymizer.anonymize_file(item, target)

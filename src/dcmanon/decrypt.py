@@ -52,12 +52,17 @@ def _walk(ds: Dataset, plan: Plan, path: tuple[tuple[int, int], ...], root: Data
             if data.texts is not None:
                 new = data.with_texts([decrypt_text(key, t) for t in data.texts])
             elif data.fragments is not None:
-                raise DecryptError("decrypting encapsulated data is not supported")
+                new = type(data)(data.tag, vr, fragments=tuple(
+                    decrypt_bytes(key, fragment) for fragment in data.fragments))
             else:
                 new = type(data)(data.tag, vr, data=decrypt_bytes(key, data.data or b""))
         except DecryptError as exc:
             raise ElementError(describe_path(path, int(tag)), str(exc), vr,
                                rule.describe()) from None
-        ds[tag] = encode_element(new, raw, root)
+        try:
+            ds[tag] = encode_element(new, raw, root)
+        except ValueError as exc:
+            raise ElementError(describe_path(path, int(tag)), str(exc), vr,
+                               rule.describe()) from None
         count += 1
     return count

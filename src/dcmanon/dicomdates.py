@@ -94,7 +94,8 @@ def parse_dt(text: str) -> DicomDateTime:
     if offset is not None and (int(offset[1:3]) > 14 or int(offset[3:5]) > 59):
         raise DateFormatError("not a valid DT offset (&ZZXX)")
     try:
-        value = dt.datetime(numbers[0], numbers[1], numbers[2], min(numbers[3], 23), numbers[4],
+        # Second 60 (a leap second) is valid DICOM; datetime cannot hold it.
+        value = dt.datetime(numbers[0], numbers[1], numbers[2], numbers[3], numbers[4],
                             min(numbers[5], 59), micro)
     except ValueError:
         raise DateFormatError("not a valid calendar date and time in DT") from None
@@ -158,9 +159,13 @@ def format_age(age: Age) -> str:
 
 
 def older_than_hipaa_limit(date: dt.date, today: dt.date) -> bool:
-    """Whether ``date`` plus 89 years lies before ``today`` (HIPAA: such dates are removed)."""
+    """Whether ``date`` is 89 years old or more on ``today`` (HIPAA: such dates are removed).
+
+    The reference drops a value when ``value (00:00) + 89 years < now``; ``now`` is past
+    midnight, so on the 89th anniversary the value is already dropped: hence ``<=`` on dates.
+    """
     try:
         limit = date.replace(year=date.year + HIPAA_MAX_YEARS)
-    except ValueError:  # 29 February in a year that is not a leap year
+    except ValueError:  # 29 February in a year that is not a leap year (.NET: 28 February)
         limit = date.replace(year=date.year + HIPAA_MAX_YEARS, day=28)
-    return limit < today
+    return limit <= today

@@ -4,97 +4,233 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dcmanon import __version__
 from dcmanon.errors import InputError
 
 IMPLEMENTATION_CLASS_UID = "2.25.100671212457638642182829867890137592573"
 IMPLEMENTATION_VERSION_NAME = f"DCMANON_{__version__.replace('.', '')}"[:16]
+META_ELEMENTS_KEPT = frozenset({
+    0x00020001,  # FileMetaInformationVersion
+    0x00020002,  # MediaStorageSOPClassUID
+    0x00020003,  # MediaStorageSOPInstanceUID (follows the dataset)
+    0x00020010,  # TransferSyntaxUID
+    0x00020012,  # ImplementationClassUID (ours)
+    0x00020013,  # ImplementationVersionName (ours)
+})
+"""The only file meta elements written. All others go: AE titles (0016-0018), presentation
+addresses (0026-0028), private information (0100, 0102), RTV identifiers (0031-0038) can
+name sites, people or instances."""
 META_ELEMENTS_DROPPED = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
-"""AE titles and private information of the file meta: they can name sites or people."""
+"""Kept for compatibility: a few of the elements :data:`META_ELEMENTS_KEPT` leaves out."""
+
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_ELEMENT_HEADER = 8
+_TRUNCATED = "truncated (the file ends inside an element)"
 
 
 def read_dicom(path: str | os.PathLike[str]) -> FileDataset:
     """Read a DICOM file (Part 10, or a bare dataset without preamble).
 
-    Large values (pixel data) are read lazily from the file when they are written.
+    Large values (pixel data) are read lazily. pydicom's warnings are never shown (they quote
+    values); a file that ends inside an element is refused rather than read in part.
 
     Raises
     ------
     InputError
-        If the file is missing, unreadable, not DICOM, or truncated.
+        If the file is missing, unreadable, not DICOM, or truncated. The message names the
+        file and the kind of problem, never a value.
     """
     name = os.fspath(path)
     if os.path.isdir(name):
         raise InputError(f"{name}: is a folder, not a file")
     try:
-        try:
-            ds = dcmread(name, defer_size="256 KB")
-        except InvalidDicomError:
-            ds = dcmread(name, force=True, defer_size="256 KB")
-            if not _looks_like_dataset(ds):
-                raise InputError(f"{name}: not a DICOM file") from None
-        # Touch every top-level element now, so a truncated file fails here, not mid-write.
-        for tag in list(ds.keys()):
-            ds.get_item(tag, keep_deferred=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                ds = dcmread(name, defer_size="256 KB")
+            except InvalidDicomError:
+                ds = dcmread(name, force=True, defer_size="256 KB")
+                if not _looks_like_dataset(ds):
+                    raise InputError(f"{name}: not a DICOM file") from None
+        if any("end of file" in str(w.message).lower() for w in caught):
+            raise InputError(f"{name}: {_TRUNCATED}")
+        _check_complete(ds, name, os.path.getsize(name))
+        if len(ds) == 0:
+            raise InputError(f"{name}: not a DICOM file (no data elements)")
     except FileNotFoundError:
         raise InputError(f"{name}: file not found") from None
     except PermissionError:
         raise InputError(f"{name}: permission denied") from None
     except InputError:
         raise
-    except (OSError, EOFError, ValueError, KeyError, TypeError, NotImplementedError,
-            IndexError, AttributeError) as exc:
-        raise InputError(f"{name}: not a readable DICOM file ({type(exc).__name__})") from None
+    except EOFError:
+        raise InputError(f"{name}: {_TRUNCATED}") from None
+    except Exception as exc:
+        # pydicom's messages may quote bytes of the file: only the class is reported.
+        raise InputError(f"{name}: not a readable DICOM file, corrupt or truncated "
+                         f"({type(exc).__name__})") from None
     return ds
 
 
 def _looks_like_dataset(ds: Dataset) -> bool:
-    keys = list(ds.keys())
-    return bool(keys) and ("SOPClassUID" in ds or "SOPInstanceUID" in ds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keys = list(ds.keys())
+        return bool(keys) and ("SOPClassUID" in ds or "SOPInstanceUID" in ds)
+
+
+def _check_complete(ds: Dataset, name: str, size: int) -> None:
+    """Refuse a dataset pydicom read in part.
+
+    pydicom stops quietly at the end of a file: a value shorter than its declared length, or
+    the first bytes of a next element, would otherwise be anonymized and written as a shorter
+    file (a cut pixel data, missing elements). A cut exactly between two elements cannot be
+    told from a complete file.
+    """
+    end = 0
+    for tag in list(ds.keys()):
+        elem = ds.get_item(tag, keep_deferred=True)
+        if not isinstance(elem, RawDataElement):
+            end = -1  # a parsed sequence: its end is not known
+            continue
+        length = elem.length
+        if length == _UNDEFINED_LENGTH:
+            end = -1
+            continue
+        end = elem.value_tell + length
+        if not length:
+            continue
+        if elem.value is None:  # deferred: must lie inside the file
+            if end > size:
+                raise InputError(f"{name}: {_TRUNCATED}")
+        elif len(elem.value) != length:
+            raise InputError(f"{name}: {_TRUNCATED}")
+    if 0 < end < size and size - end < _ELEMENT_HEADER and _nonzero_tail(name, end):
+        raise InputError(f"{name}: {_TRUNCATED}")
+
+
+def _nonzero_tail(name: str, start: int) -> bool:
+    """Whether the bytes after ``start`` hold something (a cut element header), not padding."""
+    with open(name, "rb") as handle:
+        handle.seek(start)
+        return any(handle.read())
 
 
 def prepare_file_meta(ds: FileDataset) -> None:
-    """Make the file meta follow the dataset (MediaStorage UIDs = SOP UIDs) and name us."""
+    """Make the file meta follow the dataset and name us; keep only what identifies nothing.
+
+    MediaStorageSOPInstanceUID is the dataset's (new) SOPInstanceUID, and empty when a rule
+    removed or emptied it: the original is never kept. MediaStorageSOPClassUID follows
+    SOPClassUID, and keeps the input's class when a rule removed it (a class identifies no one).
+    """
     meta = getattr(ds, "file_meta", None)
     if meta is None:
         meta = FileMetaDataset()
         ds.file_meta = meta
-    if "TransferSyntaxUID" not in meta:
-        meta.TransferSyntaxUID = (ImplicitVRLittleEndian if ds.original_encoding[0]
-                                  else ExplicitVRLittleEndian)
-    for tag in META_ELEMENTS_DROPPED:
-        if tag in meta:
+    if "TransferSyntaxUID" not in meta or not meta.TransferSyntaxUID:
+        implicit, little = ds.original_encoding
+        if implicit:
+            meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        elif little is False:
+            meta.TransferSyntaxUID = ExplicitVRBigEndian
+        else:
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for tag in list(meta.keys()):
+        if int(tag) not in META_ELEMENTS_KEPT:
             del meta[tag]
-    if "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = _uid_of(ds, "SOPInstanceUID")
+    sop_class = _uid_of(ds, "SOPClassUID")
+    if sop_class or "MediaStorageSOPClassUID" not in meta:
+        meta.MediaStorageSOPClassUID = sop_class
     meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     ds.preamble = b"\0" * 128
 
 
+def _uid_of(ds: Dataset, keyword: str) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = ds.get(keyword)
+        return str(value).rstrip("\0 ") if value else ""
+
+
+def _complete_meta(meta: FileMetaDataset) -> bool:
+    """Whether pydicom's own Part 10 checks will accept ``meta`` (no empty Type 1 UID)."""
+    return all(meta.get(keyword) for keyword in
+               ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID"))
+
+
 def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str]) -> None:
     """Write ``ds`` to ``path``: a temporary file in the same folder, renamed when complete.
 
-    Nothing is left at ``path`` (or beside it) if writing fails.
+    Nothing is left at ``path`` (or beside it) if writing fails, not even folders this call
+    created. When a rule emptied the SOP Instance UID, the file meta is written with an empty
+    MediaStorageSOPInstanceUID (pydicom would refuse it; the original UID must not be kept).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=target.parent)
+    created = _make_parents(target.parent)
     try:
+        fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=target.parent)
+    except BaseException:
+        _remove_folders(created)
+        raise
+    try:
+        meta = getattr(ds, "file_meta", None)
+        enforce = meta is None or _complete_meta(meta)
+        if not enforce:
+            assert meta is not None
+            # What pydicom adds itself when it enforces the format.
+            meta.FileMetaInformationGroupLength = 0  # recomputed while writing
+            if not meta.get("FileMetaInformationVersion"):
+                meta.FileMetaInformationVersion = b"\x00\x01"
+            meta.MediaStorageSOPClassUID = meta.get("MediaStorageSOPClassUID") or ""
+            meta.MediaStorageSOPInstanceUID = meta.get("MediaStorageSOPInstanceUID") or ""
+            if not meta.get("ImplementationClassUID"):
+                meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+            if not getattr(ds, "preamble", None):
+                ds.preamble = b"\0" * 128
         with os.fdopen(fd, "wb") as handle:
-            ds.save_as(handle, enforce_file_format=True)
+            ds.save_as(handle, enforce_file_format=enforce)
             handle.flush()
+            # mkstemp makes the file private (0600); an output gets the usual mode instead.
+            os.chmod(temp, 0o666 & ~_umask())
             os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
+        _remove_folders(created)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    missing: list[Path] = []
+    current = folder
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return

@@ -8,6 +8,7 @@ redact acts on the whole sequence; keep keeps it and still processes its items.
 from __future__ import annotations
 
 import datetime as dt
+import struct
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -16,14 +17,22 @@ from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from dcmanon.config.loader import Config, Rule
 from dcmanon.config.selectors import ElementRef, PathSelector, TagSelector
 from dcmanon.config.settings import Method
-from dcmanon.elements import decode_element, element_vr, encode_element
+from dcmanon.elements import Encoding, decode_element, element_vr, encode_element, file_encoding
 from dcmanon.errors import UnsupportedVRError, ValueFormatError
 from dcmanon.methods import Action, FileContext, MethodError, apply_method
+from dcmanon.profile_engine import (
+    PROFILE_ACTION_NAMES,
+    ProfileActions,
+    drop_orphan_creators,
+)
+from dcmanon.record import burned_in_flags, record_deidentification
+from dcmanon.scrub import collect_identifiers
 from dcmanon.tags import describe_path
 
 Path = tuple[tuple[int, int], ...]
@@ -34,6 +43,8 @@ class DatasetResult:
     """What was done to one dataset: how many elements each action handled (never values)."""
 
     actions: Counter[str] = field(default_factory=Counter)
+    flags: list[str] = field(default_factory=list)
+    """Why the file may still need a look (e.g. burned-in text in its pixels)."""
 
     def count(self, action: str) -> None:
         """Record one element handled by ``action``."""
@@ -61,7 +72,7 @@ class Plan:
 
     def rule_for(self, ref: ElementRef) -> Rule | None:
         """The first rule that selects the element, or None."""
-        if not self._has_paths and ref.parents:
+        if not self._has_paths and (ref.parents or ref.parent_creators):
             ref = ElementRef(ref.tag, ref.vr, ref.creator)
         try:
             return self._cache[ref]
@@ -100,6 +111,8 @@ class Engine:
     def __init__(self, config: Config, today: dt.date | None = None) -> None:
         self.plan = Plan(config)
         self.today = today or dt.date.today()
+        self.profile = config.profile
+        self.profile_actions = ProfileActions(config) if config.profile else None
 
     def context_for(self, ds: Dataset) -> FileContext:
         """Capture the original Study/Series/SOP Instance UIDs that scope date shifts."""
@@ -108,8 +121,14 @@ class Engine:
             return str(value).rstrip("\0 ") if value else ""
 
         with quiet_pydicom():
+            if self.profile is None:
+                return FileContext(uid("StudyInstanceUID"), uid("SeriesInstanceUID"),
+                                   uid("SOPInstanceUID"), self.today)
+            patient = str(ds.get("PatientID", "") or "").strip() or str(
+                ds.get("PatientName", "") or "").strip()
             return FileContext(uid("StudyInstanceUID"), uid("SeriesInstanceUID"),
-                               uid("SOPInstanceUID"), self.today)
+                               uid("SOPInstanceUID"), self.today, uid("SOPClassUID"),
+                               patient, collect_identifiers(ds))
 
     def apply(self, ds: Dataset) -> DatasetResult:
         """Anonymize ``ds`` in place.
@@ -122,37 +141,88 @@ class Engine:
         result = DatasetResult()
         context = self.context_for(ds)
         with quiet_pydicom():
-            self._walk(ds, (), context, result, ds)
+            # Captured before any change: a rule may rewrite SpecificCharacterSet itself.
+            encoding = file_encoding(ds)
+            self._walk(ds, (), (), context, result, encoding)
+            if self.profile is not None:
+                record_deidentification(ds, self.profile)
+                result.flags.extend(burned_in_flags(ds))
         return result
 
-    def _walk(self, ds: Dataset, path: Path, context: FileContext, result: DatasetResult,
-              root: Dataset) -> None:
+    def _walk(self, ds: Dataset, path: Path, parent_creators: tuple[str | None, ...],
+              context: FileContext, result: DatasetResult, encoding: Encoding) -> None:
         parents = tuple(tag for tag, _ in path)
+        # Read before any change, so that removing a private creator (it comes first in tag
+        # order) does not hide the creator of the block's elements from later rules.
+        creators = private_creators(ds)
         for tag in list(ds.keys()):
             if tag & 0xFFFF == 0:
                 # Group lengths would be stale after any change; they are retired anyway.
                 del ds[tag]
                 continue
             raw = ds.get_item(tag)
-            vr = element_vr(raw, tag)
-            ref = ElementRef(int(tag), vr, private_creator(ds, int(tag)), parents)
+            vr = element_vr(raw, int(tag), encoding.implicit)
+            creator = creators.get(_block_of(int(tag)))
+            ref = ElementRef(int(tag), vr, creator, parents, parent_creators)
             rule = self.plan.rule_for(ref)
+            if rule is None and self.profile_actions is not None:
+                code = self.profile_actions.code(ref, context)
+                result.count(PROFILE_ACTION_NAMES[code])
+                if vr == "SQ":
+                    code = self.profile_actions.sequence_code(code)
+                    method = {"X": Method.REMOVE, "Z": Method.REDACT}.get(code, Method.KEEP)
+                    self._sequence(ds, int(tag), method, None, path,
+                                   (*parent_creators, creator), context, result, encoding)
+                else:
+                    self._profile_element(ds, raw, int(tag), vr, code, path, context,
+                                          encoding)
+                continue
             method = rule.method if rule else self.plan.config.unmatched
             result.count(method.value)
             if vr == "SQ":
-                self._sequence(ds, int(tag), method, rule, path, context, result, root)
+                self._sequence(ds, int(tag), method, rule, path, (*parent_creators, creator),
+                               context, result, encoding)
             else:
-                self._element(ds, raw, int(tag), vr, method, rule, path, context, root)
+                self._element(ds, raw, int(tag), vr, method, rule, path, context, encoding)
+                if method is Method.KEEP and self.profile_actions is not None:
+                    # The second line of defence: kept text loses identifiers anyway.
+                    self._profile_element(ds, raw, int(tag), vr, "T", path, context, encoding)
+        if self.profile_actions is not None:
+            drop_orphan_creators(ds)
+
+    def _profile_element(self, ds: Dataset, raw: DataElement | RawDataElement, tag: int,
+                         vr: str, code: str, path: Path, context: FileContext,
+                         encoding: Encoding) -> None:
+        assert self.profile_actions is not None
+        if code == "X":
+            del ds[tag]
+            return
+        where = describe_path(path, tag)
+        try:
+            data = decode_element(raw, vr, ds, encoding)
+            outcome = self.profile_actions.apply(code, data, context)
+        except MethodError as exc:
+            raise ValueFormatError(where, exc.reason, vr,
+                                   f"{self.profile_actions.describe()} action {code}") from None
+        if outcome is Action.REMOVE:
+            del ds[tag]
+        elif outcome is not Action.KEEP:
+            try:
+                ds[tag] = encode_element(outcome, raw, ds, encoding)
+            except (ValueError, OverflowError, struct.error) as exc:
+                raise ValueFormatError(where, str(exc), vr, "profile") from None
 
     def _sequence(self, ds: Dataset, tag: int, method: Method, rule: Rule | None, path: Path,
-                  context: FileContext, result: DatasetResult, root: Dataset) -> None:
+                  parent_creators: tuple[str | None, ...], context: FileContext,
+                  result: DatasetResult, encoding: Encoding) -> None:
         if method is Method.REMOVE:
             del ds[tag]
         elif method is Method.REDACT:
             ds[tag] = DataElement(tag, "SQ", Sequence())
         elif method is Method.KEEP:
             for index, item in enumerate(ds[tag].value or ()):
-                self._walk(item, (*path, (tag, index)), context, result, root)
+                self._walk(item, (*path, (tag, index)), parent_creators, context, result,
+                           encoding.for_item(item))
         else:
             raise UnsupportedVRError(describe_path(path, tag),
                                      f"{method.value} does not support sequences", "SQ",
@@ -160,7 +230,7 @@ class Engine:
 
     def _element(self, ds: Dataset, raw: DataElement | RawDataElement, tag: int, vr: str,
                  method: Method, rule: Rule | None, path: Path, context: FileContext,
-                 root: Dataset) -> None:
+                 encoding: Encoding) -> None:
         if method is Method.KEEP:
             return
         if method is Method.REMOVE:
@@ -169,7 +239,7 @@ class Engine:
         assert rule is not None  # only keep and remove can come from "unmatched"
         where = describe_path(path, tag)
         try:
-            data = decode_element(raw, vr, root)
+            data = decode_element(raw, vr, ds, encoding)
             outcome = apply_method(method, data, rule.settings, context)
         except MethodError as exc:
             error = UnsupportedVRError if exc.unsupported_vr else ValueFormatError
@@ -178,28 +248,64 @@ class Engine:
             del ds[tag]
         elif outcome is not Action.KEEP:
             try:
-                ds[tag] = encode_element(outcome, raw, root)
-            except ValueError as exc:
-                raise ValueFormatError(where, str(exc), vr, rule.describe()) from None
+                ds[tag] = encode_element(outcome, raw, ds, encoding)
+            except (ValueError, OverflowError, struct.error):
+                raise ValueFormatError(where, "the new value does not fit the VR", vr,
+                                       rule.describe()) from None
+
+
+def _block_of(tag: int) -> int:
+    """The tag of the private creator that reserves a private data element's block (or -1)."""
+    group, element = tag >> 16, tag & 0xFFFF
+    if not group & 1 or element < 0x1000:
+        return -1
+    return (group << 16) | (element >> 8)
+
+
+def _creator_text(element: DataElement | RawDataElement) -> str | None:
+    value = element.value
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("latin-1")
+    if isinstance(value, MultiValue | list):
+        value = "\\".join(str(v) for v in value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip(" \0")
+    return text or None
+
+
+def private_creators(ds: Dataset) -> dict[int, str]:
+    """The private creators reserved in ``ds``, by the tag of their reservation.
+
+    Values are read without converting the elements (so nothing about them changes).
+    """
+    creators: dict[int, str] = {}
+    for tag in list(ds.keys()):  # iterating a Dataset would convert every element
+        group, element = tag >> 16, tag & 0xFFFF
+        if group & 1 and 0x10 <= element <= 0xFF:
+            text = _creator_text(ds.get_item(tag))
+            if text is not None:
+                creators[int(tag)] = text
+    return creators
 
 
 def private_creator(ds: Dataset, tag: int) -> str | None:
     """The private creator of a private data element, read from its block's reservation."""
-    group, element = tag >> 16, tag & 0xFFFF
-    if not group & 1 or element < 0x1000:
+    block = _block_of(tag)
+    if block < 0 or block not in ds:
         return None
-    reservation = ds.get((group << 16) | (element >> 8))
-    if reservation is None or not isinstance(reservation.value, str):
-        return None
-    return reservation.value.strip()
+    return _creator_text(ds.get_item(block))
 
 
-def iter_refs(ds: Dataset, path: Path = ()) -> Iterator[tuple[Path, int, str]]:
+def iter_refs(ds: Dataset, path: Path = (), implicit: bool | None = None
+              ) -> Iterator[tuple[Path, int, str]]:
     """Yield (path, tag, VR) of every element at every depth (for reports and tests)."""
     with quiet_pydicom():
+        if implicit is None:
+            implicit = file_encoding(ds).implicit
         for tag in list(ds.keys()):
-            vr = element_vr(ds.get_item(tag), int(tag))
+            vr = element_vr(ds.get_item(tag), int(tag), implicit)
             yield path, int(tag), vr
             if vr == "SQ":
                 for index, item in enumerate(ds[tag].value or ()):
-                    yield from iter_refs(item, (*path, (int(tag), index)))
+                    yield from iter_refs(item, (*path, (int(tag), index)), implicit)

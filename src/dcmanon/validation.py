@@ -15,7 +15,7 @@ from functools import lru_cache
 import pydicom
 from pydicom.charset import decode_bytes
 from pydicom.datadict import dictionary_VM
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.tag import BaseTag
 
 from dcmanon.errors import ValidationError
@@ -325,12 +325,17 @@ def _binary_count(value: object, vr: str) -> int:
 
 
 def _walk(ds: pydicom.Dataset, path: tuple[tuple[int, int], ...], stage: str) -> None:
-    for elem in ds:
+    for tag in sorted(ds.keys()):
+        raw = ds.get_item(tag)
+        # Convert a detached copy: converting in place would change what methods later read
+        # (PersonName drops trailing "=", DS loses its spelling).
+        elem = convert_raw_data_element(raw, ds=ds) if isinstance(raw, RawDataElement) \
+            else raw
         if elem.tag >> 16 == 0x0002:
             continue  # file meta lives outside the dataset fo-dicom validates
         vr = elem.VR.split(" or ")[0].strip()
         if vr == "SQ":
-            for index, item in enumerate(elem.value):
+            for index, item in enumerate(ds[tag].value):
                 _walk(item, (*path, (elem.tag, index)), stage)
             continue
         if vr in _STRING_VRS:

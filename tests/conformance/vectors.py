@@ -13,7 +13,8 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "microsoft"
-MISSING = "../shared/conformance/microsoft is not here (the reference's vectors are read at test time)"
+MISSING = ("../shared/conformance/microsoft is not here "
+           "(the reference's vectors are read at test time)")
 
 
 def require_reference() -> Path:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
 from dcmanon import __version__
-from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.anonymizer import Anonymizer, FileResult, describe_unexpected
 from dcmanon.batch import BatchResult, Skipped, run_folder
 from dcmanon.config.loader import KEY_ENV, Config, load_config
-from dcmanon.errors import DcmanonError, UsageError
+from dcmanon.errors import DcmanonError, InputError, UsageError
 
 DEFAULT_CONFIG = "configuration.json"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -31,7 +32,9 @@ def _read_key_file(path: str | None) -> str | None:
     try:
         key = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        _fail(f"{path}: cannot read key file ({exc.strerror})")
+        _fail(f"{path}: cannot read key file ({exc.strerror or type(exc).__name__})")
+    except UnicodeDecodeError:
+        _fail(f"{path}: the key file is not UTF-8 text (write the secret as text)")
     if not key:
         _fail(f"{path}: key file is empty")
     return key
@@ -44,10 +47,13 @@ def _load(config_path: str | None, key_file: str | None) -> Config:
                   "folder). The built-in PS3.15 default profile is not available yet in "
                   "this version.")
         config_path = DEFAULT_CONFIG
+    secret = _read_key_file(key_file)
     try:
-        config = load_config(config_path, secret=_read_key_file(key_file))
+        config = load_config(config_path, secret=secret)
     except DcmanonError as exc:
         _fail(str(exc), exc.exit_code)
+    except Exception as exc:  # a loader bug must not print a traceback (or the file's text)
+        _fail(f"{config_path}: cannot be read as a configuration ({type(exc).__name__})")
     if config.generated_keys:
         names = ", ".join(config.generated_keys)
         click.echo(f"dcmanon: warning: no key for {names}: a random key is used for this run, "
@@ -88,25 +94,52 @@ def _summary(batch: BatchResult, seconds: float) -> str:
 def main(ctx: click.Context, input_file: str | None, output_file: str | None,
          input_folder: str | None, output_folder: str | None, config_file: str | None,
          validate_input: bool, validate_output: bool, key_file: str | None) -> None:
-    """De-identify DICOM files.
+    """De-identify DICOM files: one file, or a whole folder tree.
 
     \b
       dcmanon -i in.dcm -o out.dcm -c config.json
       dcmanon -I in_dir -O out_dir -c config.json
+      dcmanon decrypt -i out.dcm -o back.dcm -c config.json
 
-    The configuration uses the format of Microsoft's DICOM anonymizer (rules of tag, method,
-    setting, params). Every element, at every depth of nested sequences, gets the action of the
-    first rule that selects it; elements no rule selects are kept (or removed, with
-    "unmatched": "remove").
+    Every element, at every depth of nested sequences, gets the action of the first rule of
+    the configuration that selects it: keep, remove, redact, perturb, dateShift, cryptoHash,
+    encrypt, substitute or refreshUID. Elements no rule selects are kept (or removed, with
+    "unmatched": "remove"). The configuration format is that of Microsoft's DICOM
+    anonymizer; the whole configuration is checked before any file is read.
+
+    With -I/-O the input folder is read recursively: every .dcm file and every file with the
+    DICM marker is anonymized to the same relative path under the output folder; other files
+    are skipped, never copied. A failing file does not stop the run; a summary ends it.
+
+    Outputs are written under a temporary name and renamed when complete; inputs are only
+    ever read. Messages name files, elements and rules, never values or keys.
+
+    Keys: a method's own key in the configuration, else --key-file, else $DCMANON_KEY; with
+    none, a random key is used for the run (its pseudonyms will not match other runs).
 
     \b
     Exit status:
       0  every file anonymized
-      1  some files failed (the others were written)
+      1  some files failed (one line each; the others were written)
       2  usage or configuration error (nothing written)
+      130  interrupted (the file in progress was not written)
     """
     if ctx.invoked_subcommand is not None:
         return
+    with warnings.catch_warnings():
+        # Library warnings (pydicom's) quote element values: they must never reach stderr.
+        warnings.simplefilter("ignore")
+        try:
+            _run(input_file, output_file, input_folder, output_folder, config_file,
+                 validate_input, validate_output, key_file)
+        except Exception as exc:  # last resort: a clear line, never a traceback or a value
+            _fail(f"internal error ({describe_unexpected(exc)}); please report it", EXIT_FAILED)
+
+
+def _run(input_file: str | None, output_file: str | None, input_folder: str | None,
+         output_folder: str | None, config_file: str | None, validate_input: bool,
+         validate_output: bool, key_file: str | None) -> None:
+    """Dispatch to file or folder mode (after the configuration is loaded)."""
     if input_file is not None and output_file is not None:
         config = _load(config_file, key_file)
         _run_file(Anonymizer(config, validate_input=validate_input,
@@ -122,13 +155,17 @@ def main(ctx: click.Context, input_file: str | None, output_file: str | None,
 
 def _run_file(anonymizer: Anonymizer, source: str, target: str) -> None:
     if os.path.abspath(source) == os.path.abspath(target) or (
-            os.path.exists(target) and os.path.samefile(source, target)):
+            os.path.exists(source) and os.path.exists(target)
+            and os.path.samefile(source, target)):
         _fail("input and output are the same file; the input is never overwritten")
     if not os.path.isfile(source):
-        _fail(f"{source}: input file not found", EXIT_FAILED)
-    result = anonymizer.anonymize_file(source, target)
+        _fail(f"error: {source}: input file not found", EXIT_FAILED)
+    try:
+        result = anonymizer.anonymize_file(source, target)
+    except KeyboardInterrupt:
+        _fail(f"interrupted: {target} was not written", EXIT_INTERRUPTED)
     if result.status == "failed":
-        _fail(result.error or "failed", EXIT_FAILED)
+        _fail(f"error: {result.error or 'failed'}", EXIT_FAILED)
 
 
 def _run_folder(anonymizer: Anonymizer, source: str, target: str) -> None:
@@ -146,8 +183,14 @@ def _run_folder(anonymizer: Anonymizer, source: str, target: str) -> None:
         batch = run_folder(anonymizer, Path(source), Path(target), progress)
     except UsageError as exc:
         _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        bar.close()
+        _fail("interrupted: the files already written are complete; the file in progress "
+              "and the rest were not written", EXIT_INTERRUPTED)
     finally:
         bar.close()
+    if not batch.results:
+        click.echo(f"dcmanon: warning: no DICOM file found in {source}", err=True)
     click.echo(_summary(batch, time.perf_counter() - start), err=True)
     sys.exit(EXIT_FAILED if batch.failed else EXIT_OK)
 
@@ -177,10 +220,18 @@ def decrypt(input_file: str, output_file: str, config_file: str, key_file: str |
     if config.generated_keys and "encrypt" in config.generated_keys:
         _fail("no encryption key: give the key the file was encrypted with")
     try:
-        ds = read_dicom(input_file)
-        count = decrypt_dataset(ds, config)
         with quiet_pydicom():
+            ds = read_dicom(input_file)
+            count = decrypt_dataset(ds, config)
             write_dicom_atomic(ds, output_file)
+    except InputError as exc:
+        _fail(f"error: {exc}", EXIT_FAILED)
     except DcmanonError as exc:
-        _fail(f"{input_file}: {exc}", EXIT_FAILED)
+        _fail(f"error: {input_file}: {exc}", EXIT_FAILED)
+    except OSError as exc:
+        _fail(f"error: {output_file}: cannot write ({exc.strerror or type(exc).__name__})",
+              EXIT_FAILED)
+    except Exception as exc:  # never a traceback: library messages may quote values
+        _fail(f"error: {input_file}: could not be decrypted (unexpected "
+              f"{type(exc).__name__}; please report it)", EXIT_FAILED)
     click.echo(f"dcmanon: {count} elements decrypted", err=True)

@@ -16,13 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import json5
-from pydantic import ValidationError as PydanticError
 
 from dcmanon.config.selectors import Selector, SelectorError, parse_selector
-from dcmanon.config.settings import SETTINGS_BY_METHOD, AnySettings, Method
+from dcmanon.config.settings import (
+    ALL_SETTING_KEYS,
+    SECRET_SETTING_KEYS,
+    SETTINGS_BY_METHOD,
+    AnySettings,
+    Method,
+)
 from dcmanon.errors import ConfigError, ConfigProblem
+from dcmanon.profiles import PROFILES, Option, Profile
+from dcmanon.pseudonyms import DEFAULT_PREFIX
 
 SECTIONS = ("rules", "defaultSettings", "customSettings", "parameters", "profile", "options",
+            "pseudonymPrefix",
             "unmatched")
 RULE_FIELDS = ("tag", "dicomTagPath", "method", "setting", "params")
 KEYED_METHODS = {
@@ -57,10 +65,15 @@ class Config:
 
     rules: tuple[Rule, ...]
     unmatched: Method = Method.KEEP
-    profile: str | None = None
-    options: tuple[str, ...] = ()
+    profile: Profile | None = None
+    """The built-in profile applied to elements no rule selects (None: ``unmatched``)."""
     generated_keys: tuple[str, ...] = ()
     """Methods that had no key and got a random one for this run (outputs won't link)."""
+    uid_key: str = field(default="", repr=False)
+    """Key of the profile's UIDs (the same as refreshUID's, so references stay consistent)."""
+    patient_key: str = field(default="", repr=False)
+    """Key of patient pseudonyms and per-patient date offsets."""
+    pseudonym_prefix: str = DEFAULT_PREFIX
 
 
 def load_config(path: str | os.PathLike[str], *, secret: str | None = None) -> Config:
@@ -106,6 +119,9 @@ def parse_config(text: str | Mapping[str, Any], *, source: str = "configuration"
             raw = json5.loads(text.lstrip("\ufeff"))
         except ValueError as exc:
             raise ConfigError([ConfigProblem("", f"not valid JSON: {exc}")], source) from None
+        except RecursionError:
+            raise ConfigError([ConfigProblem("", "not valid JSON: nested too deeply")],
+                              source) from None
     else:
         raw = text
     if not isinstance(raw, Mapping):
@@ -123,6 +139,20 @@ def _closest(word: str, choices: tuple[str, ...] | list[str]) -> str:
     return f' (did you mean "{lowered[match[0]]}"?)' if match else ""
 
 
+def _shown(raw: Mapping[str, Any]) -> str:
+    """A rule as written, for messages, with the value of every key setting hidden."""
+    shown: dict[str, Any] = {}
+    for name in raw:
+        if name not in RULE_FIELDS:
+            continue
+        value = raw[name]
+        if name == "params" and isinstance(value, Mapping):
+            value = {k: "***" if str(k).lower() in SECRET_SETTING_KEYS else v
+                     for k, v in value.items()}
+        shown[name] = value
+    return json.dumps(shown, ensure_ascii=False, default=str)
+
+
 class _Builder:
     """Collects problems while compiling a raw configuration."""
 
@@ -131,9 +161,17 @@ class _Builder:
         self.secret = secret
         self.generated: dict[str, str] = {}
         self.sections = self._sections(raw)
+        self.defaults: dict[Method, tuple[str, dict[str, Any]]] = {}
+        """Method → (JSON location, setting object) of ``defaultSettings``."""
+        self.custom: dict[str, Any] = {}
+        self.custom_checked: dict[tuple[str, Method], bool] = {}
+        """(custom setting, method) → whether it binds; each is reported once."""
+        self.custom_used: set[str] = set()
 
     def problem(self, location: str, message: str) -> None:
-        self.problems.append(ConfigProblem(location, message))
+        found = ConfigProblem(location, message)
+        if found not in self.problems:
+            self.problems.append(found)
 
     def _sections(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         # Section names bind case-insensitively, as in the reference.
@@ -148,21 +186,18 @@ class _Builder:
         return sections
 
     def _object(self, name: str) -> dict[str, Any]:
-        value = self.sections.get(name, {})
+        value = self.sections.get(name)
+        if value is None:
+            return {}
         if not isinstance(value, Mapping):
-            self.problem(name, "must be an object of {name: setting object}")
+            what = "{name: value}" if name == "parameters" else "{name: setting object}"
+            self.problem(name, f"must be an object of {what}")
             return {}
         return dict(value)
 
     def build(self) -> Config:
-        defaults = {str(k).lower(): v for k, v in self._object("defaultSettings").items()}
-        for name, value in defaults.items():
-            if Method.parse(name) is None:
-                self.problem(f"defaultSettings.{name}", "unknown method"
-                             + _closest(name, [m.value for m in Method]))
-            elif not isinstance(value, Mapping):
-                self.problem(f"defaultSettings.{name}", "must be an object")
-        custom = self._object("customSettings")
+        self._defaults()
+        self.custom = self._object("customSettings")
         parameters = self._parameters()
         rules_raw = self.sections.get("rules")
         rules: list[Rule] = []
@@ -172,18 +207,89 @@ class _Builder:
             self.problem("rules", "must be a list of rule objects")
         else:
             for index, rule in enumerate(rules_raw or []):
-                compiled = self._rule(index, rule, defaults, custom, parameters)
+                compiled = self._rule(index, rule, parameters)
                 if compiled is not None:
                     rules.append(compiled)
+        self._unused_custom_settings()
         unmatched = self._unmatched()
-        profile = self.sections.get("profile")
+        profile = self._profile()
+        prefix = self.sections.get("pseudonymPrefix", DEFAULT_PREFIX)
+        if not isinstance(prefix, str) or len(prefix) > 16 or "\\" in prefix:
+            self.problem("pseudonymPrefix", "must be a text of at most 16 characters")
+            prefix = DEFAULT_PREFIX
+        uid_key = patient_key = ""
         if profile is not None:
-            self.problem("profile", "built-in profiles are not available yet in this version "
-                         "(write the rules explicitly)")
+            uid_key = parameters.get("refreshUIDKey") or self._derived_key(Method.REFRESH_UID)
+            patient_key = self._derived_key_named("patient")
+        return Config(tuple(rules), unmatched, profile, tuple(sorted(self.generated)),
+                      uid_key, patient_key, prefix)
+
+    def _profile(self) -> Profile | None:
+        """The ``profile`` (a built-in name) and its ``options`` (PS3.15 option names)."""
+        name = self.sections.get("profile")
         options = self.sections.get("options", [])
-        if options:
-            self.problem("options", "PS3.15 options are not available yet in this version")
-        return Config(tuple(rules), unmatched, None, (), tuple(sorted(self.generated)))
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            self.problem("options", "must be a list of PS3.15 option names")
+            return None
+        if name is None:
+            if options:
+                self.problem("options", 'options need a profile (e.g. "profile": "basic")')
+            return None
+        if not isinstance(name, str):
+            self.problem("profile", "must be the name of a built-in profile")
+            return None
+        chosen: set[Option] = set()
+        for index, text in enumerate(options):
+            option = Option.parse(text)
+            if option is None:
+                self.problem(f"options[{index}]", f'unknown option "{text}"'
+                             + _closest(text, [o.value for o in Option]))
+            else:
+                chosen.add(option)
+        try:
+            return Profile.build(name, frozenset(chosen))
+        except ValueError as exc:
+            self.problem("profile" if name not in PROFILES else "options", str(exc))
+            return None
+
+    def _defaults(self) -> None:
+        """Bind every ``defaultSettings`` entry once, where it is written."""
+        for name, value in self._object("defaultSettings").items():
+            location = f"defaultSettings.{name}"
+            method = Method.parse(str(name))
+            if method is None:
+                self.problem(location, "unknown method" + _closest(str(name),
+                                                                   [m.value for m in Method]))
+                continue
+            if not isinstance(value, Mapping):
+                self.problem(location, "must be an object")
+                continue
+            self.defaults[method] = (location, dict(value))
+            self._check(location, method, value)
+
+    def _check(self, location: str, method: Method, raw: Mapping[str, Any]) -> bool:
+        """Report what is wrong with a setting object for ``method``; whether it binds."""
+        model = SETTINGS_BY_METHOD[method]
+        if not model.json_names():
+            if raw:
+                self.problem(location, f"{method.value} takes no settings")
+            return not raw
+        _, problems = model.bind(raw)
+        for key, message in problems:
+            self.problem(f"{location}.{key}", message)
+        return not problems
+
+    def _unused_custom_settings(self) -> None:
+        for name, value in self.custom.items():
+            if name in self.custom_used:
+                continue
+            location = f"customSettings.{name}"
+            if not isinstance(value, Mapping):
+                self.problem(location, "must be an object")
+                continue
+            for key in value:
+                if str(key).lower() not in ALL_SETTING_KEYS:
+                    self.problem(f"{location}.{key}", "unknown setting")
 
     def _unmatched(self) -> Method:
         value = self.sections.get("unmatched", "keep")
@@ -207,67 +313,88 @@ class _Builder:
                     base, how = lower[: -len(suffix)], suffix
             if base not in names:
                 self.problem(location, "unknown parameter" + _closest(str(key), [
-                    *names.values(), *(n + "File" for n in names.values())]))
+                    *names.values(), *(n + "File" for n in names.values()),
+                    *(n + "Env" for n in names.values())]))
                 continue
             if not isinstance(value, str):
                 self.problem(location, "must be a string")
                 continue
             resolved = self._resolve_key(location, value, how)
-            if resolved is not None:
-                keys[names[base]] = resolved
+            if resolved is None:
+                continue
+            name = names[base]
+            if name in keys:
+                self.problem(location, f"{name} is given more than once in parameters")
+                continue
+            method = next(m for m, n in KEYED_METHODS.items() if n == name)
+            _, problems = SETTINGS_BY_METHOD[method].bind({name: resolved})
+            for _key, message in problems:
+                self.problem(location, message)
+            if not problems:
+                keys[name] = resolved
         return keys
 
     def _resolve_key(self, location: str, value: str, how: str) -> str | None:
         if how == "literal":
-            return value
-        if how == "env":
+            found: str | None = value
+        elif how == "env":
             found = os.environ.get(value)
             if found is None:
                 self.problem(location, f"environment variable {value} is not set")
-            return found
-        try:
-            return Path(value).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            self.problem(location, f"cannot read key file: {exc.strerror}")
+                return None
+        else:
+            try:
+                found = Path(value).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                self.problem(location, f"cannot read key file: {exc.strerror}")
+                return None
+            except UnicodeDecodeError:
+                self.problem(location, "cannot read key file: not UTF-8 text")
+                return None
+        if not found:
+            self.problem(location, "the key is empty")
             return None
+        return found
 
-    def _rule(self, index: int, raw: Any, defaults: dict[str, Any], custom: dict[str, Any],
-              parameters: dict[str, str]) -> Rule | None:
+    def _rule(self, index: int, raw: Any, parameters: dict[str, str]) -> Rule | None:
         where = f"rules[{index}]"
         if not isinstance(raw, Mapping):
             self.problem(where, "must be an object with tag and method")
             return None
         ok = True
+        suggested: set[str] = set()
         for key in raw:
             if key not in RULE_FIELDS:
-                self.problem(f"{where}.{key}", "unknown field" + _closest(str(key), RULE_FIELDS))
+                hint = _closest(str(key), RULE_FIELDS)
+                self.problem(f"{where}.{key}", "unknown field" + hint)
+                suggested.update(f for f in RULE_FIELDS if f'"{f}"' in hint)
                 ok = False
-        method = self._method(where, raw)
-        selector = self._selector(where, raw)
-        settings_raw = self._settings_source(where, raw, method, defaults, custom)
-        if method is None or selector is None or settings_raw is None or not ok:
+        method = self._method(where, raw, suggested)
+        selector = self._selector(where, raw, suggested)
+        settings = self._settings(where, raw, method, parameters)
+        if method is None or selector is None or settings is None or not ok:
             return None
-        settings = self._bind(where, method, settings_raw, parameters)
-        if settings is None:
-            return None
-        source = json.dumps({k: raw[k] for k in raw if k in RULE_FIELDS}, ensure_ascii=False)
-        return Rule(index, selector, method, settings, source)
+        return Rule(index, selector, method, settings, _shown(raw))
 
-    def _method(self, where: str, raw: Mapping[str, Any]) -> Method | None:
+    def _method(self, where: str, raw: Mapping[str, Any], suggested: set[str]) -> Method | None:
         if "method" not in raw:
-            self.problem(where, 'missing required field "method"')
+            if "method" not in suggested:  # else already reported as a misspelt field
+                self.problem(where, 'missing required field "method"')
             return None
         name = raw["method"]
         method = Method.parse(name) if isinstance(name, str) else None
         if method is None:
-            self.problem(f"{where}.method", f'unknown method "{name}"'
-                         + _closest(str(name), [m.value for m in Method]))
+            names = [m.value for m in Method]
+            hint = _closest(str(name), names) or " (methods: " + ", ".join(names) + ")"
+            self.problem(f"{where}.method", f'unknown method "{name}"' + hint)
         return method
 
-    def _selector(self, where: str, raw: Mapping[str, Any]) -> Selector | None:
+    def _selector(self, where: str, raw: Mapping[str, Any], suggested: set[str]
+                  ) -> Selector | None:
         fields = [f for f in ("tag", "dicomTagPath") if f in raw]
         if not fields:
-            self.problem(where, 'missing required field "tag" (or "dicomTagPath")')
+            if not suggested & {"tag", "dicomTagPath"}:  # else reported as a misspelt field
+                self.problem(where, 'missing required field "tag" (or "dicomTagPath")')
             return None
         if len(fields) == 2:
             self.problem(where, 'give "tag" or "dicomTagPath", not both')
@@ -282,50 +409,79 @@ class _Builder:
             self.problem(f"{where}.{fields[0]}", str(exc))
             return None
 
-    def _settings_source(self, where: str, raw: Mapping[str, Any], method: Method | None,
-                         defaults: dict[str, Any], custom: dict[str, Any]
-                         ) -> dict[str, Any] | None:
-        """Custom-or-default setting, then this rule's params on top (params never leak)."""
+    def _settings(self, where: str, raw: Mapping[str, Any], method: Method | None,
+                  parameters: dict[str, str]) -> AnySettings | None:
+        """Custom-or-default setting, then this rule's params on top (params never leak).
+
+        A problem is reported where it is written: in ``defaultSettings``, in
+        ``customSettings`` (once per method that uses it) or in the rule's ``params``.
+        """
         base: dict[str, Any] = {}
+        base_ok = True
         if "setting" in raw:
             name = raw["setting"]
-            if not isinstance(name, str) or name not in custom:
-                hint = _closest(str(name), list(custom)) if custom else ""
+            if not isinstance(name, str) or name not in self.custom:
+                hint = _closest(str(name), list(self.custom)) if self.custom else ""
                 self.problem(f"{where}.setting", f'custom setting "{name}" is not defined '
                              "in customSettings" + hint)
                 return None
-            if isinstance(custom[name], Mapping):
-                base = dict(custom[name])
-            else:
+            self.custom_used.add(name)
+            value = self.custom[name]
+            if not isinstance(value, Mapping):
                 self.problem(f"customSettings.{name}", "must be an object")
                 return None
-        elif method is not None:
-            default = defaults.get(method.value.lower(), {})
-            base = dict(default) if isinstance(default, Mapping) else {}
+            base = dict(value)
+            if method is not None:
+                if not SETTINGS_BY_METHOD[method].json_names() and base:
+                    self.problem(f"{where}.setting", f"{method.value} takes no settings")
+                    return None
+                checked = self.custom_checked.get((name, method))
+                if checked is None:
+                    checked = self._check(f"customSettings.{name}", method, base)
+                    self.custom_checked[(name, method)] = checked
+                base_ok = checked
+        elif method is not None and method in self.defaults:
+            location, base = self.defaults[method]
+            base_ok = not any(p.location == location or p.location.startswith(location + ".")
+                              for p in self.problems)
         params = raw.get("params", {})
         if not isinstance(params, Mapping):
             self.problem(f"{where}.params", "must be an object of setting overrides")
             return None
-        return {**base, **params}
-
-    def _bind(self, where: str, method: Method, raw: dict[str, Any],
-              parameters: dict[str, str]) -> AnySettings | None:
+        if method is None:
+            return None
         model = SETTINGS_BY_METHOD[method]
-        if model is SETTINGS_BY_METHOD[Method.KEEP] and raw:
-            self.problem(where, f"{method.value} takes no settings")
+        if not model.json_names():
+            if params:
+                self.problem(f"{where}.params", f"{method.value} takes no settings")
+                return None
+            return model()
+        params_ok = self._check(f"{where}.params", method, params)
+        if not (base_ok and params_ok):
             return None
-        try:
-            settings = model.from_json(raw)
-        except PydanticError as exc:
-            for error in exc.errors():
-                loc = ".".join(str(part) for part in error["loc"])
-                self.problem(f"{where} setting {loc}", _pydantic_message(error))
+        settings, _ = model.bind({**base, **params})
+        if settings is None:  # each part binds alone, so this cannot happen; be safe
+            self.problem(where, "the settings do not bind")
             return None
+        return self._with_key(method, settings, parameters)
+
+    def _with_key(self, method: Method, settings: AnySettings,
+                  parameters: dict[str, str]) -> AnySettings:
+        """Fill a missing key: ``parameters`` first, then the project secret, else random."""
         key_name = KEYED_METHODS.get(method)
-        if key_name is not None and getattr(settings, "key", None) is None:
-            key = parameters.get(key_name) or self._derived_key(method)
-            settings = settings.model_copy(update={"key": key})
-        return settings
+        if key_name is None or getattr(settings, "key", None) is not None:
+            return settings
+        key = parameters.get(key_name) or self._derived_key(method)
+        return settings.model_copy(update={"key": key})
+
+    def _derived_key_named(self, purpose: str) -> str:
+        if self.secret:
+            from dcmanon.keys import derive_text_key
+
+            return derive_text_key(self.secret, purpose)
+        if purpose not in self.generated:
+            self.generated[purpose] = secrets.token_hex(16)
+        return self.generated[purpose]
 
     def _derived_key(self, method: Method) -> str:
         """A key for a method that has none: from the project secret, else random for the run."""
@@ -336,12 +492,3 @@ class _Builder:
         if method.value not in self.generated:
             self.generated[method.value] = secrets.token_hex(16)
         return self.generated[method.value]
-
-
-def _pydantic_message(error: Any) -> str:
-    message = str(error["msg"])
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
-    if error["type"] == "extra_forbidden":
-        return "unknown setting"
-    return message

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from pydicom.datadict import keyword_dict, tag_for_keyword
@@ -36,6 +36,8 @@ class ElementRef:
     vr: str
     creator: str | None = None
     parents: tuple[int, ...] = ()
+    parent_creators: tuple[str | None, ...] = ()
+    """The private creators of the sequences in ``parents`` (empty when unknown)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ class MaskedSelector:
 
     value: int
     mask: int
-    text: str
+    text: str = field(compare=False)
+    """The selector as written (for messages); two spellings of one mask are equal."""
 
     def matches(self, ref: ElementRef) -> bool:
         """Whether the element is selected."""
@@ -117,9 +120,11 @@ class PathSelector:
         *sequences, last = self.steps
         if len(ref.parents) < len(sequences) or not last.matches(ref):
             return False
-        tail = ref.parents[len(ref.parents) - len(sequences):]
-        pairs = zip(sequences, tail, strict=True)
-        return all(step.matches(ElementRef(tag, "SQ")) for step, tag in pairs)
+        start = len(ref.parents) - len(sequences)
+        creators = ref.parent_creators or (None,) * len(ref.parents)
+        pairs = zip(sequences, ref.parents[start:], creators[start:], strict=True)
+        return all(step.matches(ElementRef(tag, "SQ", creator))
+                   for step, tag, creator in pairs)
 
     def __str__(self) -> str:
         return ".".join(str(s) for s in self.steps)
@@ -201,10 +206,36 @@ def parse_selector(text: str) -> Selector:
     stripped = text.strip()
     if not stripped:
         raise SelectorError("empty selector")
-    # A creator may contain dots ("SIEMENS MED 1.0"), so a path is only split outside of one.
-    if "." in stripped and ":" not in stripped:
-        parts = stripped.split(".")
-        if any(not p.strip() for p in parts):
-            raise SelectorError(f'"{text}" has an empty step in its path')
-        return PathSelector(tuple(_parse_single(p.strip()) for p in parts))
-    return _parse_single(stripped)
+    # A creator may contain dots ("SIEMENS MED 1.0"), so a path is only split outside of
+    # parentheses, and not at all when a creator is written without them.
+    parts = [stripped] if ":" in stripped and "(" not in stripped else _split_path(stripped)
+    if len(parts) == 1:
+        return _parse_single(stripped)
+    if any(not p.strip() for p in parts):
+        raise SelectorError(f'"{text}" has an empty step in its path')
+    steps = []
+    for part in parts:
+        try:
+            steps.append(_parse_single(part.strip()))
+        except SelectorError as exc:
+            raise SelectorError(f'in the path "{text}": {exc}') from None
+    return PathSelector(tuple(steps))
+
+
+def _split_path(text: str) -> list[str]:
+    """Split a dotted path at the dots that are not inside parentheses."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        if char == "." and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts

@@ -8,10 +8,13 @@ ignores (``distribution``, ``cryptoHashFunction``, ``encryptFunction``), which a
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticError
 
 
 class Method(str, Enum):
@@ -57,6 +60,64 @@ class _Settings(BaseModel):
                 continue
             data[cls.keys.get(lower, key)] = value
         return cls.model_validate(data)
+
+    @classmethod
+    def json_names(cls) -> tuple[str, ...]:
+        """The setting keys as the documentation writes them (``dateShiftKey``, ``span``)."""
+        names = []
+        for name, info in cls.model_fields.items():
+            names.append(info.alias or name)
+        return tuple(names)
+
+    @classmethod
+    def bind(cls, raw: Mapping[str, Any]) -> tuple[_Settings | None, list[tuple[str, str]]]:
+        """Bind a JSON setting object and report every problem by the key as written.
+
+        Returns
+        -------
+        settings : the bound settings, or None if there was any problem
+        problems : list of (key as written in the JSON, message); never holds a value
+        """
+        problems: list[tuple[str, str]] = []
+        data: dict[str, Any] = {}
+        written: dict[str, str] = {}
+        for key, value in raw.items():
+            lower = str(key).lower()
+            if lower in IGNORED_SETTING_KEYS:
+                continue
+            field = cls.keys.get(lower)
+            if field is None:
+                problems.append((str(key), "unknown setting" + cls._hint(str(key))))
+                continue
+            data[field] = value
+            written[field] = str(key)
+        try:
+            settings = cls.model_validate(data)
+        except PydanticError as exc:
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else ""
+                problems.append((written.get(field, field), _message(error)))
+            return None, problems
+        return (None if problems else settings), problems
+
+    @classmethod
+    def _hint(cls, key: str) -> str:
+        names = cls.json_names()
+        if not names:
+            return " (this method takes no settings)"
+        lowered = {n.lower(): n for n in names}
+        match = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
+        if match:
+            return f' (did you mean "{lowered[match[0]]}"?)'
+        return " (known: " + ", ".join(names) + ")"
+
+
+def _message(error: Any) -> str:
+    """A pydantic error message without pydantic's prefixes (and never the input value)."""
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return message
 
 
 class RedactSettings(_Settings):
@@ -204,3 +265,14 @@ SETTINGS_BY_METHOD: dict[Method, type[_Settings]] = {
 }
 
 AnySettings = _Settings
+
+SECRET_SETTING_KEYS = frozenset(
+    lower for model in SETTINGS_BY_METHOD.values()
+    for lower, field in model.keys.items() if field == "key"
+)
+"""Lower-case setting keys that hold a key: their values never appear in messages."""
+
+ALL_SETTING_KEYS = frozenset(
+    lower for model in SETTINGS_BY_METHOD.values() for lower in model.keys
+) | IGNORED_SETTING_KEYS
+"""Every setting key some method knows (lower case)."""

@@ -7,6 +7,8 @@ import struct
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from dcmanon.scrub import Identifiers
+
 STRING_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
 SINGLE_VALUED_STRING_VRS = frozenset({"LT", "ST", "UT", "UR"})
 BYTES_VRS = frozenset({"OB", "UN"})
@@ -64,6 +66,11 @@ class FileContext:
     series_uid: str = ""
     sop_uid: str = ""
     today: dt.date = field(default_factory=dt.date.today)
+    sop_class_uid: str = ""
+    patient_id: str = ""
+    """The original PatientID (or PatientName when there is no ID): keys patient pseudonyms."""
+    identifiers: Identifiers = field(default_factory=lambda: Identifiers(()))
+    """The dataset's own identifying strings, for cleaning free text."""
 
 
 Outcome = Action | ElementData

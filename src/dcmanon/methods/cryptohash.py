@@ -38,11 +38,16 @@ def same_length_digits(digest: bytes, length: int) -> str:
     return str(math.trunc(_float32(fraction * _float32(high - low))) + low)
 
 
+def utf16_length(text: str) -> int:
+    """The length the reference measures: .NET string length, in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def hash_text(settings: CryptoHashSettings, text: str) -> str:
-    """Hash one text value."""
+    """Hash one text value (UTF-8); digits of the same length with ``matchInputStringLength``."""
     digest = hmac_digest(settings, text.encode())
     if settings.match_length:
-        return same_length_digits(digest, len(text))
+        return same_length_digits(digest, utf16_length(text))
     return digest.hex()
 
 

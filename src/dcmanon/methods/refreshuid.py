@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from dcmanon.config.settings import RefreshUIDSettings
 from dcmanon.keys import keyed_uid
-from dcmanon.methods.base import ElementData, FileContext, MethodError, unsupported
+from dcmanon.methods.base import ElementData, FileContext, unsupported
+
+_PADDING = "\0 "
+"""A UID holds only digits and dots; NUL (UI padding) and spaces around it are not part of it."""
 
 
 def refresh_uid(data: ElementData, settings: RefreshUIDSettings,
                 context: FileContext) -> ElementData:
-    """Map every value of a UI element on its own (references keep resolving)."""
+    """Map every value of a UI element on its own (references keep resolving).
+
+    The same UID gives the same new UID wherever it appears (any element, any file, any run)
+    with the same key, whatever padding it was stored with. An empty value identifies nothing
+    and stays empty, also inside a multi-valued element.
+    """
     if data.vr != "UI" or data.texts is None:
         raise unsupported("refreshUID", data.vr)
-    if not data.texts:
-        # An empty UID identifies nothing; there is nothing to refresh.
-        return data
-    if any(not t for t in data.texts):
-        raise MethodError("a value of this multi-valued UID is empty")
-    return data.with_texts([keyed_uid(settings.key or "", t) for t in data.texts])
+    key = settings.key or ""
+    uids = (t.strip(_PADDING) for t in data.texts)
+    return data.with_texts([keyed_uid(key, uid) if uid else "" for uid in uids])

@@ -1,0 +1,147 @@
+"""Free-text cleaning: remove identifiers from text while keeping its clinical meaning.
+
+Two sources of identifiers: the values the same dataset holds (every person name and its
+components, IDs, accession numbers, addresses, phone numbers, institution names, the patient's
+dates in common spellings), and patterns that look like PHI wherever they come from (dates,
+phone numbers, e-mail addresses, US social security numbers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+
+PLACEHOLDER = "***"
+MIN_COMPONENT = 3
+"""Name components shorter than this are not searched for on their own (too many false hits)."""
+
+IDENTIFYING_KEYWORDS = (
+    "PatientID", "OtherPatientIDs", "IssuerOfPatientID", "AccessionNumber", "StudyID",
+    "PatientAddress", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
+    "PatientTelephoneNumbers", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
+    "StationName", "DeviceSerialNumber", "RequestedProcedureID", "ScheduledProcedureStepID",
+    "PerformedProcedureStepID", "AdmissionID", "ServiceEpisodeID", "MedicalRecordLocator",
+    "PersonAddress", "PersonTelephoneNumbers", "RegionOfResidence", "CountryOfResidence",
+    "MilitaryRank", "BranchOfService", "PatientInsurancePlanCodeSequence", "OtherPatientIDs",
+    "PlacerOrderNumberImagingServiceRequest", "FillerOrderNumberImagingServiceRequest",
+)
+_MONTHS = ("January February March April May June July August September October November "
+           "December").split()
+_PATTERNS = [
+    re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),  # e-mail
+    re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),  # US SSN
+    re.compile(r"(?<![\w.])\+?\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4}(\s*(x|ext\.?)\s*\d+)?\b"),
+    re.compile(r"\b(19|20)\d{2}[-/.](0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])\b"),
+    re.compile(r"\b(0?[1-9]|[12]\d|3[01])[-/.](0?[1-9]|1[0-2])[-/.](19|20)?\d{2}\b"),
+    re.compile(r"\b(0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])[-/.](19|20)?\d{2}\b"),
+    re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b"),
+    re.compile(r"\b\d{1,2}\s+(" + "|".join(m[:3] for m in _MONTHS) + r")[a-z]*\.?,?\s+\d{4}\b",
+               re.IGNORECASE),
+    re.compile(r"\b(" + "|".join(m[:3] for m in _MONTHS) + r")[a-z]*\.?\s+\d{1,2}(st|nd|rd|th)?,?"
+               r"\s+\d{4}\b", re.IGNORECASE),
+]
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    """The identifying strings of one dataset, as one compiled pattern."""
+
+    terms: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        ordered = sorted({t for t in self.terms if t}, key=len, reverse=True)
+        escaped = [re.escape(t).replace(r"\ ", r"\s+") for t in ordered]
+        pattern = re.compile(r"(?<!\w)(" + "|".join(escaped) + r")(?!\w)", re.IGNORECASE) \
+            if escaped else None
+        object.__setattr__(self, "_pattern", pattern)
+
+    def scrub(self, text: str, patterns: bool = True) -> str:
+        """Replace every known identifier (and, if ``patterns``, PHI-looking text)."""
+        pattern: re.Pattern[str] | None = getattr(self, "_pattern")  # noqa: B009
+        if pattern is not None:
+            text = pattern.sub(PLACEHOLDER, text)
+        if patterns:
+            for regex in _PATTERNS:
+                text = regex.sub(PLACEHOLDER, text)
+        return text
+
+    def found_in(self, text: str) -> bool:
+        """Whether the text holds a known identifier."""
+        pattern: re.Pattern[str] | None = getattr(self, "_pattern")  # noqa: B009
+        return bool(pattern and pattern.search(text))
+
+
+def date_spellings(value: str) -> list[str]:
+    """Common spellings of a DA value (``YYYYMMDD``) in free text."""
+    try:
+        date = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:
+        return []
+    d, m, y = date.day, date.month, date.year
+    month = _MONTHS[m - 1]
+    return [
+        f"{y}{m:02d}{d:02d}", f"{y}-{m:02d}-{d:02d}", f"{y}/{m:02d}/{d:02d}",
+        f"{d:02d}/{m:02d}/{y}", f"{m:02d}/{d:02d}/{y}", f"{d:02d}.{m:02d}.{y}",
+        f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{d:02d}-{m:02d}-{y}", f"{d} {month} {y}",
+        f"{d} {month[:3]} {y}", f"{month} {d}, {y}", f"{month[:3]} {d}, {y}",
+    ]
+
+
+def _person_terms(value: str) -> list[str]:
+    terms = [value.replace("^", " ").strip()]
+    for group in value.split("="):
+        parts = [p.strip() for p in group.split("^") if p.strip()]
+        if parts:
+            terms.append(" ".join(parts))
+            if len(parts) >= 2:
+                terms.append(f"{parts[1]} {parts[0]}")
+        for part in parts:
+            terms.extend(w for w in re.split(r"[\s,.-]+", part) if len(w) >= MIN_COMPONENT)
+    return terms
+
+
+def _values(element_value: object) -> Iterable[str]:
+    if element_value is None:
+        return []
+    if isinstance(element_value, str | bytes):
+        values: list[object] = [element_value]
+    elif isinstance(element_value, list | tuple) or hasattr(element_value, "__iter__"):
+        values = list(element_value)
+    else:
+        values = [element_value]
+    texts: list[str] = []
+    for value in values:
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        texts.extend(t.strip() for t in text.split("\\") if t.strip())
+    return texts
+
+
+def collect_identifiers(ds: Dataset) -> Identifiers:
+    """Gather the identifying strings of a dataset, at every depth.
+
+    Every PN value (and its components), the values of :data:`IDENTIFYING_KEYWORDS`, and
+    every DA value in common spellings.
+    """
+    terms: list[str] = []
+    wanted = set(IDENTIFYING_KEYWORDS)
+
+    def visit(item: Dataset) -> None:
+        for element in item:
+            if element.VR == "SQ":
+                for child in element.value or ():
+                    visit(child)
+            elif element.VR == "PN":
+                for value in _values(element.value):
+                    terms.extend(_person_terms(value))
+            elif element.VR == "DA":
+                for value in _values(element.value):
+                    terms.extend(date_spellings(value))
+            elif element.keyword in wanted:
+                terms.extend(v for v in _values(element.value) if len(v) >= MIN_COMPONENT)
+
+    visit(ds)
+    return Identifiers(tuple(terms))
