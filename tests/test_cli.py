@@ -342,11 +342,14 @@ def test_default_configuration_is_read_from_the_current_folder(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DCMANON_KEY", "test-secret")
     source = one_file(tmp_path / "in.dcm")
-    result = run("-i", source, "-o", "out.dcm")
-    assert result.exit_code == 2
-    assert "no configuration" in result.stderr and "-c CONFIG" in result.stderr
-    assert not (tmp_path / "out.dcm").exists()
+    # No configuration anywhere: the built-in PS3.15 Basic Profile.
+    result = run("-i", source, "-o", "default.dcm")
+    assert result.exit_code == 0, result.stderr
+    output = pydicom.dcmread(tmp_path / "default.dcm")
+    assert output.PatientIdentityRemoved == "YES"
+    assert output.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
     write_config(tmp_path, name="configuration.json")
     result = run("-i", source, "-o", "out.dcm")
     assert result.exit_code == 0, result.stderr

@@ -14,4 +14,12 @@ from dcmanon.config.loader import Config, load_config, parse_config
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["Anonymizer", "Config", "FileResult", "__version__", "load_config", "parse_config"]
+__all__ = [
+    "Anonymizer",
+    "Config",
+    "FileResult",
+    "__version__",
+    "default_config",
+    "load_config",
+    "parse_config",
+]

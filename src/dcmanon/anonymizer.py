@@ -14,6 +14,7 @@ from dcmanon.config.loader import Config
 from dcmanon.dicomio import prepare_file_meta, read_dicom, write_dicom_atomic
 from dcmanon.engine import Engine, quiet_pydicom
 from dcmanon.errors import DcmanonError, InputError
+from dcmanon.mapping import mappings, original_identities
 from dcmanon.validation import validate_dataset
 
 
@@ -28,6 +29,10 @@ class FileResult:
     actions: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_class: str | None = None
+    flags: tuple[str, ...] = ()
+    """Why the output may still need a look (e.g. burned-in text in its pixels)."""
+    mappings: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
+    """(kind, original, pseudonym) pairs — only when asked: they re-identify."""
 
 
 class Anonymizer:
@@ -58,11 +63,15 @@ class Anonymizer:
     """
 
     def __init__(self, config: Config, *, validate_input: bool = False,
-                 validate_output: bool = False, today: dt.date | None = None) -> None:
+                 validate_output: bool = False, today: dt.date | None = None,
+                 record_mappings: bool = False) -> None:
         self.config = config
         self.validate_input = validate_input
         self.validate_output = validate_output
+        self.record_mappings = record_mappings
         self.engine = Engine(config, today)
+        self._last_flags: tuple[str, ...] = ()
+        self._last_mappings: tuple[tuple[str, str, str], ...] = ()
 
     def anonymize_dataset(self, ds: Dataset) -> dict[str, int]:
         """Anonymize ``ds`` in place and return how many elements each action handled.
@@ -77,10 +86,13 @@ class Anonymizer:
         if self.validate_input:
             with quiet_pydicom():
                 validate_dataset(ds, stage="input")
+        before = original_identities(ds) if self.record_mappings else None
         result = self.engine.apply(ds)
         if self.validate_output:
             with quiet_pydicom():
                 validate_dataset(ds, stage="output")
+        self._last_flags = tuple(result.flags)
+        self._last_mappings = mappings(before, ds, self.config) if before else ()
         return dict(sorted(result.actions.items()))
 
     def anonymize_file(self, source: str | os.PathLike[str],
@@ -111,7 +123,8 @@ class Anonymizer:
                               error_class="OutputError")
         except Exception as exc:
             return _unexpected(src, dst, exc, "could not be written")
-        return FileResult(src, dst, "done", actions)
+        return FileResult(src, dst, "done", actions, flags=self._last_flags,
+                          mappings=self._last_mappings)
 
 
 def _unexpected(src: str, dst: str, exc: Exception, what: str) -> FileResult:

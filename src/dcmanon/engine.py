@@ -51,6 +51,23 @@ class DatasetResult:
         self.actions[action] += 1
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What happens to one element, and why (for ``explain`` and ``--dry-run``)."""
+
+    path: Path
+    tag: int
+    vr: str
+    action: str
+    source: str
+    """The rule (``rules[3] {...}``), the profile row, or ``unmatched``."""
+
+    @property
+    def element(self) -> str:
+        """The element's location: tag and keyword, with its sequence path."""
+        return describe_path(self.path, self.tag)
+
+
 class Plan:
     """A configuration compiled for fast per-element lookups.
 
@@ -148,6 +165,46 @@ class Engine:
                 record_deidentification(ds, self.profile)
                 result.flags.extend(burned_in_flags(ds))
         return result
+
+    def explain(self, ds: Dataset) -> list[Decision]:
+        """What :meth:`apply` would do to each element, without changing anything.
+
+        Elements inside sequences that would be removed or emptied are not listed (they go
+        with their sequence).
+        """
+        context = self.context_for(ds)
+        decisions: list[Decision] = []
+        with quiet_pydicom():
+            self._explain(ds, (), (), context, file_encoding(ds), decisions)
+        return decisions
+
+    def _explain(self, ds: Dataset, path: Path, parent_creators: tuple[str | None, ...],
+                 context: FileContext, encoding: Encoding, out: list[Decision]) -> None:
+        parents = tuple(tag for tag, _ in path)
+        creators = private_creators(ds)
+        for tag in sorted(ds.keys()):
+            raw = ds.get_item(tag)
+            vr = element_vr(raw, int(tag), encoding.implicit)
+            creator = creators.get(_block_of(int(tag)))
+            ref = ElementRef(int(tag), vr, creator, parents, parent_creators)
+            rule = self.plan.rule_for(ref)
+            if rule is not None:
+                action, source, recurse = rule.method.value, rule.describe(), \
+                    rule.method is Method.KEEP
+            elif self.profile_actions is not None:
+                code = self.profile_actions.code(ref, context)
+                action = PROFILE_ACTION_NAMES[code]
+                source = self.profile_actions.describe() + (
+                    ": not in Table E.1-1" if code == "N" else f": Table E.1-1 action {code}")
+                recurse = vr == "SQ" and self.profile_actions.sequence_code(code) == "K"
+            else:
+                action = self.plan.config.unmatched.value
+                source, recurse = "unmatched", action == Method.KEEP.value
+            out.append(Decision(path, int(tag), vr, action, source))
+            if vr == "SQ" and recurse:
+                for index, item in enumerate(ds[tag].value or ()):
+                    self._explain(item, (*path, (int(tag), index)), (*parent_creators, creator),
+                                  context, encoding.for_item(item), out)
 
     def _walk(self, ds: Dataset, path: Path, parent_creators: tuple[str | None, ...],
               context: FileContext, result: DatasetResult, encoding: Encoding) -> None:

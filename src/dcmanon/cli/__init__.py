@@ -14,8 +14,10 @@ import click
 from dcmanon import __version__
 from dcmanon.anonymizer import Anonymizer, FileResult, describe_unexpected
 from dcmanon.batch import BatchResult, Skipped, run_folder
-from dcmanon.config.loader import KEY_ENV, Config, load_config
+from dcmanon.config.loader import KEY_ENV, Config, load_config, parse_config
 from dcmanon.errors import DcmanonError, InputError, UsageError
+from dcmanon.mapping import write_mapping_files
+from dcmanon.profiles import PROFILES, Option
 
 DEFAULT_CONFIG = "configuration.json"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,20 +42,33 @@ def _read_key_file(path: str | None) -> str | None:
     return key
 
 
-def _load(config_path: str | None, key_file: str | None) -> Config:
-    if config_path is None:
-        if not Path(DEFAULT_CONFIG).is_file():
-            _fail(f"no configuration: pass -c CONFIG (or put {DEFAULT_CONFIG} in the current "
-                  "folder). The built-in PS3.15 default profile is not available yet in "
-                  "this version.")
-        config_path = DEFAULT_CONFIG
+def _load(config_path: str | None, key_file: str | None, profile: str | None = None,
+          options: tuple[str, ...] = ()) -> Config:
+    overrides: dict[str, object] = {}
+    if profile is not None:
+        overrides["profile"] = profile
+    if options:
+        overrides["options"] = list(options)
     secret = _read_key_file(key_file)
+    if config_path is None and not Path(DEFAULT_CONFIG).is_file():
+        # No configuration at all: the built-in PS3.15 Basic Profile, which leaks nothing.
+        overrides.setdefault("profile", "basic")
+        try:
+            config = parse_config(overrides, source="command line", secret=secret)
+        except DcmanonError as exc:
+            _fail(str(exc), exc.exit_code)
+        return _warn_keys(config)
+    config_path = config_path or DEFAULT_CONFIG
     try:
-        config = load_config(config_path, secret=secret)
+        config = load_config(config_path, secret=secret, overrides=overrides)
     except DcmanonError as exc:
         _fail(str(exc), exc.exit_code)
     except Exception as exc:  # a loader bug must not print a traceback (or the file's text)
         _fail(f"{config_path}: cannot be read as a configuration ({type(exc).__name__})")
+    return _warn_keys(config)
+
+
+def _warn_keys(config: Config) -> Config:
     if config.generated_keys:
         names = ", ".join(config.generated_keys)
         click.echo(f"dcmanon: warning: no key for {names}: a random key is used for this run, "
@@ -89,11 +104,21 @@ def _summary(batch: BatchResult, seconds: float) -> str:
 @click.option("--key-file", "key_file", type=click.Path(dir_okay=False),
               help=f"File holding the project secret (else ${KEY_ENV}); keys every method "
                    "that has no key of its own.")
+@click.option("--profile", "profile", type=click.Choice(sorted(PROFILES)),
+              help="Built-in PS3.15 profile for elements no rule selects (default without a "
+                   "configuration: basic).")
+@click.option("--option", "options", multiple=True, metavar="NAME",
+              type=click.Choice([o.value for o in Option]),
+              help="A PS3.15 option on top of the profile; repeat for several.")
+@click.option("--mapping-dir", "mapping_dir", type=click.Path(file_okay=False),
+              help="Write uid_mapping.csv and patient_mapping.csv (id_old,id_new) here. They "
+                   "re-identify the data: keep them apart from it.")
 @click.version_option(__version__, "--version")
 @click.pass_context
 def main(ctx: click.Context, input_file: str | None, output_file: str | None,
          input_folder: str | None, output_folder: str | None, config_file: str | None,
-         validate_input: bool, validate_output: bool, key_file: str | None) -> None:
+         validate_input: bool, validate_output: bool, key_file: str | None,
+         profile: str | None, options: tuple[str, ...], mapping_dir: str | None) -> None:
     """De-identify DICOM files: one file, or a whole folder tree.
 
     \b
@@ -131,29 +156,49 @@ def main(ctx: click.Context, input_file: str | None, output_file: str | None,
         warnings.simplefilter("ignore")
         try:
             _run(input_file, output_file, input_folder, output_folder, config_file,
-                 validate_input, validate_output, key_file)
+                 validate_input, validate_output, key_file, profile, options, mapping_dir)
         except Exception as exc:  # last resort: a clear line, never a traceback or a value
             _fail(f"internal error ({describe_unexpected(exc)}); please report it", EXIT_FAILED)
 
 
 def _run(input_file: str | None, output_file: str | None, input_folder: str | None,
          output_folder: str | None, config_file: str | None, validate_input: bool,
-         validate_output: bool, key_file: str | None) -> None:
+         validate_output: bool, key_file: str | None, profile: str | None,
+         options: tuple[str, ...], mapping_dir: str | None) -> None:
     """Dispatch to file or folder mode (after the configuration is loaded)."""
-    if input_file is not None and output_file is not None:
-        config = _load(config_file, key_file)
-        _run_file(Anonymizer(config, validate_input=validate_input,
-                             validate_output=validate_output), input_file, output_file)
-    elif input_folder is not None and output_folder is not None:
-        config = _load(config_file, key_file)
-        _run_folder(Anonymizer(config, validate_input=validate_input,
-                               validate_output=validate_output), input_folder, output_folder)
-    else:
+    if (input_file is None or output_file is None) and (
+            input_folder is None or output_folder is None):
         _fail("give an input and an output: -i FILE -o FILE, or -I FOLDER -O FOLDER "
               "(see dcmanon --help)")
+    config = _load(config_file, key_file, profile, options)
+    anonymizer = Anonymizer(config, validate_input=validate_input,
+                            validate_output=validate_output,
+                            record_mappings=mapping_dir is not None)
+    results: list[FileResult] = []
+    try:
+        if input_file is not None and output_file is not None:
+            results = [_run_file(anonymizer, input_file, output_file)]
+        elif input_folder is not None and output_folder is not None:
+            results = _run_folder(anonymizer, input_folder, output_folder)
+    finally:
+        if mapping_dir is not None and results:
+            rows = [row for result in results for row in result.mappings]
+            write_mapping_files(Path(mapping_dir), rows)
+    failed = any(r.status == "failed" for r in results)
+    if input_file is not None and output_file is not None and failed:
+        _fail(f"error: {results[0].error or 'failed'}", EXIT_FAILED)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
-def _run_file(anonymizer: Anonymizer, source: str, target: str) -> None:
+def _flag_lines(results: list[FileResult]) -> None:
+    flagged = [r for r in results if r.flags]
+    if flagged:
+        click.echo(f"dcmanon: note: {len(flagged)} file(s) may carry burned-in text in their "
+                   f"pixels (e.g. {flagged[0].target}: {flagged[0].flags[0]}); "
+                   "pixel data is not cleaned yet", err=True)
+
+
+def _run_file(anonymizer: Anonymizer, source: str, target: str) -> FileResult:
     if os.path.abspath(source) == os.path.abspath(target) or (
             os.path.exists(source) and os.path.exists(target)
             and os.path.samefile(source, target)):
@@ -164,11 +209,11 @@ def _run_file(anonymizer: Anonymizer, source: str, target: str) -> None:
         result = anonymizer.anonymize_file(source, target)
     except KeyboardInterrupt:
         _fail(f"interrupted: {target} was not written", EXIT_INTERRUPTED)
-    if result.status == "failed":
-        _fail(f"error: {result.error or 'failed'}", EXIT_FAILED)
+    _flag_lines([result])
+    return result
 
 
-def _run_folder(anonymizer: Anonymizer, source: str, target: str) -> None:
+def _run_folder(anonymizer: Anonymizer, source: str, target: str) -> list[FileResult]:
     from tqdm import tqdm
 
     bar = tqdm(unit="file", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
@@ -191,8 +236,9 @@ def _run_folder(anonymizer: Anonymizer, source: str, target: str) -> None:
         bar.close()
     if not batch.results:
         click.echo(f"dcmanon: warning: no DICOM file found in {source}", err=True)
+    _flag_lines(batch.results)
     click.echo(_summary(batch, time.perf_counter() - start), err=True)
-    sys.exit(EXIT_FAILED if batch.failed else EXIT_OK)
+    return batch.results
 
 
 @main.command()

@@ -76,7 +76,8 @@ class Config:
     pseudonym_prefix: str = DEFAULT_PREFIX
 
 
-def load_config(path: str | os.PathLike[str], *, secret: str | None = None) -> Config:
+def load_config(path: str | os.PathLike[str], *, secret: str | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Config:
     """Read and validate a configuration file.
 
     Parameters
@@ -105,14 +106,16 @@ def load_config(path: str | os.PathLike[str], *, secret: str | None = None) -> C
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError([ConfigProblem("", f"cannot read: {reason}")], source) from None
-    return parse_config(text, source=source, secret=secret)
+    return parse_config(text, source=source, secret=secret, overrides=overrides)
 
 
 def parse_config(text: str | Mapping[str, Any], *, source: str = "configuration",
-                 secret: str | None = None) -> Config:
+                 secret: str | None = None, overrides: Mapping[str, Any] | None = None
+                 ) -> Config:
     """Validate a configuration given as JSON text or as an already parsed mapping.
 
-    See :func:`load_config`.
+    ``overrides`` replace top-level sections (the command line's ``--profile`` and
+    ``--option``). See :func:`load_config`.
     """
     if isinstance(text, str):
         try:
@@ -126,11 +129,27 @@ def parse_config(text: str | Mapping[str, Any], *, source: str = "configuration"
         raw = text
     if not isinstance(raw, Mapping):
         raise ConfigError([ConfigProblem("", "the configuration must be a JSON object")], source)
+    if overrides:
+        raw = {**{k: v for k, v in raw.items() if str(k).lower() not in
+                  {o.lower() for o in overrides}}, **overrides}
     builder = _Builder(raw, secret if secret is not None else os.environ.get(KEY_ENV))
     config = builder.build()
     if builder.problems:
         raise ConfigError(builder.problems, source)
     return config
+
+
+def default_config(*, secret: str | None = None, profile: str = "basic",
+                   options: tuple[str, ...] = ()) -> Config:
+    """The configuration used when none is given: a built-in PS3.15 profile, nothing else.
+
+    Examples
+    --------
+    >>> default_config(secret="k").profile.describe()
+    'PS3.15 2026d basic profile'
+    """
+    return parse_config({"profile": profile, "options": list(options)}, source="default profile",
+                        secret=secret)
 
 
 def _closest(word: str, choices: tuple[str, ...] | list[str]) -> str:
