@@ -72,7 +72,9 @@ def _plant(ds: Dataset, rows: list[tuple[int, ProfileRow, str]], depth: int) -> 
             item.CodeMeaning = f"MRK{number:04d}"
             ds[tag] = DataElement(tag, "SQ", Sequence([item]))
         else:
-            ds[tag] = DataElement(tag, vr, _marker(number, vr, row.basic))
+            # Rows an option cleans carry a name in their text, which cleaning must remove.
+            code = "C" if "C" in row.options.values() else row.basic
+            ds[tag] = DataElement(tag, vr, _marker(number, vr, code))
 
 
 def _rows() -> list[tuple[int, ProfileRow, str]]:

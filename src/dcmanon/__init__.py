@@ -10,7 +10,7 @@ import logging
 __version__ = "0.1.0"
 
 from dcmanon.anonymizer import Anonymizer, FileResult
-from dcmanon.config.loader import Config, load_config, parse_config
+from dcmanon.config.loader import Config, default_config, load_config, parse_config
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

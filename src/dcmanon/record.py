@@ -26,6 +26,8 @@ def record_deidentification(ds: Dataset, profile: Profile) -> None:
         item.CodeMeaning = meaning[:64]
         items.append(item)
     ds.DeidentificationMethodCodeSequence = Sequence(items)
+    if "SOPClassUID" not in ds:
+        return  # not a composite instance: no Image Pixel / General Image modules to add to
     if Option.RETAIN_LONGITUDINAL_FULL_DATES in profile.options:
         ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
     elif Option.RETAIN_LONGITUDINAL_MODIFIED_DATES in profile.options:

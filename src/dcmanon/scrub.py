@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 PLACEHOLDER = "***"
 MIN_COMPONENT = 3
@@ -107,12 +108,10 @@ def _person_terms(value: str) -> list[str]:
 def _values(element_value: object) -> Iterable[str]:
     if element_value is None:
         return []
-    if isinstance(element_value, str | bytes):
-        values: list[object] = [element_value]
-    elif isinstance(element_value, list | tuple) or hasattr(element_value, "__iter__"):
-        values = list(element_value)
+    if isinstance(element_value, list | tuple | MultiValue):
+        values: list[object] = list(element_value)
     else:
-        values = [element_value]
+        values = [element_value]  # str, bytes, PersonName (which iterates its characters)...
     texts: list[str] = []
     for value in values:
         text = value.decode("latin-1") if isinstance(value, bytes) else str(value)

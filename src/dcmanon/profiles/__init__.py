@@ -7,7 +7,9 @@ in the table (kept, instance UIDs replaced). Compound codes
 (``Z/D``, ``X/Z``, ``X/D``, ``X/Z/D``, ``X/Z/U*``) are resolved by the attribute's Type in the
 object's IOD; when the IOD or the attribute's place in it is unknown, the code that keeps the
 object valid whatever the Type is used (``Z/D``, ``X/D``, ``X/Z/D`` → ``D``; ``X/Z`` → ``Z``;
-``X/Z/U*`` → keep the sequence and replace its UIDs).
+``X/Z/U*`` → keep the sequence and replace its UIDs). ``X/Z/U*`` is always resolved that way:
+the sequence holds references whose UIDs are replaced anyway, and removing an optional one
+breaks cross-references that validators check.
 """
 
 from __future__ import annotations
@@ -228,7 +230,9 @@ class Profile:
         strict = {None: "1", "1": "1", "1C": "1", "2": "2", "2C": "2", "3": "3"}[type_]
         choices = code.split("/")
         if code == "X/Z/U*":
-            return {"1": "K", "2": "Z", "3": "X"}[strict] if type_ else "K"
+            # A sequence of references holds UIDs (replaced by their own U rows) and codes:
+            # keeping it, cleaned, conforms whatever the Type and keeps references resolvable.
+            return "K"
         if type_ is None:
             # Unknown place in the IOD: the choice that is valid whatever the Type.
             return "Z" if choices == ["X", "Z"] else "D"
