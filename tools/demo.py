@@ -35,9 +35,9 @@ def main() -> int:
     markers = sorted({m for i in range(3) for m in phi_markers(make_patient(i))})
     print(f"demo: wrote {len(paths)} synthetic CT files for 3 fake patients to {inputs}")
     env = {**os.environ, "DCMANON_KEY": "demo-secret-not-for-real-use"}
-    command = [sys.executable, "-m", "dcmanon", "-I", str(inputs), "-O", str(outputs),
-               "-c", str(ROOT / "examples" / "demo-config.json")]
-    print("demo: $ dcmanon -I demo/input -O demo/output -c examples/demo-config.json")
+    command = [sys.executable, "-m", "dcmanon", "-I", str(inputs), "-O", str(outputs)]
+    print("demo: $ DCMANON_KEY=... dcmanon -I demo/input -O demo/output   "
+          "# the PS3.15 Basic Profile")
     status = subprocess.run(command, env=env, check=False).returncode
     (before, names_before), (after, names_after) = count_markers(inputs, markers), \
         count_markers(outputs, markers)
