@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -123,24 +125,43 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
     """Gather the identifying strings of a dataset, at every depth.
 
     Every PN value (and its components), the values of :data:`IDENTIFYING_KEYWORDS`, and
-    every DA value in common spellings.
+    every DA value in common spellings. Only those elements are decoded, on a copy: the
+    dataset itself is not converted (that would be slow, and would change how later steps
+    read it).
     """
     terms: list[str] = []
-    wanted = set(IDENTIFYING_KEYWORDS)
 
     def visit(item: Dataset) -> None:
-        for element in item:
-            if element.VR == "SQ":
-                for child in element.value or ():
+        for tag in list(item.keys()):
+            raw = item.get_item(tag)
+            vr = raw.VR or _dictionary_vr(int(tag))
+            if vr == "SQ":
+                for child in item[tag].value or ():
                     visit(child)
-            elif element.VR == "PN":
-                for value in _values(element.value):
+                continue
+            wanted = vr in ("PN", "DA") or int(tag) in _IDENTIFYING_TAGS
+            if not wanted:
+                continue
+            element = convert_raw_data_element(raw, ds=item) if isinstance(
+                raw, RawDataElement) else raw
+            for value in _values(element.value):
+                if vr == "PN":
                     terms.extend(_person_terms(value))
-            elif element.VR == "DA":
-                for value in _values(element.value):
+                elif vr == "DA":
                     terms.extend(date_spellings(value))
-            elif element.keyword in wanted:
-                terms.extend(v for v in _values(element.value) if len(v) >= MIN_COMPONENT)
+                elif len(value) >= MIN_COMPONENT:
+                    terms.append(value)
 
     visit(ds)
     return Identifiers(tuple(terms))
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag).split(" or ")[0]
+    except KeyError:
+        return "UN"
+
+
+_IDENTIFYING_TAGS = frozenset(t for t in map(tag_for_keyword, IDENTIFYING_KEYWORDS)
+                              if t is not None)
