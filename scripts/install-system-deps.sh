@@ -5,6 +5,7 @@
 #   dcmtk          -> dcmdump, storescu
 #   dicom3tools    -> dciodvfy
 #   libgdcm-tools  -> gdcmanon, gdcmdump
+#   chromium       -> chromium (headless: opens the HTML report of `dcmanon check`)
 #
 # Idempotent: when every binary is already on PATH nothing is installed and
 # `apt-get update` is not run. Needs root (or sudo) only when something is
@@ -18,6 +19,7 @@ readonly REQUIREMENTS=(
     "dicom3tools:dciodvfy"
     "libgdcm-tools:gdcmanon"
     "libgdcm-tools:gdcmdump"
+    "chromium:chromium"
 )
 
 missing_packages=()
@@ -38,7 +40,7 @@ for requirement in "${REQUIREMENTS[@]}"; do
 done
 
 if [[ "${#missing_packages[@]}" -eq 0 ]]; then
-    echo "install-system-deps: all DICOM tools present"
+    echo "install-system-deps: all tools present"
     exit 0
 fi
 

@@ -459,7 +459,7 @@ def test_library_warnings_never_reach_stderr(tmp_path: Path) -> None:
 def test_unexpected_error_is_one_clear_line(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """An exception nobody foresaw (here injected into the writer) fails that file only."""
-    def broken(*_: object) -> None:
+    def broken(*_: object, **__: object) -> None:
         raise AttributeError(f"value {PLANTED_NAME} cannot be encoded")
 
     monkeypatch.setattr("dcmanon.anonymizer.write_dicom_atomic", broken)

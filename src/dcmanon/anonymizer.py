@@ -5,17 +5,29 @@ from __future__ import annotations
 import datetime as dt
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileDataset
 
 from dcmanon.config.loader import Config
 from dcmanon.dicomio import prepare_file_meta, read_dicom, write_dicom_atomic
 from dcmanon.engine import Engine, quiet_pydicom
 from dcmanon.errors import DcmanonError, InputError
 from dcmanon.mapping import mappings, original_identities
+from dcmanon.streaming import (
+    drop_signatures,
+    has_deferred,
+    hold_bulk,
+    needs_full_read,
+    release_bulk,
+)
 from dcmanon.validation import validate_dataset
+
+Target = str | os.PathLike[str] | Callable[[Dataset], str | os.PathLike[str]]
+"""Where an output goes: a path, or a function of the anonymized dataset that names it."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +37,7 @@ class FileResult:
     source: str
     target: str
     status: str
-    """``done`` or ``failed``."""
+    """``done``, ``failed``, or ``exists`` (the output was already there and was kept)."""
     actions: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_class: str | None = None
@@ -33,6 +45,8 @@ class FileResult:
     """Why the output may still need a look (e.g. burned-in text in its pixels)."""
     mappings: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
     """(kind, original, pseudonym) pairs — only when asked: they re-identify."""
+    size: int = 0
+    """Bytes read from the input (0 when it was not read)."""
 
 
 class Anonymizer:
@@ -70,8 +84,20 @@ class Anonymizer:
         self.validate_output = validate_output
         self.record_mappings = record_mappings
         self.engine = Engine(config, today)
+        self.today = self.engine.today
         self._last_flags: tuple[str, ...] = ()
         self._last_mappings: tuple[tuple[str, str, str], ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle what rebuilds the anonymizer (for worker processes), not its caches."""
+        return {"config": self.config, "validate_input": self.validate_input,
+                "validate_output": self.validate_output, "today": self.today,
+                "record_mappings": self.record_mappings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
+        config = state.pop("config")
+        self.__init__(config, **state)  # type: ignore[misc]
 
     def anonymize_dataset(self, ds: Dataset) -> dict[str, int]:
         """Anonymize ``ds`` in place and return how many elements each action handled.
@@ -83,11 +109,13 @@ class Anonymizer:
         ElementError
             If a method cannot process an element; ``ds`` must then be discarded.
         """
+        drop_signatures(ds, nested=False)
         if self.validate_input:
             with quiet_pydicom():
                 validate_dataset(ds, stage="input")
         before = original_identities(ds) if self.record_mappings else None
         result = self.engine.apply(ds)
+        drop_signatures(ds, nested=True)
         if self.validate_output:
             with quiet_pydicom():
                 validate_dataset(ds, stage="output")
@@ -95,16 +123,36 @@ class Anonymizer:
         self._last_mappings = mappings(before, ds, self.config) if before else ()
         return dict(sorted(result.actions.items()))
 
-    def anonymize_file(self, source: str | os.PathLike[str],
-                       target: str | os.PathLike[str]) -> FileResult:
+    def anonymize_file(self, source: str | os.PathLike[str], target: Target,
+                       exclusive: bool = False,
+                       temp_dir: str | os.PathLike[str] | None = None, *,
+                       replace_before: float | None = None) -> FileResult:
         """Anonymize one file. The input is only read; the output appears only when complete.
 
-        Errors are returned in the result, not raised, so that a batch goes on.
+        Large values (pixel data) are copied from the input byte for byte, never loaded (see
+        :mod:`dcmanon.streaming`). Errors are returned in the result, not raised, so that a
+        batch goes on.
+
+        Parameters
+        ----------
+        source : path-like
+            The input file.
+        target : path-like or callable
+            The output file, or a function of the anonymized dataset that returns it.
+        exclusive : bool
+            Keep an existing output: the result's status is then ``exists``.
+        temp_dir : path-like, optional
+            Where the temporary file is written (same file system as ``target``).
+        replace_before : float, optional
+            With ``exclusive``: still replace an existing output last modified before this
+            time (seconds since the epoch), e.g. one from an earlier run.
         """
-        src, dst = os.fspath(source), os.fspath(target)
+        src = os.fspath(source)
+        dst = "" if callable(target) else os.fspath(target)
         try:
-            ds = read_dicom(src)
-            actions = self.anonymize_dataset(ds)
+            ds, actions = self._read_and_anonymize(src)
+            if callable(target):
+                dst = os.fspath(target(ds))
         except DcmanonError as exc:
             message = str(exc)
             if not isinstance(exc, InputError):
@@ -116,7 +164,12 @@ class Anonymizer:
         try:
             with quiet_pydicom():  # pydicom's warnings quote values
                 prepare_file_meta(ds)
-                write_dicom_atomic(ds, dst)
+                write_dicom_atomic(ds, dst, exclusive=exclusive, temp_dir=temp_dir,
+                                   replace_before=replace_before)
+        except FileExistsError:
+            return FileResult(src, dst, "exists")
+        except InputError as exc:  # the input changed or ended while its values were copied
+            return FileResult(src, dst, "failed", error=str(exc), error_class="InputError")
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({reason})",
@@ -124,7 +177,31 @@ class Anonymizer:
         except Exception as exc:
             return _unexpected(src, dst, exc, "could not be written")
         return FileResult(src, dst, "done", actions, flags=self._last_flags,
-                          mappings=self._last_mappings)
+                          mappings=self._last_mappings, size=_size(src))
+
+    def _read_and_anonymize(self, src: str) -> tuple[FileDataset, dict[str, int]]:
+        """Read ``src`` with its large values left on disk, and anonymize it.
+
+        A rule that changes a large value needs it: the file is then read again in full.
+        """
+        ds = read_dicom(src)
+        if needs_full_read(ds):  # big endian (deflated files are read in full already)
+            if has_deferred(ds):
+                ds = read_dicom(src, defer=False)
+            return ds, self.anonymize_dataset(ds)
+        held = hold_bulk(ds)
+        actions = self.anonymize_dataset(ds)
+        if held and not release_bulk(ds, held):
+            ds = read_dicom(src, defer=False)
+            actions = self.anonymize_dataset(ds)
+        return ds, actions
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _unexpected(src: str, dst: str, exc: Exception, what: str) -> FileResult:

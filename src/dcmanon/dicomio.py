@@ -11,10 +11,11 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dcmanon import __version__
 from dcmanon.errors import InputError
+from dcmanon.rawwrite import write_streamed
 
 IMPLEMENTATION_CLASS_UID = "2.25.100671212457638642182829867890137592573"
 IMPLEMENTATION_VERSION_NAME = f"DCMANON_{__version__.replace('.', '')}"[:16]
@@ -32,16 +33,21 @@ name sites, people or instances."""
 META_ELEMENTS_DROPPED = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
 """Kept for compatibility: a few of the elements :data:`META_ELEMENTS_KEPT` leaves out."""
 
+DEFER_SIZE = 256 * 1024
+"""Values longer than this stay on disk until needed (and are copied, never loaded, if kept)."""
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _ELEMENT_HEADER = 8
 _TRUNCATED = "truncated (the file ends inside an element)"
 
 
-def read_dicom(path: str | os.PathLike[str]) -> FileDataset:
+def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDataset:
     """Read a DICOM file (Part 10, or a bare dataset without preamble).
 
-    Large values (pixel data) are read lazily. pydicom's warnings are never shown (they quote
-    values); a file that ends inside an element is refused rather than read in part.
+    Large values (pixel data) are left on disk when ``defer`` (the default): pydicom reads
+    them only when asked, and :mod:`dcmanon.streaming` copies them without reading them.
+    Deflated files are always read in full (their bytes on disk are not the dataset's).
+    pydicom's warnings are never shown (they quote values); a file that ends inside an
+    element is refused rather than read in part.
 
     Raises
     ------
@@ -56,11 +62,13 @@ def read_dicom(path: str | os.PathLike[str]) -> FileDataset:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                ds = dcmread(name, defer_size="256 KB")
+                ds = dcmread(name, defer_size=DEFER_SIZE if defer else None)
             except InvalidDicomError:
-                ds = dcmread(name, force=True, defer_size="256 KB")
+                ds = dcmread(name, force=True, defer_size=DEFER_SIZE if defer else None)
                 if not _looks_like_dataset(ds):
                     raise InputError(f"{name}: not a DICOM file") from None
+            if defer and _is_deflated(ds):
+                return read_dicom(name, defer=False)
         if any("end of file" in str(w.message).lower() for w in caught):
             raise InputError(f"{name}: {_TRUNCATED}")
         _check_complete(ds, name, os.path.getsize(name))
@@ -79,6 +87,12 @@ def read_dicom(path: str | os.PathLike[str]) -> FileDataset:
         raise InputError(f"{name}: not a readable DICOM file, corrupt or truncated "
                          f"({type(exc).__name__})") from None
     return ds
+
+
+def _is_deflated(ds: Dataset) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    return bool(syntax) and UID(str(syntax)).is_deflated
 
 
 def _looks_like_dataset(ds: Dataset) -> bool:
@@ -169,17 +183,33 @@ def _complete_meta(meta: FileMetaDataset) -> bool:
                ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID"))
 
 
-def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str]) -> None:
-    """Write ``ds`` to ``path``: a temporary file in the same folder, renamed when complete.
+def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str], *,
+                       exclusive: bool = False,
+                       temp_dir: str | os.PathLike[str] | None = None,
+                       replace_before: float | None = None) -> None:
+    """Write ``ds`` to ``path``: a temporary file, renamed when complete.
 
     Nothing is left at ``path`` (or beside it) if writing fails, not even folders this call
     created. When a rule emptied the SOP Instance UID, the file meta is written with an empty
     MediaStorageSOPInstanceUID (pydicom would refuse it; the original UID must not be kept).
+    Values still on disk (see :mod:`dcmanon.streaming`) are copied from the input file.
+
+    Parameters
+    ----------
+    exclusive : bool
+        Never replace an existing file: :class:`FileExistsError` instead (checked at the
+        rename itself, so two writers of one path cannot both succeed).
+    temp_dir : path-like, optional
+        Where the temporary file is made (default: beside ``path``); on the same file system.
+    replace_before : float, optional
+        With ``exclusive``: an existing file last modified before this time (seconds since
+        the epoch) is replaced all the same (an output of an earlier run).
     """
     target = Path(path)
-    created = _make_parents(target.parent)
+    folder = Path(temp_dir) if temp_dir is not None else target.parent
+    created = _make_parents(folder)
     try:
-        fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=target.parent)
+        fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=folder)
     except BaseException:
         _remove_folders(created)
         raise
@@ -199,16 +229,46 @@ def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str]) -> None:
             if not getattr(ds, "preamble", None):
                 ds.preamble = b"\0" * 128
         with os.fdopen(fd, "wb") as handle:
-            ds.save_as(handle, enforce_file_format=enforce)
+            write_streamed(ds, handle, enforce=enforce)
             handle.flush()
             # mkstemp makes the file private (0600); an output gets the usual mode instead.
             os.chmod(temp, 0o666 & ~_umask())
             os.fsync(handle.fileno())
-        os.replace(temp, target)
+        if temp_dir is not None:
+            created = _make_parents(target.parent) + created
+        _publish(temp, target, exclusive, replace_before)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         _remove_folders(created)
         raise
+
+
+def _publish(temp: str, target: Path, exclusive: bool, replace_before: float | None) -> None:
+    """Rename ``temp`` to ``target``; with ``exclusive``, only if ``target`` does not exist
+    (or, with ``replace_before``, is older than that)."""
+    if not exclusive:
+        os.replace(temp, target)
+        return
+    try:
+        os.link(temp, target)  # fails if target exists, atomically
+    except FileExistsError:
+        if replace_before is None or _mtime(target) >= replace_before:
+            raise
+        os.replace(temp, target)
+        return
+    except OSError:  # a file system without hard links: check, then rename
+        if target.exists() and (replace_before is None or _mtime(target) >= replace_before):
+            raise FileExistsError(17, "File exists", str(target)) from None
+        os.replace(temp, target)
+        return
+    os.unlink(temp)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def _umask() -> int:

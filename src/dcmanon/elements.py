@@ -118,7 +118,20 @@ def element_vr(element: DataElement | RawDataElement, tag: int,
             vr = dictionary_VR(tag)
         except KeyError:
             return "UN" if element.VR is None else str(element.VR).split(" or ")[0]
+    if vr == "UN" and not t.is_private:
+        # A standard element written as UN (common after a trip through an implicit-VR
+        # system) is read with its dictionary VR, as pydicom does: otherwise a name or a
+        # sequence of UIDs would pass through as opaque bytes, out of reach of VR rules.
+        return _dictionary_vr(tag) or "UN"
     return str(vr).split(" or ")[0]
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    try:
+        known = str(dictionary_VR(tag)).split(" or ")[0]
+    except KeyError:
+        return None
+    return known if known and known != "UN" else None
 
 
 def _encodings(root: Dataset) -> list[str]:

@@ -34,7 +34,7 @@ IDENTIFYING_KEYWORDS = (
 )
 _MONTHS = ("January February March April May June July August September October November "
            "December").split()
-_PATTERNS = [
+PHI_PATTERNS = [  # e-mail, SSN, phone, then dates (scan relies on this order)
     re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),  # e-mail
     re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),  # US SSN
     re.compile(r"(?<![\w.])\+?\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4}(\s*(x|ext\.?)\s*\d+)?\b"),
@@ -68,7 +68,7 @@ class Identifiers:
         if pattern is not None:
             text = pattern.sub(PLACEHOLDER, text)
         if patterns:
-            for regex in _PATTERNS:
+            for regex in PHI_PATTERNS:
                 text = regex.sub(PLACEHOLDER, text)
         return text
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from dcmanon import __version__
 from dcmanon.anonymizer import Anonymizer, FileResult, describe_unexpected
-from dcmanon.batch import BatchResult, Skipped, run_folder
+from dcmanon.cli.folder import batch_options, run_folder_command
 from dcmanon.config.loader import KEY_ENV, Config, load_config, parse_config
-from dcmanon.errors import DcmanonError, InputError, UsageError
+from dcmanon.errors import DcmanonError, InputError
 from dcmanon.mapping import write_mapping_files
 from dcmanon.profiles import PROFILES, Option
 
@@ -77,15 +76,6 @@ def _warn_keys(config: Config) -> Config:
     return config
 
 
-def _summary(batch: BatchResult, seconds: float) -> str:
-    done = len(batch.results) - len(batch.failed)
-    rate = len(batch.results) / seconds if seconds > 0 else 0.0
-    parts = [f"{done} anonymized", f"{len(batch.failed)} failed"]
-    if batch.skipped:
-        parts.append(f"{len(batch.skipped)} skipped")
-    return f"dcmanon: {', '.join(parts)} in {seconds:.1f} s ({rate:.1f} files/s)"
-
-
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-i", "--inputFile", "input_file", type=click.Path(dir_okay=False),
               help="Input DICOM file (with -o).")
@@ -113,12 +103,17 @@ def _summary(batch: BatchResult, seconds: float) -> str:
 @click.option("--mapping-dir", "mapping_dir", type=click.Path(file_okay=False),
               help="Write uid_mapping.csv and patient_mapping.csv (id_old,id_new) here. They "
                    "re-identify the data: keep them apart from it.")
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Print, for each input (-i or -I), what every rule does to every element "
+                   "(as `dcmanon explain`); write nothing.")
+@batch_options
 @click.version_option(__version__, "--version")
 @click.pass_context
-def main(ctx: click.Context, input_file: str | None, output_file: str | None,
+def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
          input_folder: str | None, output_folder: str | None, config_file: str | None,
          validate_input: bool, validate_output: bool, key_file: str | None,
-         profile: str | None, options: tuple[str, ...], mapping_dir: str | None) -> None:
+         profile: str | None, options: tuple[str, ...], mapping_dir: str | None,
+         dry_run: bool, **batch: Any) -> None:
     """De-identify DICOM files: one file, or a whole folder tree.
 
     \b
@@ -155,8 +150,14 @@ def main(ctx: click.Context, input_file: str | None, output_file: str | None,
         # Library warnings (pydicom's) quote element values: they must never reach stderr.
         warnings.simplefilter("ignore")
         try:
+            if dry_run:
+                from dcmanon.cli.verify_commands import dry_run as explain_inputs
+
+                explain_inputs(input_file, input_folder, config_file, key_file, profile,
+                               options)
             _run(input_file, output_file, input_folder, output_folder, config_file,
-                 validate_input, validate_output, key_file, profile, options, mapping_dir)
+                 validate_input, validate_output, key_file, profile, options, mapping_dir,
+                 batch)
         except Exception as exc:  # last resort: a clear line, never a traceback or a value
             _fail(f"internal error ({describe_unexpected(exc)}); please report it", EXIT_FAILED)
 
@@ -164,7 +165,8 @@ def main(ctx: click.Context, input_file: str | None, output_file: str | None,
 def _run(input_file: str | None, output_file: str | None, input_folder: str | None,
          output_folder: str | None, config_file: str | None, validate_input: bool,
          validate_output: bool, key_file: str | None, profile: str | None,
-         options: tuple[str, ...], mapping_dir: str | None) -> None:
+         options: tuple[str, ...], mapping_dir: str | None,
+         batch: dict[str, Any] | None = None) -> None:
     """Dispatch to file or folder mode (after the configuration is loaded)."""
     if (input_file is None or output_file is None) and (
             input_folder is None or output_folder is None):
@@ -179,7 +181,7 @@ def _run(input_file: str | None, output_file: str | None, input_folder: str | No
         if input_file is not None and output_file is not None:
             results = [_run_file(anonymizer, input_file, output_file)]
         elif input_folder is not None and output_folder is not None:
-            results = _run_folder(anonymizer, input_folder, output_folder)
+            results = run_folder_command(anonymizer, input_folder, output_folder, batch or {})
     finally:
         if mapping_dir is not None and results:
             rows = [row for result in results for row in result.mappings]
@@ -211,34 +213,6 @@ def _run_file(anonymizer: Anonymizer, source: str, target: str) -> FileResult:
         _fail(f"interrupted: {target} was not written", EXIT_INTERRUPTED)
     _flag_lines([result])
     return result
-
-
-def _run_folder(anonymizer: Anonymizer, source: str, target: str) -> list[FileResult]:
-    from tqdm import tqdm
-
-    bar = tqdm(unit="file", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
-
-    def progress(outcome: FileResult | Skipped) -> None:
-        bar.update(1)
-        if isinstance(outcome, FileResult) and outcome.status == "failed":
-            bar.write(f"dcmanon: error: {outcome.error}", file=sys.stderr)
-
-    start = time.perf_counter()
-    try:
-        batch = run_folder(anonymizer, Path(source), Path(target), progress)
-    except UsageError as exc:
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        bar.close()
-        _fail("interrupted: the files already written are complete; the file in progress "
-              "and the rest were not written", EXIT_INTERRUPTED)
-    finally:
-        bar.close()
-    if not batch.results:
-        click.echo(f"dcmanon: warning: no DICOM file found in {source}", err=True)
-    _flag_lines(batch.results)
-    click.echo(_summary(batch, time.perf_counter() - start), err=True)
-    return batch.results
 
 
 @main.command()
@@ -281,3 +255,8 @@ def decrypt(input_file: str, output_file: str, config_file: str, key_file: str |
         _fail(f"error: {input_file}: could not be decrypted (unexpected "
               f"{type(exc).__name__}; please report it)", EXIT_FAILED)
     click.echo(f"dcmanon: {count} elements decrypted", err=True)
+
+
+from dcmanon.cli.verify_commands import register  # noqa: E402  (needs main, defined above)
+
+register(main)

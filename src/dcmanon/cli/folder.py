@@ -1,0 +1,126 @@
+"""Folder mode on the command line: its options, progress bar, error lines and summary."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.batch import BatchOptions, BatchResult, Skipped, run_folder
+from dcmanon.errors import UsageError
+from dcmanon.layout import Layout
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_INTERRUPTED = 130
+
+
+def batch_options(command: F) -> F:
+    """The options of folder mode (-I/-O), added to a click command."""
+    decorators = [
+        click.option("-j", "--jobs", "jobs", type=click.IntRange(min=1), metavar="N",
+                     help="Worker processes for a folder (default: every core)."),
+        click.option("--executor", "executor", type=click.Choice(["processes", "dask"]),
+                     default="processes", show_default=True,
+                     help="Where folder work runs: local processes, or a Dask cluster "
+                          "(needs the 'distributed' extra)."),
+        click.option("--scheduler", "scheduler", metavar="ADDRESS",
+                     help="Dask scheduler (tcp://host:8786) for --executor dask; without "
+                          "it a local cluster of -j workers is started."),
+        click.option("--layout", "layout", type=click.Choice([m.value for m in Layout]),
+                     default=Layout.MIRROR.value, show_default=True,
+                     help="Output names: the input tree mirrored, or "
+                          "<Study>/<Series>/<SOP>.dcm from the new UIDs (input names, which "
+                          "may identify, never reach the outputs)."),
+        click.option("--overwrite", "overwrite", is_flag=True,
+                     help="Replace outputs that exist (default: keep them, so that a "
+                          "re-run resumes where a stopped run ended)."),
+        click.option("--quarantine", "quarantine", type=click.Path(file_okay=False),
+                     help="Copy each failing input here, with a .reason.txt beside it."),
+        click.option("--report", "report", type=click.Path(dir_okay=False),
+                     help="Write a JSON-lines run report: one record per file (status, "
+                          "actions counted, error class), then a summary."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"dcmanon: {message}", err=True)
+    sys.exit(code)
+
+
+def _options(values: dict[str, Any]) -> BatchOptions:
+    quarantine, report = values.get("quarantine"), values.get("report")
+    return BatchOptions(jobs=values.get("jobs"),
+                        executor=values.get("executor") or "processes",
+                        scheduler=values.get("scheduler"),
+                        layout=Layout(values.get("layout") or Layout.MIRROR.value),
+                        overwrite=bool(values.get("overwrite")),
+                        quarantine=Path(quarantine) if quarantine else None,
+                        report=Path(report) if report else None)
+
+
+def summary_line(batch: BatchResult) -> str:
+    """``dcmanon: 9 anonymized, 0 failed, 1 skipped in 0.4 s (22.5 files/s)``."""
+    counts = batch.summary
+    seconds = counts.seconds
+    rate = (counts.done + counts.failed) / seconds if seconds > 0 else 0.0
+    parts = [f"{counts.done} anonymized", f"{counts.failed} failed"]
+    if counts.skipped:
+        parts.append(f"{counts.skipped} skipped")
+    if counts.existing:
+        parts.append(f"{counts.existing} already done (kept; --overwrite replaces them)")
+    return f"dcmanon: {', '.join(parts)} in {seconds:.1f} s ({rate:.1f} files/s)"
+
+
+def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
+                       values: dict[str, Any]) -> list[FileResult]:
+    """Run folder mode; print error lines, notes and the summary on stderr.
+
+    Returns the failed results, and one more carrying the mapping rows (when recorded).
+    """
+    from tqdm import tqdm
+
+    options = _options(values)
+    if options.executor == "dask":
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    bar = tqdm(unit="file", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False,
+               dynamic_ncols=True)
+
+    def progress(outcome: FileResult | Skipped) -> None:
+        bar.update(1)
+        if isinstance(outcome, FileResult) and outcome.status == "failed":
+            bar.write(f"dcmanon: error: {outcome.error}", file=sys.stderr)
+
+    def started(files: int) -> None:
+        bar.total = bar.n + files
+        bar.refresh()
+
+    try:
+        batch = run_folder(anonymizer, Path(source), Path(target), progress, options=options,
+                           on_start=started)
+    except UsageError as exc:
+        bar.close()
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        bar.close()
+        _fail("interrupted: the files already written are complete; the files in progress "
+              "and the rest were not written (run again to resume)", EXIT_INTERRUPTED)
+    bar.close()
+    counts = batch.summary
+    if counts.done + counts.failed + counts.existing == 0:
+        click.echo(f"dcmanon: warning: no DICOM file found in {source}", err=True)
+    if batch.flagged:
+        first = batch.flagged[0]
+        click.echo(f"dcmanon: note: {counts.flagged} file(s) may carry burned-in text in "
+                   f"their pixels (e.g. {first.target}: {first.flags[0]}); pixel data is not "
+                   "cleaned yet", err=True)
+    click.echo(summary_line(batch), err=True)
+    carrier = FileResult("", "", "done", mappings=tuple(sorted(batch.mappings)))
+    return [*batch.failed, carrier]

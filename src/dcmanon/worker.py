@@ -1,0 +1,148 @@
+"""What a worker does with a chunk of input files: the same on every executor.
+
+A :class:`Job` is everything a worker needs, and it pickles (the anonymizer is rebuilt from its
+configuration, keys and date): workers share nothing, so the outputs do not depend on how many
+there are or in which order they finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.layout import Layout, mirror_target, uid_target
+
+NOT_DICOM = "not a DICOM file (no .dcm name, no DICM marker)"
+NOT_REGULAR = "not a regular file (a FIFO, socket or device is never opened)"
+REASON_SUFFIX = ".reason.txt"
+_PREAMBLE = 128
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input file that was not processed, and why (its path may itself carry PHI)."""
+
+    path: str
+    reason: str
+
+
+Outcome = FileResult | Skipped
+
+
+@dataclass(frozen=True)
+class Job:
+    """One folder run, as a worker sees it (paths as strings: they pickle anywhere)."""
+
+    anonymizer: Anonymizer
+    input_dir: str
+    output_dir: str
+    temp_dir: str
+    layout: Layout = Layout.MIRROR
+    overwrite: bool = False
+    quarantine: str | None = None
+    started: float = 0.0
+    """When the run started (seconds since the epoch): with ``overwrite``, outputs older than
+    this are replaced, newer ones were written by this run."""
+
+
+def is_dicom_candidate(path: Path) -> bool:
+    """A ``.dcm`` file, or any file with the DICM marker of a Part 10 file.
+
+    A file that cannot be opened to look is a candidate too: reading it then fails and is
+    reported, rather than the file being skipped in silence.
+    """
+    if path.suffix.lower() == ".dcm":
+        return True
+    try:
+        with path.open("rb") as handle:
+            handle.seek(_PREAMBLE)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return True
+
+
+def _special(path: Path) -> bool:
+    """A FIFO, socket or device: opening it could block forever or read endlessly."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False  # reading it fails, and that is reported
+    return not stat.S_ISREG(mode)
+
+
+def process_chunk(job: Job, chunk: list[str]) -> list[Outcome]:
+    """Anonymize the files of ``chunk`` (paths relative to the input folder, POSIX style)."""
+    return [process_file(job, relative) for relative in chunk]
+
+
+def process_file(job: Job, relative: str) -> Outcome:
+    """Anonymize one input file of a folder run; never raises for a bad file."""
+    source = mirror_target(Path(job.input_dir), relative)
+    if _special(source):
+        return Skipped(str(source), NOT_REGULAR)
+    if not is_dicom_candidate(source):
+        return Skipped(str(source), NOT_DICOM)
+    output = Path(job.output_dir)
+    anonymizer = job.anonymizer
+    if job.layout is Layout.MIRROR:
+        target = mirror_target(output, relative)
+        if not job.overwrite and (target.exists() or target.is_symlink()):
+            return FileResult(str(source), str(target), "exists")
+        if job.overwrite:
+            result = anonymizer.anonymize_file(source, target, False, job.temp_dir)
+        else:
+            result = anonymizer.anonymize_file(source, target, True, job.temp_dir)
+    else:
+        result = anonymizer.anonymize_file(
+            source, lambda ds: uid_target(output, ds), True, job.temp_dir,
+            replace_before=job.started if job.overwrite else None)
+    if result.status == "failed" and job.quarantine is not None:
+        result = quarantine(result, Path(job.quarantine), relative)
+    return result
+
+
+def quarantine(result: FileResult, folder: Path, relative: str) -> FileResult:
+    """Copy a failing input to ``folder`` (same relative path), with a ``.reason.txt`` beside.
+
+    The reason names the error class and message (never a value). A copy that fails is noted
+    in the result's error; it does not hide the original failure.
+    """
+    copy = mirror_target(folder, relative)
+    reason = copy.with_name(copy.name + REASON_SUFFIX)
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_copy(Path(result.source), copy)
+        text = f"{result.error_class or 'Error'}: {result.error or 'failed'}\n"
+        _atomic_write(reason, text.encode("utf-8"))
+    except OSError as exc:
+        error = f"{result.error} (could not be quarantined: {exc.strerror or type(exc).__name__})"
+        return dataclasses.replace(result, error=error)
+    return result
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

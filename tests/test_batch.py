@@ -1,0 +1,254 @@
+"""Folder runs: workers, chunks, resume, collisions, layout, quarantine, report, locking."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pydicom
+import pytest
+from click.testing import CliRunner
+
+from dcmanon import Anonymizer, cli, parse_config
+from dcmanon.batch import TEMP_FOLDER, BatchOptions, discover, run_folder
+from dcmanon.executors import ProcessExecutor
+from dcmanon.layout import Layout
+from dcmanon.testing import make_patient, patient_folder_name, phi_markers, write_study_tree
+
+KEY = "test-batch-secret"
+
+
+def anonymizer(**kwargs: bool) -> Anonymizer:
+    return Anonymizer(parse_config({"profile": "basic"}, secret=KEY), **kwargs)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tree") / "in"
+    write_study_tree(root, patients=3, studies=1, series=2, instances=4)
+    (root / "notes.txt").write_text("not DICOM")
+    (root / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x08\x00" * 10)
+    return root
+
+
+@pytest.fixture(scope="module")
+def serial(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("serial") / "out"
+    batch = run_folder(anonymizer(), tree, out, options=BatchOptions(jobs=1))
+    assert (batch.summary.done, batch.summary.failed, batch.summary.skipped) == (24, 1, 1)
+    return files(out)
+
+
+def test_the_configuration_and_the_anonymizer_pickle() -> None:
+    config = parse_config({"profile": "basic", "rules": [
+        {"tag": "PatientID", "method": "cryptoHash"}]}, secret=KEY)
+    assert pickle.loads(pickle.dumps(config)) == config
+    original = anonymizer(record_mappings=True)
+    copy = pickle.loads(pickle.dumps(original))
+    assert (copy.config, copy.today, copy.record_mappings) == (
+        original.config, original.today, True)
+
+
+def test_parallel_output_is_the_serial_output(tree: Path, serial: dict[str, bytes],
+                                              tmp_path: Path) -> None:
+    options = BatchOptions(jobs=2, chunk_size=5, min_parallel=0, report=tmp_path / "r.jsonl")
+    batch = run_folder(anonymizer(), tree, tmp_path / "out", options=options)
+    assert batch.summary.executor == "processes" and batch.summary.workers == 2
+    assert files(tmp_path / "out") == serial
+    summary = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[-1])
+    assert (summary["done"], summary["failed"], summary["skipped"]) == (24, 1, 1)
+
+
+def test_spawned_workers_give_the_same_output(tree: Path, serial: dict[str, bytes],
+                                              tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dcmanon.executors._start_method", lambda: "spawn")
+    batch = run_folder(anonymizer(), tree, tmp_path / "out",
+                       options=BatchOptions(jobs=2, min_parallel=0))
+    assert batch.summary.workers == 2
+    assert files(tmp_path / "out") == serial
+
+
+def _die(item: int) -> int:
+    if item == 3:
+        os._exit(1)  # a worker that dies (as if killed)
+    return item * 10
+
+
+def _failed(item: int, exc: BaseException) -> int:
+    return -item
+
+
+def test_a_worker_that_dies_fails_its_items_only() -> None:
+    executor = ProcessExecutor(2)
+    try:
+        results = sorted(executor.map_unordered(_die, range(8), _failed))
+    finally:
+        executor.close()
+    assert -3 in results
+    assert [r for r in results if r >= 0] == sorted(r for r in results if r >= 0)
+    assert len(results) == 8
+
+
+def test_a_rerun_resumes_and_keeps_what_exists(tree: Path, serial: dict[str, bytes],
+                                               tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_folder(anonymizer(), tree, out, options=BatchOptions(jobs=1))
+    victim = next(p for p in out.rglob("*.dcm"))
+    victim.unlink()
+    kept = {p: p.stat().st_mtime_ns for p in out.rglob("*.dcm")}
+    batch = run_folder(anonymizer(), tree, out, options=BatchOptions(jobs=1))
+    assert (batch.summary.done, batch.summary.existing) == (1, 23)
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert files(out) == serial
+    batch = run_folder(anonymizer(), tree, out, options=BatchOptions(jobs=1, overwrite=True))
+    assert (batch.summary.done, batch.summary.existing) == (24, 0)
+    assert files(out) == serial
+
+
+def test_stale_temporary_files_of_a_killed_run_are_removed(tree: Path, tmp_path: Path) -> None:
+    stale = tmp_path / "out" / TEMP_FOLDER / ".dcmanon-abc.part"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a file")
+    run_folder(anonymizer(), tree, tmp_path / "out", options=BatchOptions(jobs=1))
+    assert not (tmp_path / "out" / TEMP_FOLDER).exists()
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".dcmanon")]
+
+
+def test_a_second_run_into_the_same_output_is_refused(tree: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    lock = tmp_path / "out" / TEMP_FOLDER / ".lock"
+    lock.parent.mkdir(parents=True)
+    with lock.open("ab") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        result = CliRunner().invoke(cli.main, ["-I", str(tree), "-O", str(tmp_path / "out")],
+                                    env={"DCMANON_KEY": KEY})
+    assert result.exit_code == 2
+    assert "another dcmanon run" in result.stderr
+
+
+def test_uid_layout_names_outputs_by_the_new_uids(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    batch = run_folder(anonymizer(), tree, out, options=BatchOptions(
+        jobs=1, layout=Layout.UID))
+    assert batch.summary.done == 24
+    outputs = sorted(p for p in out.rglob("*") if p.is_file())
+    assert len(outputs) == 24
+    markers = {m for i in range(3) for m in phi_markers(make_patient(i))}
+    markers |= {patient_folder_name(make_patient(i)) for i in range(3)}
+    for path in outputs:
+        rel = path.relative_to(out)
+        ds = pydicom.dcmread(path)
+        assert rel.parts == (ds.StudyInstanceUID, ds.SeriesInstanceUID,
+                             f"{ds.SOPInstanceUID}.dcm")
+        assert not any(m in str(rel) for m in markers)
+    assert len({p.parent.parent for p in outputs}) == 3  # one study per patient
+
+
+def test_two_inputs_for_one_output_are_refused(tree: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    write_study_tree(source, patients=1, studies=1, series=1, instances=3)
+    first = sorted(source.rglob("*.dcm"))[0]
+    (source / "copy.dcm").write_bytes(first.read_bytes())  # the same instance twice
+    out = tmp_path / "out"
+    report = tmp_path / "report.jsonl"
+    batch = run_folder(anonymizer(), source, out, options=BatchOptions(
+        jobs=1, layout=Layout.UID, report=report))
+    assert (batch.summary.done, batch.summary.failed) == (3, 1)
+    assert batch.failed[0].error_class == "OutputCollision"
+    assert "maps to the same output" in (batch.failed[0].error or "")
+    assert len([p for p in out.rglob("*") if p.is_file()]) == 3
+    # A re-run: every output exists already; the duplicate is still refused.
+    again = run_folder(anonymizer(), source, out, options=BatchOptions(
+        jobs=1, layout=Layout.UID))
+    assert (again.summary.existing, again.summary.failed) == (4, 0)
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["status"] for r in records if r["type"] == "file"].count("failed") == 1
+
+
+def test_uid_layout_fails_a_file_whose_uids_were_removed(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    write_study_tree(source, patients=1, studies=1, series=1, instances=1)
+    config = parse_config({"rules": [{"tag": "SOPInstanceUID", "method": "redact"}]},
+                          secret=KEY)
+    batch = run_folder(Anonymizer(config), source, tmp_path / "out",
+                       options=BatchOptions(jobs=1, layout=Layout.UID))
+    assert batch.summary.failed == 1
+    assert "SOPInstanceUID is missing or empty" in (batch.failed[0].error or "")
+    assert not (tmp_path / "out").exists()
+
+
+def test_quarantine_and_report(tree: Path, tmp_path: Path) -> None:
+    report, quarantine = tmp_path / "report.jsonl", tmp_path / "quarantine"
+    result = CliRunner().invoke(cli.main, [
+        "-I", str(tree), "-O", str(tmp_path / "out"), "-j", "2", "--report", str(report),
+        "--quarantine", str(quarantine)], env={"DCMANON_KEY": KEY})
+    assert result.exit_code == 1, result.stderr
+    assert (quarantine / "broken.dcm").read_bytes() == (tree / "broken.dcm").read_bytes()
+    reason = (quarantine / "broken.dcm.reason.txt").read_text()
+    assert reason.startswith("InputError: ") and "broken.dcm" in reason
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    by_source = {r["source"]: r for r in records if r["type"] == "file"}
+    assert len(by_source) == 26
+    assert by_source["notes.txt"]["status"] == "skipped"
+    assert by_source["broken.dcm"]["error_class"] == "InputError"
+    done = [r for r in by_source.values() if r["status"] == "done"]
+    assert len(done) == 24 and all(r["actions"]["remove"] > 0 for r in done)
+    summary = records[-1]
+    assert summary["type"] == "summary" and summary["files"] == 26
+    assert summary["bytes"] > 0 and summary["files_per_s"] > 0
+    names = " ".join(by_source)  # input names carry fake PHI on purpose: they are named
+    text = report.read_text()
+    for marker in {m for i in range(3) for m in phi_markers(make_patient(i))}:
+        if marker not in names:
+            assert marker not in text
+
+
+def test_quarantine_inside_the_input_is_refused(tree: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli.main, [
+        "-I", str(tree), "-O", str(tmp_path / "out"), "--quarantine", str(tree / "q")],
+        env={"DCMANON_KEY": KEY})
+    assert result.exit_code == 2
+    assert "must not be inside the input folder" in result.stderr
+
+
+def test_links_out_of_the_input_tree_are_never_followed(tmp_path: Path) -> None:
+    source, outside = tmp_path / "in", tmp_path / "outside"
+    write_study_tree(source, patients=1, studies=1, series=1, instances=1)
+    write_study_tree(outside, patients=1, studies=1, series=1, instances=1, seed=7)
+    (source / "escape").symlink_to(outside, target_is_directory=True)
+    (source / "escape.dcm").symlink_to(next(outside.rglob("*.dcm")))
+    found = list(discover(source, check_marker=False))
+    assert sum(isinstance(f, Path) for f in found) == 1
+    batch = run_folder(anonymizer(), source, tmp_path / "out", options=BatchOptions(jobs=1))
+    assert (batch.summary.done, batch.summary.skipped) == (1, 2)
+    assert all("symbolic link" in s.reason for s in batch.skipped)
+
+
+def test_cli_layout_and_jobs(tree: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli.main, [
+        "-I", str(tree), "-O", str(tmp_path / "out"), "-j", "1", "--layout", "uid"],
+        env={"DCMANON_KEY": KEY})
+    assert result.exit_code == 1  # broken.dcm
+    assert "24 anonymized, 1 failed, 1 skipped" in result.stderr
+    again = CliRunner().invoke(cli.main, [
+        "-I", str(tree), "-O", str(tmp_path / "out"), "--layout", "uid"],
+        env={"DCMANON_KEY": KEY})
+    assert "24 already done" in again.stderr
+
+
+def test_fifos_are_skipped_never_opened(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    write_study_tree(source, patients=1, studies=1, series=1, instances=1)
+    os.mkfifo(source / "pipe.dcm")  # opening it for reading would block forever
+    batch = run_folder(anonymizer(), source, tmp_path / "out", options=BatchOptions(jobs=1))
+    assert (batch.summary.done, batch.summary.skipped) == (1, 1)
+    assert "not a regular file" in batch.skipped[0].reason
