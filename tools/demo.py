@@ -35,17 +35,22 @@ def main() -> int:
     markers = sorted({m for i in range(3) for m in phi_markers(make_patient(i))})
     print(f"demo: wrote {len(paths)} synthetic CT files for 3 fake patients to {inputs}")
     env = {**os.environ, "DCMANON_KEY": "demo-secret-not-for-real-use"}
-    command = [sys.executable, "-m", "dcmanon", "-I", str(inputs), "-O", str(outputs)]
-    print("demo: $ DCMANON_KEY=... dcmanon -I demo/input -O demo/output   "
-          "# the PS3.15 Basic Profile")
+    command = [sys.executable, "-m", "dcmanon", "-I", str(inputs), "-O", str(outputs),
+               "--layout", "uid", "--report", str(DEMO / "report.jsonl")]
+    print("demo: $ DCMANON_KEY=... dcmanon -I demo/input -O demo/output --layout uid "
+          "--report demo/report.jsonl   # the PS3.15 Basic Profile")
     status = subprocess.run(command, env=env, check=False).returncode
     (before, names_before), (after, names_after) = count_markers(inputs, markers), \
         count_markers(outputs, markers)
     print(f"demo: planted fake-PHI markers inside the files: {before} before, {after} after")
-    # The mirrored layout keeps input paths, which here carry the fake names on purpose.
-    print(f"demo: markers in file and folder names: {names_before} before, {names_after} after "
-          "(the mirrored layout keeps input names)")
-    return status
+    # The input folders carry the fake names on purpose; --layout uid names outputs by UID.
+    print(f"demo: markers in file and folder names: {names_before} before, {names_after} after")
+    check = subprocess.run([sys.executable, "-m", "dcmanon", "check", "--original", str(inputs),
+                            "--anonymized", str(outputs), "--html", str(DEMO / "check.html")],
+                           env=env, check=False)
+    print(f"demo: dcmanon check exit status {check.returncode} (0 = no identifier of the "
+          "originals found); report in demo/check.html")
+    return status or check.returncode
 
 
 if __name__ == "__main__":
