@@ -69,7 +69,8 @@ class BatchOptions:
     """Write the JSON-lines run report here."""
     chunk_size: int | None = None
     """Files per task (None: up to 64, fewer when there are few files per worker)."""
-    min_parallel: int = 32
+    min_parallel: int = 128
+    """Below this many files a process pool costs more (its start) than it saves."""
 
 
 @dataclass
@@ -214,6 +215,8 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 def _make_executor(options: BatchOptions, files: int) -> Executor:
     workers = options.jobs or available_cores()
+    if options.scheduler is not None and options.executor != "dask":
+        raise UsageError("a scheduler address is for --executor dask")
     if options.executor == "dask":
         return DaskExecutor(options.scheduler, workers)
     if options.executor != "processes":

@@ -1,0 +1,180 @@
+"""Malformed and truncated files among good ones: each bad file is one clear per-file error.
+
+Hypothesis cuts, corrupts and splices a good file; every folder run must end (a watchdog
+fails the test if it hangs), write the good files exactly as a clean run does, fail the bad
+ones with a typed, PHI-free error and no output, and leave no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import pydicom
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dcmanon import Anonymizer, parse_config
+from dcmanon.batch import BatchOptions, BatchResult, run_folder
+from dcmanon.testing import make_instance, make_patient, phi_markers
+
+KEY = "test-fuzz-secret"
+PATIENT = make_patient(3)
+
+
+def _good_bytes(index: int) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    make_instance(PATIENT, 0, 0, index).save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+GOOD = [_good_bytes(i) for i in range(3)]
+ANONYMIZER = Anonymizer(parse_config({"profile": "basic"}, secret=KEY))
+
+
+def _cut(data: bytes, at: int) -> bytes:
+    return data[:at % len(data)]
+
+
+def _flip(data: bytes, edits: list[tuple[int, int]]) -> bytes:
+    out = bytearray(data)
+    for position, value in edits:
+        out[position % len(out)] = value
+    return bytes(out)
+
+
+def _splice(data: bytes, start: int, length: int, junk: bytes) -> bytes:
+    start %= len(data)
+    return data[:start] + junk + data[start + length:]
+
+
+def _mutate(kind: int, good: int, a: int, b: int, junk: bytes) -> bytes:
+    """One malformed file, described by small numbers (so that examples print small)."""
+    data = GOOD[good]
+    if kind == 0:
+        return _cut(data, a)
+    if kind == 1:
+        return _flip(data, [(a + 97 * i, (b + i) % 256) for i in range(1 + b % 8)])
+    if kind == 2:
+        return _splice(data, a, b % 65, junk)
+    return b"\0" * 128 + b"DICM" + junk * (1 + b % 8)
+
+
+mutation = st.tuples(st.integers(0, 3), st.integers(0, len(GOOD) - 1),
+                     st.integers(0, 20_000), st.integers(0, 255), st.binary(max_size=64))
+
+
+@contextmanager
+def watchdog(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging."""
+    def hung(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"the folder run did not end within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class Reference:
+    """The outputs of the good files alone (not a bytes dict: Hypothesis prints arguments)."""
+
+    def __init__(self, folder: Path) -> None:
+        source = folder / "in"
+        source.mkdir()
+        for index, data in enumerate(GOOD):
+            (source / f"good{index}.dcm").write_bytes(data)
+        run_folder(ANONYMIZER, source, folder / "out", options=BatchOptions(jobs=1))
+        self.outputs = {p.name: p.read_bytes() for p in (folder / "out").iterdir()}
+
+    def __repr__(self) -> str:
+        return f"Reference({len(self.outputs)} outputs)"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    return Reference(tmp_path_factory.mktemp("good"))
+
+
+def _check(batch: BatchResult, source: Path, out: Path, bad: int,
+           reference: Reference) -> None:
+    counts = batch.summary
+    assert counts.done + counts.failed + counts.skipped == bad + len(GOOD)
+    for name, data in reference.outputs.items():
+        assert (out / name).read_bytes() == data
+    markers = phi_markers(PATIENT)
+    for failure in batch.failed:
+        # A typed error, or an unforeseen one reported by class and place (never a message
+        # that could quote a value).
+        assert failure.error_class, failure.error
+        assert failure.error and failure.error.startswith(failure.source)
+        if failure.error_class not in ("InputError", "ValueFormatError",
+                                       "UnsupportedVRError", "OutputError"):
+            assert f"unexpected {failure.error_class} at " in failure.error
+        assert "Traceback" not in failure.error
+        assert not any(m in failure.error for m in markers)
+        assert not (out / Path(failure.source).name).exists()
+    for path in out.rglob("*"):
+        assert not path.name.startswith(".dcmanon"), path
+        if path.is_file() and path.name.startswith("bad"):
+            with warnings.catch_warnings():  # an odd input gives an odd (but whole) output
+                warnings.simplefilter("ignore")
+                pydicom.dcmread(path)  # whatever was written is a whole file
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(mutations=st.lists(mutation, min_size=5, max_size=25))
+def test_bad_files_fail_one_by_one(mutations: list[tuple[int, int, int, int, bytes]],
+                                   reference: Reference,
+                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    bad_files = [_mutate(*m) for m in mutations]
+    root = tmp_path_factory.mktemp("fuzz")
+    source, out = root / "in", root / "out"
+    source.mkdir()
+    for index, data in enumerate(GOOD):
+        (source / f"good{index}.dcm").write_bytes(data)
+    for index, data in enumerate(bad_files):
+        (source / f"bad{index:03d}.dcm").write_bytes(data)
+    with watchdog(120):
+        batch = run_folder(ANONYMIZER, source, out, options=BatchOptions(jobs=1))
+    _check(batch, source, out, len(bad_files), reference)
+
+
+def test_bad_files_in_parallel_workers(reference: Reference, tmp_path: Path) -> None:
+    """Hundreds of bad files spread over worker processes: the same per-file outcomes."""
+    rng = random.Random(20240601)
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    for index, data in enumerate(GOOD):
+        (source / f"good{index}.dcm").write_bytes(data)
+    count = 400
+    for index in range(count):
+        data = rng.choice(GOOD)
+        kind = index % 3
+        if kind == 0:
+            data = data[:rng.randrange(len(data))]
+        elif kind == 1:
+            data = _flip(data, [(rng.randrange(len(data)), rng.randrange(256))
+                                for _ in range(rng.randrange(1, 6))])
+        else:
+            data = _splice(data, rng.randrange(len(data)), rng.randrange(64),
+                           rng.randbytes(rng.randrange(64)))
+        (source / f"bad{index:03d}.dcm").write_bytes(data)
+    with watchdog(300):
+        batch = run_folder(ANONYMIZER, source, out,
+                           options=BatchOptions(jobs=2, min_parallel=0, chunk_size=16))
+    assert batch.summary.failed > count // 3
+    _check(batch, source, out, count, reference)
