@@ -7,16 +7,13 @@ dataset built from the case (config binding, engine, element decode and encode).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, generate_fragments
-from pydicom.multival import MultiValue
 from pydicom.uid import JPEGBaseline8Bit
 
 from dcmanon import Anonymizer, parse_config
@@ -26,10 +23,11 @@ from dcmanon.methods.base import MethodError
 from dcmanon.methods.cryptohash import hash_text, same_length_digits
 from tests.conformance.vectors import (
     REFERENCE,
+    assert_each_case_taken_once,
     build_dataset,
     cases,
     parse_tag,
-    require_reference,
+    values_of,
 )
 
 VECTORS = "cryptohash.json"
@@ -79,14 +77,6 @@ def hash_config(rules: list[dict[str, Any]], settings: dict[str, Any]) -> dict[s
     return {"rules": rules, "defaultSettings": {"cryptoHash": settings}}
 
 
-def values_of(ds: Dataset, tag: int) -> list[str]:
-    """The element's values as pydicom reads them back from the bytes dcmanon wrote."""
-    value = ds[tag].value
-    if value is None or value == "":
-        return []
-    if isinstance(value, MultiValue | list):
-        return [str(v) for v in value]
-    return [str(value)]
 
 
 def unsupported_element(case: dict[str, Any]) -> list[Any]:
@@ -216,12 +206,7 @@ def test_engine_with_reference_config(case: dict[str, Any]) -> None:
 
 
 def test_every_vector_case_is_exercised() -> None:
-    """Each case of the file is taken by exactly one test above (none silently dropped)."""
-    require_reference()
-    data = json.loads((REFERENCE / "vectors" / VECTORS).read_text(encoding="utf-8"))
-    for case in data["cases"]:
-        taken = [name for name, predicate in GROUPS.items() if predicate(case)]
-        assert len(taken) == 1, (case["id"], taken)
+    assert_each_case_taken_once(VECTORS, GROUPS)
 
 
 # --- beyond the vectors: behaviour the vectors imply ---

@@ -23,17 +23,17 @@ from pydicom.data import get_testdata_file
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.multival import MultiValue
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.cli import main
 from dcmanon.errors import UnsupportedVRError
 from tests.conformance.vectors import (
-    REFERENCE,
+    assert_each_case_taken_once,
     build_dataset,
     cases,
     parse_tag,
     require_reference,
+    values_of,
 )
 
 VECTORS = "refreshuid.json"
@@ -77,13 +77,6 @@ def refresh_config(*selectors: str, key: str = KEY) -> Any:
                          "parameters": {"refreshUIDKey": key}})
 
 
-def values_of(ds: Dataset, tag: int) -> list[str]:
-    value = ds[tag].value
-    if value is None or value == "":
-        return []
-    if isinstance(value, MultiValue | list):
-        return [str(v) for v in value]
-    return [str(value)]
 
 
 def assert_new_uid(uid: str, old: str) -> None:
@@ -232,12 +225,7 @@ def test_deviation_refreshuid_media_storage_uid_follows_new_sop_instance_uid(
 
 
 def test_every_vector_case_is_exercised() -> None:
-    """Each case of the file is taken by exactly one test above (none silently dropped)."""
-    require_reference()
-    data = json.loads((REFERENCE / "vectors" / VECTORS).read_text(encoding="utf-8"))
-    for case in data["cases"]:
-        taken = [name for name, predicate in GROUPS.items() if predicate(case)]
-        assert len(taken) == 1, (case["id"], taken)
+    assert_each_case_taken_once(VECTORS, GROUPS)
 
 
 # --- keyed and deterministic: separate runs agree with the same key, not with another ---

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
@@ -58,3 +60,36 @@ def build_dataset(spec: list[list[Any]]) -> Dataset:
             value = list(values)
         ds[tag] = DataElement(tag, vr, value)
     return ds
+
+
+def values_of(ds: Dataset, tag: int) -> list[str]:
+    """The element's values as pydicom reads them back from the bytes dcmanon wrote."""
+    value = ds[tag].value
+    if value is None or value == "":
+        return []
+    if isinstance(value, MultiValue | list):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def string_values(ds: Dataset, tag: int) -> list[str] | None:
+    """The element's string values as they will be written (None if it is absent)."""
+    if tag not in ds:
+        return None
+    element = ds.get_item(tag)
+    value = element.value
+    if isinstance(element, RawDataElement) or isinstance(value, bytes):
+        text = (value or b"").decode("ascii").rstrip(" \0")
+        return text.split("\\") if text else []
+    if value in (None, ""):
+        return []
+    return [str(v) for v in value] if isinstance(value, MultiValue) else [str(value)]
+
+
+def assert_each_case_taken_once(name: str, groups: dict[str, Callable[[Any], bool]]) -> None:
+    """Each case of ``vectors/<name>`` is taken by exactly one test group (none dropped)."""
+    require_reference()
+    data = json.loads((REFERENCE / "vectors" / name).read_text(encoding="utf-8"))
+    for case in data["cases"]:
+        taken = [group for group, predicate in groups.items() if predicate(case)]
+        assert len(taken) == 1, (case["id"], taken)
