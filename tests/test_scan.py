@@ -210,3 +210,20 @@ def test_scan_exit_codes_and_json(sets: Sets, tmp_path: Path) -> None:
     assert run("scan", sets.anonymized, "--ignore", "date").exit_code == 0
     assert "05/03/2021" in run("scan", sets.output(0), "--show-values").output
     assert run("scan", tmp_path / "missing").exit_code == 2
+
+
+def test_a_fifo_among_the_outputs_is_not_opened(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    folder, originals = tmp_path / "out", tmp_path / "in"
+    folder.mkdir()
+    originals.mkdir()
+    os.mkfifo(folder / "blocked.dcm")
+    os.mkfifo(originals / "blocked.dcm")
+    for command in (["scan", str(folder)],
+                    ["check", "--original", str(originals), "--anonymized", str(folder)]):
+        run = subprocess.run([sys.executable, "-m", "dcmanon", *command], capture_output=True,
+                             text=True, timeout=60, check=False)
+        assert "Traceback" not in run.stderr

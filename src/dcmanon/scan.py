@@ -180,7 +180,8 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Repor
         files = [(root, root.name)]
     else:
         files = [(Path(folder, name), Path(folder, name).relative_to(root).as_posix())
-                 for folder, _, names in sorted(os.walk(root)) for name in sorted(names)]
+                 for folder, _, names in sorted(os.walk(root)) for name in sorted(names)
+                 if Path(folder, name).is_file()]  # never open a FIFO or device
     other = 0
     for path, rel in files:
         if not is_dicom_candidate(path):

@@ -199,7 +199,8 @@ def _files(root: Path) -> Iterator[tuple[Path, str]]:
         dirs.sort()
         for name in sorted(names):
             path = Path(folder, name)
-            yield path, path.relative_to(root).as_posix()
+            if path.is_file():  # a FIFO or device is never opened: it could block forever
+                yield path, path.relative_to(root).as_posix()
 
 
 def collect_originals(root: Path, config: Config) -> Originals:
