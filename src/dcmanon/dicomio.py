@@ -58,6 +58,9 @@ def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDatas
     name = os.fspath(path)
     if os.path.isdir(name):
         raise InputError(f"{name}: is a folder, not a file")
+    if os.path.exists(name) and not os.path.isfile(name):
+        # A FIFO, socket or device: opening it could block forever or read endlessly.
+        raise InputError(f"{name}: not a regular file (never opened)")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
