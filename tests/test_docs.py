@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from dcmanon.cli import main
@@ -55,3 +57,14 @@ def test_the_example_configuration_is_valid_and_removes_the_planted_phi(tmp_path
     assert result.status == "done", result.error
     data = (tmp_path / "out.dcm").read_bytes()
     assert [m for m in phi_markers(patient) if m.encode() in data] == []
+
+
+def test_the_readme_configuration_example_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dcmanon import parse_config
+
+    monkeypatch.setenv("HASH_KEY", "a-hash-key")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```jsonc\n(.*?)```", readme, re.DOTALL)
+    assert example is not None
+    config = parse_config(example.group(1), secret="k")
+    assert len(config.rules) == 7 and config.profile is not None
