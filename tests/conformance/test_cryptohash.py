@@ -12,9 +12,7 @@ from typing import Any
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
-from pydicom.encaps import encapsulate, generate_fragments
-from pydicom.uid import JPEGBaseline8Bit
+from pydicom.encaps import generate_fragments
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.config.settings import CryptoHashSettings
@@ -26,6 +24,7 @@ from tests.conformance.vectors import (
     assert_each_case_taken_once,
     build_dataset,
     cases,
+    encapsulated_file,
     parse_tag,
     values_of,
 )
@@ -157,22 +156,11 @@ def test_processor_ob_bytes_replaced_by_raw_digest(case: dict[str, Any]) -> None
     assert bytes(element.value).hex() == case["expected_bytes_hex"]
 
 
-def _encapsulated_file(path: Path, fragments: list[bytes]) -> Path:
-    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
-    ds.PixelData = encapsulate(fragments, fragments_per_frame=1, has_bot=False)
-    ds["PixelData"].VR = "OB"
-    ds["PixelData"].is_undefined_length = True
-    ds.NumberOfFrames = len(fragments)
-    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 @pytest.mark.conformance
 @pytest.mark.parametrize("case", cases(VECTORS, GROUPS["fragments"]))
 def test_processor_fragments_each_hashed(case: dict[str, Any], tmp_path: Path) -> None:
     """Each fragment of encapsulated pixel data is replaced by its digest (file level)."""
-    source = _encapsulated_file(tmp_path / "in.dcm",
+    source = encapsulated_file(tmp_path / "in.dcm",
                                 [bytes.fromhex(f) for f in case["input_fragments_hex"]])
     config = parse_config(hash_config([{"tag": selector(case), "method": "cryptoHash"}],
                                       case["settings"]))

@@ -21,10 +21,8 @@ from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.data import get_testdata_file
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.encaps import encapsulate, generate_fragments
-from pydicom.multival import MultiValue
+from pydicom.encaps import generate_fragments
 from pydicom.tag import Tag
-from pydicom.uid import JPEGBaseline8Bit
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.cli import main
@@ -40,9 +38,11 @@ from tests.conformance.vectors import (
     assert_each_case_taken_once,
     build_dataset,
     cases,
+    encapsulated_file,
     parse_tag,
     require_reference,
 )
+from tests.conformance.vectors import values_of as shared_values_of
 
 VECTORS = "encrypt.json"
 KEY = "704ab12c8e3e46d4bea600ef62a6bec7"
@@ -101,12 +101,7 @@ def values_of(ds: Dataset, tag: int) -> list[str]:
         text = decode_bytes(raw.value, convert_encodings(charset), {0x5C, 0x3D, 0x5E})
         text = text.rstrip(" ")
         return text.split("\\") if text else []
-    value = ds[tag].value
-    if value is None or value == "":
-        return []
-    if isinstance(value, MultiValue | list):
-        return [str(v) for v in value]
-    return [str(value)]
+    return shared_values_of(ds, tag)
 
 
 def raw_text_dataset(tag_text: str, vr: str, values: list[str]) -> Dataset:
@@ -217,13 +212,7 @@ def test_processor_ob_raw_blob(case: dict[str, Any]) -> None:
 def test_processor_fragments_each_encrypted(case: dict[str, Any], tmp_path: Path) -> None:
     key = case["settings"]["encryptKey"]
     fragments = [f.encode("utf-8") for f in case["input_fragments_utf8"]]
-    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
-    ds.PixelData = encapsulate(fragments, fragments_per_frame=1, has_bot=False)
-    ds["PixelData"].VR = "OB"
-    ds["PixelData"].is_undefined_length = True
-    ds.NumberOfFrames = len(fragments)
-    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds.save_as(tmp_path / "in.dcm", enforce_file_format=True)
+    encapsulated_file(tmp_path / "in.dcm", fragments)
     result = Anonymizer(parse_config(encrypt_config("PixelData", key))).anonymize_file(
         tmp_path / "in.dcm", tmp_path / "out.dcm")
     assert result.status == "done", result.error

@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
+from pydicom.uid import JPEGBaseline8Bit
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "microsoft"
 MISSING = ("../shared/conformance/microsoft is not here "
@@ -93,3 +97,15 @@ def assert_each_case_taken_once(name: str, groups: dict[str, Callable[[Any], boo
     for case in data["cases"]:
         taken = [group for group, predicate in groups.items() if predicate(case)]
         assert len(taken) == 1, (case["id"], taken)
+
+
+def encapsulated_file(path: Path, fragments: list[bytes]) -> Path:
+    """CT_small with its pixel data replaced by ``fragments``, one per frame (JPEG syntax)."""
+    ds = dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.PixelData = encapsulate(fragments, fragments_per_frame=1, has_bot=False)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.NumberOfFrames = len(fragments)
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.save_as(path, enforce_file_format=True)
+    return path
