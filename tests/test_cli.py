@@ -462,7 +462,8 @@ def test_unexpected_error_is_one_clear_line(tmp_path: Path,
     def broken(*_: object, **__: object) -> None:
         raise AttributeError(f"value {PLANTED_NAME} cannot be encoded")
 
-    monkeypatch.setattr("dcmanon.anonymizer.write_dicom_atomic", broken)
+    monkeypatch.setattr("dcmanon.anonymizer.write_dicom_atomic", broken)  # pydicom's path
+    monkeypatch.setattr("dcmanon.anonymizer.write_atomic", broken)  # the fast path
     one_file(tmp_path / "in" / "a.dcm")
     one_file(tmp_path / "in" / "b.dcm", index=1)
     result = run("-I", tmp_path / "in", "-O", tmp_path / "out", "-c", write_config(tmp_path))
@@ -474,7 +475,7 @@ def test_unexpected_error_is_one_clear_line(tmp_path: Path,
 
 
 def test_interrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(*_: object) -> None:
+    def interrupted(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("dcmanon.anonymizer.Anonymizer.anonymize_file", interrupted)

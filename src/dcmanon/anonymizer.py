@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import traceback
 from collections.abc import Callable
@@ -13,10 +14,12 @@ from typing import Any
 from pydicom.dataset import Dataset, FileDataset
 
 from dcmanon.config.loader import Config
-from dcmanon.dicomio import prepare_file_meta, read_dicom, write_dicom_atomic
+from dcmanon.dicomio import prepare_file_meta, read_dicom, write_atomic, write_dicom_atomic
 from dcmanon.engine import Engine, quiet_pydicom
 from dcmanon.errors import DcmanonError, InputError
+from dcmanon.fastpath import FastOutput, FastPath, write_pieces
 from dcmanon.mapping import mappings, original_identities
+from dcmanon.rawdataset import NotPlain
 from dcmanon.streaming import (
     drop_signatures,
     has_deferred,
@@ -25,6 +28,8 @@ from dcmanon.streaming import (
     release_bulk,
 )
 from dcmanon.validation import validate_dataset
+
+_log = logging.getLogger(__name__)
 
 Target = str | os.PathLike[str] | Callable[[Dataset], str | os.PathLike[str]]
 """Where an output goes: a path, or a function of the anonymized dataset that names it."""
@@ -62,6 +67,11 @@ class Anonymizer:
         ``--validateOutput``.
     today : datetime.date, optional
         The date the 89-year rule is measured against.
+    record_mappings : bool
+        Collect (original, pseudonym) pairs in each result (for ``--mapping-dir``).
+    fast_path : bool
+        Anonymize plain files at the byte level (:mod:`dcmanon.fastpath`); the output is the
+        same either way. Off, every file takes pydicom's path (to compare the two).
 
     Examples
     --------
@@ -78,13 +88,17 @@ class Anonymizer:
 
     def __init__(self, config: Config, *, validate_input: bool = False,
                  validate_output: bool = False, today: dt.date | None = None,
-                 record_mappings: bool = False) -> None:
+                 record_mappings: bool = False, fast_path: bool = True) -> None:
         self.config = config
         self.validate_input = validate_input
         self.validate_output = validate_output
         self.record_mappings = record_mappings
         self.engine = Engine(config, today)
         self.today = self.engine.today
+        # Validation and mapping files need the whole dataset: those runs take pydicom's path.
+        self.fast_path = fast_path
+        self._fast = FastPath(self.engine) if fast_path and not (
+            validate_input or validate_output or record_mappings) else None
         self._last_flags: tuple[str, ...] = ()
         self._last_mappings: tuple[tuple[str, str, str], ...] = ()
 
@@ -92,7 +106,7 @@ class Anonymizer:
         """Pickle what rebuilds the anonymizer (for worker processes), not its caches."""
         return {"config": self.config, "validate_input": self.validate_input,
                 "validate_output": self.validate_output, "today": self.today,
-                "record_mappings": self.record_mappings}
+                "record_mappings": self.record_mappings, "fast_path": self.fast_path}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
@@ -126,7 +140,7 @@ class Anonymizer:
     def anonymize_file(self, source: str | os.PathLike[str], target: Target,
                        exclusive: bool = False,
                        temp_dir: str | os.PathLike[str] | None = None, *,
-                       replace_before: float | None = None) -> FileResult:
+                       replace_before: float | None = None, sync: bool = True) -> FileResult:
         """Anonymize one file. The input is only read; the output appears only when complete.
 
         Large values (pixel data) are copied from the input byte for byte, never loaded (see
@@ -146,9 +160,22 @@ class Anonymizer:
         replace_before : float, optional
             With ``exclusive``: still replace an existing output last modified before this
             time (seconds since the epoch), e.g. one from an earlier run.
+        sync : bool
+            Flush the output to disk before it appears (a batch syncs once at its end
+            instead: per-file flushes cost more than anonymizing).
         """
         src = os.fspath(source)
         dst = "" if callable(target) else os.fspath(target)
+        if self._fast is not None:
+            try:
+                fast = self._fast.anonymize(src)
+            except NotPlain:
+                pass  # pydicom's path reads it, or says what is wrong with it
+            except Exception as exc:  # a fast-path bug must not cost the file: pydicom's path
+                _log.debug("fast path failed on a file (%s)", describe_unexpected(exc))
+            else:
+                return self._write_fast(fast, src, target, exclusive, temp_dir, replace_before,
+                                        sync)
         try:
             ds, actions = self._read_and_anonymize(src)
             if callable(target):
@@ -165,7 +192,7 @@ class Anonymizer:
             with quiet_pydicom():  # pydicom's warnings quote values
                 prepare_file_meta(ds)
                 write_dicom_atomic(ds, dst, exclusive=exclusive, temp_dir=temp_dir,
-                                   replace_before=replace_before)
+                                   replace_before=replace_before, sync=sync)
         except FileExistsError:
             return FileResult(src, dst, "exists")
         except InputError as exc:  # the input changed or ended while its values were copied
@@ -178,6 +205,32 @@ class Anonymizer:
             return _unexpected(src, dst, exc, "could not be written")
         return FileResult(src, dst, "done", actions, flags=self._last_flags,
                           mappings=self._last_mappings, size=_size(src))
+
+    def _write_fast(self, fast: FastOutput, src: str, target: Target, exclusive: bool,
+                    temp_dir: str | os.PathLike[str] | None, replace_before: float | None,
+                    sync: bool) -> FileResult:
+        """Write what the fast path made (see :mod:`dcmanon.fastpath`)."""
+        actions = dict(sorted(fast.actions.items()))
+        dst = ""
+        try:
+            dst = os.fspath(target(fast.dataset)) if callable(target) else os.fspath(target)
+            write_atomic(dst, lambda handle: write_pieces(fast, handle), exclusive=exclusive,
+                         temp_dir=temp_dir, replace_before=replace_before, sync=sync)
+        except FileExistsError:
+            return FileResult(src, dst, "exists")
+        except DcmanonError as exc:
+            message = str(exc)
+            if not isinstance(exc, InputError):
+                message = f"{src}: {message}"
+            return FileResult(src, dst, "failed", error=message,
+                              error_class=type(exc).__name__)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({reason})",
+                              error_class="OutputError")
+        except Exception as exc:
+            return _unexpected(src, dst, exc, "could not be written")
+        return FileResult(src, dst, "done", actions, flags=tuple(fast.flags), size=fast.size)
 
     def _read_and_anonymize(self, src: str) -> tuple[FileDataset, dict[str, int]]:
         """Read ``src`` with its large values left on disk, and anonymize it.

@@ -296,6 +296,7 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path, output_dir: Path,
                         partial(_chunk_failed, input_dir)):
                     for outcome in outcomes:
                         tracker.accept(outcome)
+                executor.sync()  # once for the run: a flush per file costs more than the rest
                 tracker.finish()
     except KeyboardInterrupt:
         batch.summary.interrupted = True

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
@@ -189,13 +191,40 @@ def _complete_meta(meta: FileMetaDataset) -> bool:
 def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str], *,
                        exclusive: bool = False,
                        temp_dir: str | os.PathLike[str] | None = None,
-                       replace_before: float | None = None) -> None:
+                       replace_before: float | None = None, sync: bool = True) -> None:
     """Write ``ds`` to ``path``: a temporary file, renamed when complete.
 
-    Nothing is left at ``path`` (or beside it) if writing fails, not even folders this call
-    created. When a rule emptied the SOP Instance UID, the file meta is written with an empty
+    When a rule emptied the SOP Instance UID, the file meta is written with an empty
     MediaStorageSOPInstanceUID (pydicom would refuse it; the original UID must not be kept).
-    Values still on disk (see :mod:`dcmanon.streaming`) are copied from the input file.
+    Values still on disk (see :mod:`dcmanon.streaming`) are copied from the input file. The
+    keyword arguments are those of :func:`write_atomic`.
+    """
+    meta = getattr(ds, "file_meta", None)
+    enforce = meta is None or _complete_meta(meta)
+    if not enforce:
+        assert meta is not None
+        # What pydicom adds itself when it enforces the format.
+        meta.FileMetaInformationGroupLength = 0  # recomputed while writing
+        if not meta.get("FileMetaInformationVersion"):
+            meta.FileMetaInformationVersion = b"\x00\x01"
+        meta.MediaStorageSOPClassUID = meta.get("MediaStorageSOPClassUID") or ""
+        meta.MediaStorageSOPInstanceUID = meta.get("MediaStorageSOPInstanceUID") or ""
+        if not meta.get("ImplementationClassUID"):
+            meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+        if not getattr(ds, "preamble", None):
+            ds.preamble = b"\0" * 128
+    write_atomic(path, lambda handle: write_streamed(ds, handle, enforce=enforce),
+                 exclusive=exclusive, temp_dir=temp_dir, replace_before=replace_before,
+                 sync=sync)
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *,
+                 exclusive: bool = False, temp_dir: str | os.PathLike[str] | None = None,
+                 replace_before: float | None = None, sync: bool = True) -> None:
+    """Write a file with ``write``: to a temporary name, renamed to ``path`` when complete.
+
+    Nothing is left at ``path`` (or beside it) if writing fails, not even folders this call
+    created.
 
     Parameters
     ----------
@@ -207,6 +236,8 @@ def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str], *,
     replace_before : float, optional
         With ``exclusive``: an existing file last modified before this time (seconds since
         the epoch) is replaced all the same (an output of an earlier run).
+    sync : bool
+        Flush the file to disk before renaming it (a batch syncs once at its end instead).
     """
     target = Path(path)
     folder = Path(temp_dir) if temp_dir is not None else target.parent
@@ -217,26 +248,13 @@ def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str], *,
         _remove_folders(created)
         raise
     try:
-        meta = getattr(ds, "file_meta", None)
-        enforce = meta is None or _complete_meta(meta)
-        if not enforce:
-            assert meta is not None
-            # What pydicom adds itself when it enforces the format.
-            meta.FileMetaInformationGroupLength = 0  # recomputed while writing
-            if not meta.get("FileMetaInformationVersion"):
-                meta.FileMetaInformationVersion = b"\x00\x01"
-            meta.MediaStorageSOPClassUID = meta.get("MediaStorageSOPClassUID") or ""
-            meta.MediaStorageSOPInstanceUID = meta.get("MediaStorageSOPInstanceUID") or ""
-            if not meta.get("ImplementationClassUID"):
-                meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-            if not getattr(ds, "preamble", None):
-                ds.preamble = b"\0" * 128
         with os.fdopen(fd, "wb") as handle:
-            write_streamed(ds, handle, enforce=enforce)
+            write(handle)
             handle.flush()
             # mkstemp makes the file private (0600); an output gets the usual mode instead.
-            os.chmod(temp, 0o666 & ~_umask())
-            os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
+            if sync:
+                os.fsync(handle.fileno())
         if temp_dir is not None:
             created = _make_parents(target.parent) + created
         _publish(temp, target, exclusive, replace_before)
@@ -278,6 +296,10 @@ def _umask() -> int:
     mask = os.umask(0o077)
     os.umask(mask)
     return mask
+
+
+_UMASK = _umask()
+"""Read once: os.umask can only be read by setting it, which is not thread-safe."""
 
 
 def _make_parents(folder: Path) -> list[Path]:

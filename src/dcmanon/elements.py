@@ -171,14 +171,14 @@ def _swap_at(data: bytes) -> bytes:
     return b"".join(data[i + 1:i + 2] + data[i:i + 1] for i in range(0, len(data) - 1, 2))
 
 
-def decode_element(element: DataElement | RawDataElement, vr: str, root: Dataset,
+def decode_element(element: DataElement | RawDataElement, vr: str, root: Dataset | None,
                    encoding: Encoding | None = None) -> ElementData:
     """Decode an element into the form methods work on.
 
     ``vr`` comes from :func:`element_vr`; ``encoding`` (default: that of ``root``) gives the
     byte order and the character sets. AT data is always little endian.
     """
-    enc = encoding if encoding is not None else file_encoding(root)
+    enc = _encoding_of(root, encoding)
     tag = int(element.tag)
     if (isinstance(element, DataElement) and vr != element.VR and vr != "SQ"
             and " or " not in element.VR):
@@ -230,6 +230,14 @@ def decode_element(element: DataElement | RawDataElement, vr: str, root: Dataset
     return ElementData(tag, vr, data=bytes(value or b""))
 
 
+def _encoding_of(root: Dataset | None, encoding: Encoding | None) -> Encoding:
+    if encoding is not None:
+        return encoding
+    if root is None:
+        raise ValueError("either the dataset or its encoding is needed")
+    return file_encoding(root)
+
+
 def _pad(data: bytes, vr: str) -> bytes:
     if len(data) % 2:
         data += b"\0" if vr in ("UI", "OB", "UN") else b" "
@@ -237,7 +245,7 @@ def _pad(data: bytes, vr: str) -> bytes:
 
 
 def encode_element(data: ElementData, original: DataElement | RawDataElement,
-                   root: Dataset, encoding: Encoding | None = None) -> RawDataElement:
+                   root: Dataset | None, encoding: Encoding | None = None) -> RawDataElement:
     """Encode new data as a raw element in the file's byte order and VR form.
 
     Raises
@@ -245,7 +253,7 @@ def encode_element(data: ElementData, original: DataElement | RawDataElement,
     ValueError
         If a text cannot be encoded in the dataset's character set.
     """
-    enc = encoding if encoding is not None else file_encoding(root)
+    enc = _encoding_of(root, encoding)
     if isinstance(original, RawDataElement):
         little, implicit = original.is_little_endian, original.is_implicit_VR
     else:

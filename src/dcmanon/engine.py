@@ -11,7 +11,7 @@ import datetime as dt
 import struct
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -32,7 +32,7 @@ from dcmanon.profile_engine import (
     drop_orphan_creators,
 )
 from dcmanon.record import burned_in_flags, record_deidentification
-from dcmanon.scrub import collect_identifiers
+from dcmanon.scrub import Identifiers, collect_identifiers
 from dcmanon.tags import describe_path
 
 Path = tuple[tuple[int, int], ...]
@@ -49,6 +49,32 @@ class DatasetResult:
     def count(self, action: str) -> None:
         """Record one element handled by ``action``."""
         self.actions[action] += 1
+
+
+@dataclass(frozen=True)
+class Step:
+    """How one element is handled (the same for every element with the same tag, VR,
+    private creator, sequence path and SOP class)."""
+
+    action: str
+    """The action's name, as counted in results."""
+    sequence_method: Method
+    """For a sequence: removed, emptied (redact) or kept with its items processed; other
+    methods cannot act on sequences."""
+    rule: Rule | None
+    code: str | None
+    """The profile's action code when no rule selects the element."""
+
+    @property
+    def method(self) -> Method | None:
+        """The rule's (or ``unmatched``'s) method; None when the profile decides."""
+        return None if self.code is not None else self.sequence_method
+
+
+_SEQUENCE_METHODS = {"X": Method.REMOVE, "Z": Method.REDACT}
+_STEP_CACHE_SIZE = 100_000
+ElementOutcome = Action | RawDataElement
+"""What becomes of an element: kept, removed, or replaced by new raw bytes."""
 
 
 @dataclass(frozen=True)
@@ -130,22 +156,31 @@ class Engine:
         self.today = today or dt.date.today()
         self.profile = config.profile
         self.profile_actions = ProfileActions(config) if config.profile else None
+        self._steps: dict[tuple[ElementRef, str], Step] = {}
 
-    def context_for(self, ds: Dataset) -> FileContext:
-        """Capture the original Study/Series/SOP Instance UIDs that scope date shifts."""
-        def uid(keyword: str) -> str:
-            value = ds.get(keyword)
-            return str(value).rstrip("\0 ") if value else ""
-
+    def context_for(self, ds: Dataset, identifiers: Identifiers | None = None) -> FileContext:
+        """Capture the original Study/Series/SOP Instance UIDs that scope date shifts, the
+        patient, and (unless given) the identifiers that cleaning removes from text."""
         with quiet_pydicom():
-            if self.profile is None:
-                return FileContext(uid("StudyInstanceUID"), uid("SeriesInstanceUID"),
-                                   uid("SOPInstanceUID"), self.today)
-            patient = str(ds.get("PatientID", "") or "").strip() or str(
-                ds.get("PatientName", "") or "").strip()
+            return self.context_from(
+                lambda keyword: ds.get(keyword),
+                lambda: identifiers if identifiers is not None else collect_identifiers(ds))
+
+    def context_from(self, value: Callable[[str], object],
+                     identifiers: Callable[[], Identifiers]) -> FileContext:
+        """The file context from element values (as pydicom converts them, by keyword)."""
+        def uid(keyword: str) -> str:
+            found = value(keyword)
+            return str(found).rstrip("\0 ") if found else ""
+
+        if self.profile is None:
             return FileContext(uid("StudyInstanceUID"), uid("SeriesInstanceUID"),
-                               uid("SOPInstanceUID"), self.today, uid("SOPClassUID"),
-                               patient, collect_identifiers(ds))
+                               uid("SOPInstanceUID"), self.today)
+        patient = str(value("PatientID") or "").strip() or str(
+            value("PatientName") or "").strip()
+        return FileContext(uid("StudyInstanceUID"), uid("SeriesInstanceUID"),
+                           uid("SOPInstanceUID"), self.today, uid("SOPClassUID"),
+                           patient, identifiers())
 
     def apply(self, ds: Dataset) -> DatasetResult:
         """Anonymize ``ds`` in place.
@@ -165,6 +200,37 @@ class Engine:
                 record_deidentification(ds, self.profile)
                 result.flags.extend(burned_in_flags(ds))
         return result
+
+    def step(self, ref: ElementRef, sop_class_uid: str) -> Step:
+        """How an element is handled: the first rule that selects it, else the profile, else
+        ``unmatched``. Decisions are cached: they depend on nothing else."""
+        key = (ref, sop_class_uid)
+        cached = self._steps.get(key)
+        if cached is not None:
+            return cached
+        rule = self.plan.rule_for(ref)
+        if rule is None and self.profile_actions is not None:
+            code = self.profile_actions.code(ref, sop_class_uid)
+            step = Step(PROFILE_ACTION_NAMES[code], _SEQUENCE_METHODS.get(code, Method.KEEP),
+                        None, code)
+        else:
+            method = rule.method if rule else self.plan.config.unmatched
+            step = Step(method.value, method, rule, None)
+        if len(self._steps) > _STEP_CACHE_SIZE:
+            self._steps.clear()
+        self._steps[key] = step
+        return step
+
+    def describe_step(self, step: Step) -> str:
+        """Why an element gets its action (for ``explain``): a rule, a profile row or
+        ``unmatched``."""
+        if step.rule is not None:
+            return step.rule.describe()
+        if step.code is not None and self.profile_actions is not None:
+            return self.profile_actions.describe() + (
+                ": not in Table E.1-1" if step.code == "N"
+                else f": Table E.1-1 action {step.code}")
+        return "unmatched"
 
     def explain(self, ds: Dataset) -> list[Decision]:
         """What :meth:`apply` would do to each element, without changing anything.
@@ -186,22 +252,10 @@ class Engine:
             raw = ds.get_item(tag)
             vr = element_vr(raw, int(tag), encoding.implicit)
             creator = creators.get(_block_of(int(tag)))
-            ref = ElementRef(int(tag), vr, creator, parents, parent_creators)
-            rule = self.plan.rule_for(ref)
-            if rule is not None:
-                action, source, recurse = rule.method.value, rule.describe(), \
-                    rule.method is Method.KEEP
-            elif self.profile_actions is not None:
-                code = self.profile_actions.code(ref, context)
-                action = PROFILE_ACTION_NAMES[code]
-                source = self.profile_actions.describe() + (
-                    ": not in Table E.1-1" if code == "N" else f": Table E.1-1 action {code}")
-                recurse = vr == "SQ" and self.profile_actions.sequence_code(code) == "K"
-            else:
-                action = self.plan.config.unmatched.value
-                source, recurse = "unmatched", action == Method.KEEP.value
-            out.append(Decision(path, int(tag), vr, action, source))
-            if vr == "SQ" and recurse:
+            step = self.step(ElementRef(int(tag), vr, creator, parents, parent_creators),
+                             context.sop_class_uid)
+            out.append(Decision(path, int(tag), vr, step.action, self.describe_step(step)))
+            if vr == "SQ" and step.sequence_method is Method.KEEP:
                 for index, item in enumerate(ds[tag].value or ()):
                     self._explain(item, (*path, (int(tag), index)), (*parent_creators, creator),
                                   context, encoding.for_item(item), out)
@@ -220,58 +274,25 @@ class Engine:
             raw = ds.get_item(tag)
             vr = element_vr(raw, int(tag), encoding.implicit)
             creator = creators.get(_block_of(int(tag)))
-            ref = ElementRef(int(tag), vr, creator, parents, parent_creators)
-            rule = self.plan.rule_for(ref)
-            if rule is None and self.profile_actions is not None:
-                code = self.profile_actions.code(ref, context)
-                result.count(PROFILE_ACTION_NAMES[code])
-                if vr == "SQ":
-                    code = self.profile_actions.sequence_code(code)
-                    method = {"X": Method.REMOVE, "Z": Method.REDACT}.get(code, Method.KEEP)
-                    self._sequence(ds, int(tag), method, None, path,
-                                   (*parent_creators, creator), context, result, encoding)
-                else:
-                    self._profile_element(ds, raw, int(tag), vr, code, path, context,
-                                          encoding)
-                continue
-            method = rule.method if rule else self.plan.config.unmatched
-            result.count(method.value)
+            step = self.step(ElementRef(int(tag), vr, creator, parents, parent_creators),
+                             context.sop_class_uid)
+            result.count(step.action)
             if vr == "SQ":
-                self._sequence(ds, int(tag), method, rule, path, (*parent_creators, creator),
-                               context, result, encoding)
-            else:
-                self._element(ds, raw, int(tag), vr, method, rule, path, context, encoding)
-                if method is Method.KEEP and self.profile_actions is not None:
-                    # The second line of defence: kept text loses identifiers anyway.
-                    self._profile_element(ds, raw, int(tag), vr, "T", path, context, encoding)
+                self._sequence(ds, int(tag), step, path, (*parent_creators, creator), context,
+                               result, encoding)
+                continue
+            outcome = self.outcome(raw, int(tag), vr, step, path, context, encoding)
+            if outcome is Action.REMOVE:
+                del ds[tag]
+            elif outcome is not Action.KEEP:
+                ds[tag] = outcome
         if self.profile_actions is not None:
             drop_orphan_creators(ds)
 
-    def _profile_element(self, ds: Dataset, raw: DataElement | RawDataElement, tag: int,
-                         vr: str, code: str, path: Path, context: FileContext,
-                         encoding: Encoding) -> None:
-        assert self.profile_actions is not None
-        if code == "X":
-            del ds[tag]
-            return
-        where = describe_path(path, tag)
-        try:
-            data = decode_element(raw, vr, ds, encoding)
-            outcome = self.profile_actions.apply(code, data, context)
-        except MethodError as exc:
-            raise ValueFormatError(where, exc.reason, vr,
-                                   f"{self.profile_actions.describe()} action {code}") from None
-        if outcome is Action.REMOVE:
-            del ds[tag]
-        elif outcome is not Action.KEEP:
-            try:
-                ds[tag] = encode_element(outcome, raw, ds, encoding)
-            except (ValueError, OverflowError, struct.error) as exc:
-                raise ValueFormatError(where, str(exc), vr, "profile") from None
-
-    def _sequence(self, ds: Dataset, tag: int, method: Method, rule: Rule | None, path: Path,
+    def _sequence(self, ds: Dataset, tag: int, step: Step, path: Path,
                   parent_creators: tuple[str | None, ...], context: FileContext,
                   result: DatasetResult, encoding: Encoding) -> None:
+        method = step.sequence_method
         if method is Method.REMOVE:
             del ds[tag]
         elif method is Method.REDACT:
@@ -281,34 +302,71 @@ class Engine:
                 self._walk(item, (*path, (tag, index)), parent_creators, context, result,
                            encoding.for_item(item))
         else:
-            raise UnsupportedVRError(describe_path(path, tag),
-                                     f"{method.value} does not support sequences", "SQ",
-                                     rule.describe() if rule else "")
+            raise self.sequence_error(step, path, tag)
 
-    def _element(self, ds: Dataset, raw: DataElement | RawDataElement, tag: int, vr: str,
-                 method: Method, rule: Rule | None, path: Path, context: FileContext,
-                 encoding: Encoding) -> None:
-        if method is Method.KEEP:
-            return
-        if method is Method.REMOVE:
-            del ds[tag]
-            return
+    def sequence_error(self, step: Step, path: Path, tag: int) -> UnsupportedVRError:
+        """The error for a rule whose method cannot act on a sequence."""
+        return UnsupportedVRError(describe_path(path, tag),
+                                  f"{step.action} does not support sequences", "SQ",
+                                  step.rule.describe() if step.rule else "")
+
+    def outcome(self, raw: DataElement | RawDataElement, tag: int, vr: str, step: Step,
+                path: Path, context: FileContext, encoding: Encoding) -> ElementOutcome:
+        """What becomes of one element that is not a sequence: kept as it is, removed, or a
+        new raw element in the dataset's encoding.
+
+        Raises
+        ------
+        ElementError
+            If the method cannot process the element.
+        """
+        if step.code is not None:
+            return self._profile_outcome(raw, tag, vr, step.code, path, context, encoding)
+        assert step.method is not None
+        if step.method is Method.KEEP:
+            if self.profile_actions is None:
+                return Action.KEEP
+            # The second line of defence: kept text loses identifiers anyway.
+            return self._profile_outcome(raw, tag, vr, "T", path, context, encoding)
+        if step.method is Method.REMOVE:
+            return Action.REMOVE
+        rule = step.rule
         assert rule is not None  # only keep and remove can come from "unmatched"
-        where = describe_path(path, tag)
         try:
-            data = decode_element(raw, vr, ds, encoding)
-            outcome = apply_method(method, data, rule.settings, context)
+            data = decode_element(raw, vr, None, encoding)
+            outcome = apply_method(step.method, data, rule.settings, context)
         except MethodError as exc:
             error = UnsupportedVRError if exc.unsupported_vr else ValueFormatError
-            raise error(where, exc.reason, vr, rule.describe()) from None
-        if outcome is Action.REMOVE:
-            del ds[tag]
-        elif outcome is not Action.KEEP:
-            try:
-                ds[tag] = encode_element(outcome, raw, ds, encoding)
-            except (ValueError, OverflowError, struct.error):
-                raise ValueFormatError(where, "the new value does not fit the VR", vr,
-                                       rule.describe()) from None
+            raise error(describe_path(path, tag), exc.reason, vr, rule.describe()) from None
+        if isinstance(outcome, Action):
+            return outcome
+        try:
+            return encode_element(outcome, raw, None, encoding)
+        except (ValueError, OverflowError, struct.error):
+            raise ValueFormatError(describe_path(path, tag), "the new value does not fit the VR",
+                                   vr, rule.describe()) from None
+
+    def _profile_outcome(self, raw: DataElement | RawDataElement, tag: int, vr: str,
+                         code: str, path: Path, context: FileContext,
+                         encoding: Encoding) -> ElementOutcome:
+        actions = self.profile_actions
+        assert actions is not None
+        if code == "X":
+            return Action.REMOVE
+        if actions.keeps_unread(code, vr):
+            return Action.KEEP
+        try:
+            data = decode_element(raw, vr, None, encoding)
+            outcome = actions.apply(code, data, context)
+        except MethodError as exc:
+            raise ValueFormatError(describe_path(path, tag), exc.reason, vr,
+                                   f"{actions.describe()} action {code}") from None
+        if isinstance(outcome, Action):
+            return outcome
+        try:
+            return encode_element(outcome, raw, None, encoding)
+        except (ValueError, OverflowError, struct.error) as exc:
+            raise ValueFormatError(describe_path(path, tag), str(exc), vr, "profile") from None
 
 
 def _block_of(tag: int) -> int:

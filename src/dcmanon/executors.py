@@ -13,6 +13,7 @@ import importlib
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -48,6 +49,10 @@ class Executor(Protocol):
         """Yield ``fn(item)`` for every item, in the order they complete."""
         ...
 
+    def sync(self) -> None:
+        """Flush what the workers wrote to disk (outputs are not synced one by one)."""
+        ...
+
     def close(self) -> None:
         """Release the workers (waits for nothing that was not asked for)."""
         ...
@@ -71,13 +76,21 @@ class SerialExecutor:
                 result = on_error(item, exc)
             yield result
 
+    def sync(self) -> None:
+        """Flush this machine's writes to disk."""
+        os.sync()
+
     def close(self) -> None:
         """Nothing to release."""
 
 
 def _start_method() -> str:
-    """forkserver where there is one (fast starts, no fork of a threaded parent), else spawn."""
+    """fork when this process has no other thread (workers start at once, with everything
+    imported: importing dcmanon again costs a second); else forkserver where there is one
+    (a threaded parent is never forked), else spawn."""
     methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
@@ -89,7 +102,7 @@ class ProcessExecutor:
     workers : int
         How many processes.
     start_method : str, optional
-        ``forkserver`` (default where available) or ``spawn``.
+        ``fork``, ``forkserver`` or ``spawn`` (default: see :func:`_start_method`).
     """
 
     name = "processes"
@@ -144,6 +157,10 @@ class ProcessExecutor:
                     yield on_error(item, BrokenProcessPool("worker process died"))
                 pending.clear()
                 pool = self._new_pool()
+
+    def sync(self) -> None:
+        """Flush this machine's writes to disk (the workers share its page cache)."""
+        os.sync()
 
     def close(self) -> None:
         """Stop the workers; chunks not started are cancelled."""
@@ -219,6 +236,11 @@ class DaskExecutor:
                 new = self._client.submit(fn, following, pure=False)
                 pending[new.key] = following
                 queue.add(new)
+
+    def sync(self) -> None:
+        """Flush every worker's machine to disk, and this one."""
+        self._client.run(os.sync)
+        os.sync()
 
     def close(self) -> None:
         """Disconnect; a local cluster is shut down."""

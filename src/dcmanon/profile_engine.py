@@ -44,10 +44,18 @@ class ProfileActions:
         """Name the profile in messages."""
         return self.profile.describe()
 
-    def code(self, ref: ElementRef, context: FileContext) -> str:
-        """The action code for an element."""
-        return self.profile.action(ref.tag, ref.vr, ref.creator, ref.parents,
-                                   context.sop_class_uid)
+    def code(self, ref: ElementRef, sop_class_uid: str) -> str:
+        """The action code for an element of an instance of ``sop_class_uid``."""
+        return self.profile.action(ref.tag, ref.vr, ref.creator, ref.parents, sop_class_uid)
+
+    def keeps_unread(self, code: str, vr: str) -> bool:
+        """Whether :meth:`apply` keeps an element with this code and VR whatever its value
+        (so the value need not be decoded)."""
+        if code not in ("K", "N", "T"):
+            return False
+        if vr == "UI":
+            return code != "N" or self.retain_uids
+        return vr != "AS" and vr not in SCRUBBED_VRS
 
     @staticmethod
     def sequence_code(code: str) -> str:

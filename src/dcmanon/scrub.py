@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
@@ -55,18 +56,19 @@ class Identifiers:
 
     terms: tuple[str, ...]
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def _pattern(self) -> re.Pattern[str] | None:
+        # Compiled on first use: most files have no kept text to search.
         ordered = sorted({t for t in self.terms if t}, key=len, reverse=True)
         escaped = [re.escape(t).replace(r"\ ", r"\s+") for t in ordered]
-        pattern = re.compile(r"(?<!\w)(" + "|".join(escaped) + r")(?!\w)", re.IGNORECASE) \
-            if escaped else None
-        object.__setattr__(self, "_pattern", pattern)
+        if not escaped:
+            return None
+        return re.compile(r"(?<!\w)(" + "|".join(escaped) + r")(?!\w)", re.IGNORECASE)
 
     def scrub(self, text: str, patterns: bool = True) -> str:
         """Replace every known identifier (and, if ``patterns``, PHI-looking text)."""
-        pattern: re.Pattern[str] | None = getattr(self, "_pattern")  # noqa: B009
-        if pattern is not None:
-            text = pattern.sub(PLACEHOLDER, text)
+        if self._pattern is not None:
+            text = self._pattern.sub(PLACEHOLDER, text)
         if patterns:
             for regex in PHI_PATTERNS:
                 text = regex.sub(PLACEHOLDER, text)
@@ -74,8 +76,7 @@ class Identifiers:
 
     def found_in(self, text: str) -> bool:
         """Whether the text holds a known identifier."""
-        pattern: re.Pattern[str] | None = getattr(self, "_pattern")  # noqa: B009
-        return bool(pattern and pattern.search(text))
+        return bool(self._pattern and self._pattern.search(text))
 
 
 def date_spellings(value: str) -> list[str]:
@@ -138,24 +139,39 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
             if vr == "SQ":
                 for child in item[tag].value or ():
                     visit(child)
-                continue
-            wanted = vr in ("PN", "DA") or int(tag) in _IDENTIFYING_TAGS
-            if not wanted:
-                continue
-            element = convert_raw_data_element(raw, ds=item) if isinstance(
-                raw, RawDataElement) else raw
-            for value in _values(element.value):
-                if vr == "PN":
-                    terms.extend(_person_terms(value))
-                elif vr == "DA":
-                    terms.extend(date_spellings(value))
-                elif len(value) >= MIN_COMPONENT:
-                    terms.append(value)
+            elif is_identifying(int(tag), vr):
+                element = convert_raw_data_element(raw, ds=item) if isinstance(
+                    raw, RawDataElement) else raw
+                terms.extend(identifier_terms(vr, element.value))
 
     visit(ds)
     return Identifiers(tuple(terms))
 
 
+def is_identifying(tag: int, vr: str) -> bool:
+    """Whether :func:`collect_identifiers` gathers the values of this element."""
+    return vr in ("PN", "DA") or tag in _IDENTIFYING_TAGS
+
+
+def identifier_terms(vr: str, value: object) -> list[str]:
+    """The identifying strings in one element's value (as pydicom converts it)."""
+    terms: list[str] = []
+    for text in _values(value):
+        if vr == "PN":
+            terms.extend(_person_terms(text))
+        elif vr == "DA":
+            terms.extend(date_spellings(text))
+        elif len(text) >= MIN_COMPONENT:
+            terms.append(text)
+    return terms
+
+
+def dictionary_vr(tag: int) -> str:
+    """The dictionary's VR of a tag (its first choice when ambiguous; UN when unknown)."""
+    return _dictionary_vr(tag)
+
+
+@lru_cache(maxsize=4096)
 def _dictionary_vr(tag: int) -> str:
     try:
         return dictionary_VR(tag).split(" or ")[0]

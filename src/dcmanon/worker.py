@@ -95,13 +95,14 @@ def process_file(job: Job, relative: str) -> Outcome:
         if not job.overwrite and (target.exists() or target.is_symlink()):
             return FileResult(str(source), str(target), "exists")
         if job.overwrite:
-            result = anonymizer.anonymize_file(source, target, False, job.temp_dir)
+            result = anonymizer.anonymize_file(source, target, False, job.temp_dir,
+                                               sync=False)
         else:
-            result = anonymizer.anonymize_file(source, target, True, job.temp_dir)
+            result = anonymizer.anonymize_file(source, target, True, job.temp_dir, sync=False)
     else:
         result = anonymizer.anonymize_file(
             source, lambda ds: uid_target(output, ds), True, job.temp_dir,
-            replace_before=job.started if job.overwrite else None)
+            replace_before=job.started if job.overwrite else None, sync=False)
     if result.status == "failed" and job.quarantine is not None:
         result = quarantine(result, Path(job.quarantine), relative)
     return result

@@ -87,6 +87,9 @@ def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
     """
     from tqdm import tqdm
 
+    # No monitor thread: worker processes are then forked from a single-threaded process,
+    # which starts them at once (see dcmanon.executors).
+    tqdm.monitor_interval = 0
     options = _options(values)
     if options.executor == "dask":
         logging.getLogger("distributed").setLevel(logging.ERROR)

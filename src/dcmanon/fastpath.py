@@ -1,0 +1,662 @@
+"""The hot path: anonymize a file by splicing its encoded bytes, decoding only what changes.
+
+pydicom's full decode and write cost more than everything else on a typical slice. Here the
+file is parsed into byte spans (:mod:`dcmanon.rawdataset`); each element gets the engine's
+step (cached per tag, VR, creator and sequence path); elements kept as they are are copied as
+their original bytes, removed ones are skipped, and only the elements that change are decoded
+and re-encoded — by the engine's own :meth:`~dcmanon.engine.Engine.outcome`, so the methods
+are the same code on both paths. Sequence and item lengths are recomputed. Large values left
+on disk (pixel data) are copied from the input file.
+
+The result is the file the pydicom path writes, byte for byte (tested on every file the test
+suite has). Whatever this path does not handle raises :class:`~dcmanon.rawdataset.NotPlain`
+before anything is written, and the caller takes the pydicom path: files that are not plain
+Little Endian Part 10 data, input or output validation, mapping files, an element error (so
+that the error is reported exactly as pydicom's path reports it), a change of character set.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.tag import BaseTag
+
+from dcmanon.config.selectors import ElementRef
+from dcmanon.config.settings import Method
+from dcmanon.dicomio import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dcmanon.elements import Encoding, character_sets
+from dcmanon.engine import Engine, Step, quiet_pydicom
+from dcmanon.errors import DcmanonError, InputError
+from dcmanon.methods import Action, FileContext
+from dcmanon.profile_engine import SCRUBBED_VRS
+from dcmanon.profiles import Profile
+from dcmanon.rawdataset import (
+    LONG_VRS,
+    PIXEL_DATA,
+    UNDEFINED,
+    NotPlain,
+    RawElement,
+    RawFile,
+    parse_file,
+)
+from dcmanon.rawwrite import COPY_BLOCK
+from dcmanon.record import burned_in_flags, record_deidentification
+from dcmanon.scrub import Identifiers, dictionary_vr, identifier_terms, is_identifying
+from dcmanon.streaming import DROPPED_TAGS
+
+SPECIFIC_CHARACTER_SET = 0x00080005
+SOP_CLASS_UID, SOP_INSTANCE_UID = 0x00080016, 0x00080018
+STUDY_INSTANCE_UID, SERIES_INSTANCE_UID = 0x0020000D, 0x0020000E
+MODALITY, BURNED_IN_ANNOTATION = 0x00080060, 0x00280301
+PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
+CONTEXT_TAGS = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID,
+                SERIES_INSTANCE_UID, PATIENT_NAME, PATIENT_ID)
+"""What the engine's file context is made of."""
+CONTEXT_KEYWORDS = {"SOPClassUID": SOP_CLASS_UID, "SOPInstanceUID": SOP_INSTANCE_UID,
+                    "StudyInstanceUID": STUDY_INSTANCE_UID,
+                    "SeriesInstanceUID": SERIES_INSTANCE_UID, "PatientName": PATIENT_NAME,
+                    "PatientID": PATIENT_ID}
+OUTPUT_TAGS = frozenset({SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID,
+                         STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, MODALITY,
+                         BURNED_IN_ANNOTATION})
+"""Output elements read after the rules: for the file meta, the flags and output names."""
+RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
+RECORD_VRS = (b"CS", b"LO", b"SQ", b"CS")
+OUTCOME_CACHE_SIZE = 20_000
+JOINED_PIECE = 64 * 1024
+"""Pieces smaller than this are joined before writing (one write instead of hundreds)."""
+_ITEM_UNDEFINED = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+_ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+_SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_TAG = struct.Struct("<HH")
+TRUNCATED = "truncated (the file ends inside an element)"
+_PREAMBLE = b"\0" * 128 + b"DICM"
+
+Piece = bytes | memoryview
+
+
+@dataclass(frozen=True)
+class OnDisk:
+    """Bytes of the input file copied into the output as they are (never loaded)."""
+
+    offset: int
+    length: int
+
+
+@dataclass
+class FastOutput:
+    """An anonymized file, ready to write: pieces in order, and what was done."""
+
+    pieces: list[Piece | OnDisk]
+    actions: Counter[str]
+    flags: list[str]
+    dataset: Dataset
+    """The anonymized dataset's Study, Series and SOP Instance UIDs (for output names)."""
+    size: int
+    """Bytes of the input."""
+    path: str = field(repr=False, default="")
+
+
+class FastPath:
+    """Anonymize plain files at the byte level with an engine's plan.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine whose steps and methods are applied (shared with the pydicom path).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.actions = engine.profile_actions
+        self._steps: dict[tuple[object, ...], Step] = {}
+        self._terms: dict[tuple[object, ...], list[str]] = {}
+        self._values: dict[tuple[object, ...], object] = {}
+        self._identifiers_by_terms: dict[tuple[str, ...], Identifiers] = {}
+        self.outcomes: dict[tuple[object, ...], bytes | Action] = {}
+        """Encoded outcomes of elements whose outcome depends only on their value: the same
+        UIDs, dates and names recur in every file of a series."""
+        self._records: dict[tuple[bool, bytes | None, bool, bool], list[tuple[int, bytes]]] = {}
+
+    def anonymize(self, path: str) -> FastOutput:
+        """Anonymize the file at ``path`` into pieces (nothing is written).
+
+        Raises
+        ------
+        NotPlain
+            If the file must take the pydicom path (including every kind of error).
+        """
+        raw = parse_file(path)
+        try:
+            with quiet_pydicom():
+                return self._anonymize(raw)
+        except DcmanonError:
+            raise NotPlain("an element error: reported by the pydicom path") from None
+
+    def _anonymize(self, raw: RawFile) -> FastOutput:
+        top = [e for e in raw.elements if e.tag not in DROPPED_TAGS]
+        head = self._context_dataset(raw, top)
+        if any(e.tag == SPECIFIC_CHARACTER_SET for e in _nested(top)):
+            raise NotPlain("an item declares its own character set")
+        encoding = Encoding(raw.implicit, True, character_sets(head))
+        identifiers = self._identifiers(raw, top, head) if self.actions is not None else None
+        context = self._context(raw, top, head, identifiers)
+        walk = _Walk(self, raw, context, encoding)
+        body = walk.level(top, (), (), top=True)
+        output = walk.output
+        charset = _find(top, SPECIFIC_CHARACTER_SET)
+        before = None if charset is None else _value_of(raw, charset)
+        after = output.get(SPECIFIC_CHARACTER_SET)
+        if before != (None if after is None else bytes(after.value or b"")):
+            raise NotPlain("the character set changed: every text is re-encoded")
+        flags: list[str] = []
+        if self.engine.profile is not None:
+            body = self._record(body, raw.implicit, output)
+            flags = burned_in_flags(_dataset_of(output, (MODALITY, BURNED_IN_ANNOTATION),
+                                                raw.implicit))
+        names = _dataset_of(output, (STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
+                                     SOP_INSTANCE_UID), raw.implicit)
+        pieces: list[Piece | OnDisk] = [_PREAMBLE + self._meta(raw, output)]
+        for _, element_pieces in body:
+            pieces.extend(element_pieces)
+        return FastOutput(pieces, walk.actions, flags, names, raw.size, raw.path)
+
+    def remember(self, key: tuple[object, ...], outcome: bytes | Action) -> None:
+        """Keep an element's outcome for the next file (a bounded cache)."""
+        if len(self.outcomes) >= OUTCOME_CACHE_SIZE:
+            self.outcomes.clear()
+        self.outcomes[key] = outcome
+
+    def step(self, tag: int, vr: str, creator: str | None, parents: tuple[int, ...],
+             parent_creators: tuple[str | None, ...], sop_class: str) -> Step:
+        """The engine's step, cached under a plain tuple (cheaper to hash)."""
+        key = (tag, vr, creator, parents, parent_creators, sop_class)
+        step = self._steps.get(key)
+        if step is None:
+            step = self.engine.step(ElementRef(tag, vr, creator, parents, parent_creators),
+                                    sop_class)
+            self._steps[key] = step
+        return step
+
+    def _context(self, raw: RawFile, top: list[RawElement], head: Dataset,
+                 identifiers: Identifiers | None) -> FileContext:
+        """The engine's file context; values converted once per distinct value."""
+        charsets = tuple(head._character_set)
+
+        def value(keyword: str) -> object:
+            tag = CONTEXT_KEYWORDS[keyword]
+            element = _find(top, tag)
+            if element is None:
+                return None
+            key = (tag, _value_of(raw, element), charsets)
+            if key not in self._values:
+                if len(self._values) > OUTCOME_CACHE_SIZE:
+                    self._values.clear()
+                self._values[key] = head.get(keyword)
+            return self._values[key]
+
+        return self.engine.context_from(value, lambda: identifiers or Identifiers(()))
+
+    def _context_dataset(self, raw: RawFile, top: list[RawElement]) -> Dataset:
+        """A dataset holding only the elements the engine's file context is made of."""
+        head = Dataset()
+        for element in top:
+            if element.tag in CONTEXT_TAGS:
+                head._dict[BaseTag(element.tag)] = element.raw(raw.buffer, raw.implicit)
+        head.set_original_encoding(raw.implicit, True, head._character_set)
+        for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
+                    PATIENT_ID):
+            found = _find(top, tag)
+            if found is not None and b"\\" in _value_of(raw, found):
+                # pydicom gives a list, whose text the context would then hold.
+                raise NotPlain("a multi-valued context element")
+        return head
+
+    def _identifiers(self, raw: RawFile, top: list[RawElement], head: Dataset) -> Identifiers:
+        """As :func:`dcmanon.scrub.collect_identifiers`, from the spans."""
+        terms: list[str] = []
+        charsets = tuple(head._character_set)
+
+        def visit(elements: list[RawElement]) -> None:
+            for element in elements:
+                vr = element.written_vr or dictionary_vr(element.tag)
+                if vr == "SQ":
+                    for item in element.items or ():
+                        visit(item.elements)
+                elif is_identifying(element.tag, vr):
+                    if element.on_disk:
+                        raise NotPlain("an identifying value left on disk")
+                    value = raw.buffer[element.value_start:element.value_start + element.length]
+                    key = (element.tag, element.written_vr, value, charsets)
+                    found = self._terms.get(key)
+                    if found is None:
+                        converted = convert_raw_data_element(
+                            element.raw(raw.buffer, raw.implicit, value), ds=head)
+                        found = self._terms[key] = identifier_terms(vr, converted.value)
+                    terms.extend(found)
+
+        visit(top)
+        if len(self._terms) > OUTCOME_CACHE_SIZE:
+            self._terms.clear()
+        known = tuple(terms)
+        identifiers = self._identifiers_by_terms.get(known)
+        if identifiers is None:
+            # Files of one series share their identifiers (and the compiled pattern).
+            if len(self._identifiers_by_terms) > 256:
+                self._identifiers_by_terms.clear()
+                self.outcomes.clear()  # some are keyed by the identifiers' ids
+            identifiers = self._identifiers_by_terms[known] = Identifiers(known)
+        return identifiers
+
+    def _record(self, body: list[tuple[int, list[Piece | OnDisk]]], implicit: bool,
+                output: dict[int, RawDataElement | None]
+                ) -> list[tuple[int, list[Piece | OnDisk]]]:
+        """Add the de-identification record (the same elements the pydicom path sets)."""
+        assert self.engine.profile is not None
+        merged = dict(body)
+        # pydicom updates an element that is already there: a sequence keeps its length form.
+        existing = merged.get(RECORD_TAGS[2])
+        undefined = existing is not None and _head(existing)[-4:] == b"\xff\xff\xff\xff"
+        for tag, vr in zip(RECORD_TAGS, RECORD_VRS, strict=True):
+            if tag in merged and not implicit and _head(merged[tag])[4:6] != vr:
+                raise NotPlain("a record element is there with another VR")
+        charset = output.get(SPECIFIC_CHARACTER_SET)
+        charset_value = bytes(charset.value) if charset is not None and charset.value else None
+        composite = output.get(SOP_CLASS_UID) is not None
+        key = (implicit, charset_value, composite, undefined)
+        records = self._records.get(key)
+        if records is None:
+            records = self._records[key] = _record_elements(
+                self.engine.profile, implicit, charset, composite, undefined)
+        for tag, encoded in records:
+            merged[tag] = [encoded]
+        return sorted(merged.items())
+
+    def _meta(self, raw: RawFile, output: dict[int, RawDataElement | None]) -> bytes:
+        """The file meta the pydicom path writes: what identifies nothing, following the
+        dataset's new SOP Instance UID."""
+        sop_instance = _uid_text(output.get(SOP_INSTANCE_UID))
+        sop_class = _uid_text(output.get(SOP_CLASS_UID))
+        if not sop_class:
+            meta_class = raw.meta.get(0x00020002)
+            sop_class = meta_class[1].decode("latin-1").rstrip("\0 ") if meta_class else ""
+        if not sop_instance or not sop_class:
+            raise NotPlain("an empty SOP UID: the file meta is written by pydicom")
+        version = raw.meta.get(0x00020001, ("OB", b"\x00\x01"))
+        if version[0] != "OB":
+            raise NotPlain("unusual file meta version")
+        elements = [
+            _meta_element(0x00020001, "OB", version[1]),
+            _meta_element(0x00020002, "UI", _pad(sop_class.encode(), b"\0")),
+            _meta_element(0x00020003, "UI", _pad(sop_instance.encode(), b"\0")),
+            _meta_element(0x00020010, "UI", _pad(raw.transfer_syntax.encode(), b"\0")),
+            _meta_element(0x00020012, "UI", _pad(IMPLEMENTATION_CLASS_UID.encode(), b"\0")),
+            _meta_element(0x00020013, "SH", _pad(IMPLEMENTATION_VERSION_NAME.encode(), b" ")),
+        ]
+        body = b"".join(elements)
+        return _meta_element(0x00020000, "UL", len(body).to_bytes(4, "little")) + body
+
+
+class _Walk:
+    """One file's walk: the output of every level, and the actions counted."""
+
+    def __init__(self, fast: FastPath, raw: RawFile, context: FileContext,
+                 encoding: Encoding) -> None:
+        self.fast = fast
+        self.engine = fast.engine
+        self.raw = raw
+        self.view = memoryview(raw.buffer)
+        self.context = context
+        self.encoding = encoding
+        self.sop_class = context.sop_class_uid
+        self.actions: Counter[str] = Counter()
+        self.output: dict[int, RawDataElement | None] = {}
+        """Top-level elements of :data:`OUTPUT_TAGS` as written (None: removed)."""
+
+    def level(self, elements: list[RawElement], path: tuple[tuple[int, int], ...],
+              parent_creators: tuple[str | None, ...], *, top: bool = False
+              ) -> list[tuple[int, list[Piece | OnDisk]]]:
+        """The output of one dataset level, element by element (tag, pieces)."""
+        raw = self.raw
+        parents = tuple(tag for tag, _ in path)
+        creators = _creators(raw.buffer, elements)
+        keeps_unread = self.fast.actions.keeps_unread if self.fast.actions else None
+        out: list[tuple[int, list[Piece | OnDisk]]] = []
+        for element in elements:
+            tag = element.tag
+            if not tag & 0xFFFF:
+                continue  # group lengths: retired, and stale after any change
+            creator = creators.get(_block_of(tag)) if tag >> 16 & 1 else None
+            step = self.fast.step(tag, element.vr, creator, parents, parent_creators,
+                                  self.sop_class)
+            self.actions[step.action] += 1
+            if element.vr == "SQ":
+                pieces = self._sequence(element, step, path, (*parent_creators, creator))
+            else:
+                pieces = self._element(element, step, path, keeps_unread)
+            if top and tag in OUTPUT_TAGS:
+                self.output[tag] = self._written(element, pieces)
+            if pieces is not None and (top or tag not in DROPPED_TAGS):
+                out.append((tag, pieces))
+        if self.fast.actions is not None:
+            out = _without_orphan_creators(out)
+        return out
+
+    def _element(self, element: RawElement, step: Step, path: tuple[tuple[int, int], ...],
+                 keeps_unread: object) -> list[Piece | OnDisk] | None:
+        code = step.code
+        if code is not None:
+            if code == "X":
+                return None
+            assert callable(keeps_unread)
+            if keeps_unread(code, element.vr):
+                return [self._kept(element)]
+        elif step.sequence_method is Method.REMOVE:
+            return None
+        elif step.sequence_method is Method.KEEP and self.fast.actions is None:
+            return [self._kept(element)]
+        if element.on_disk or element.tag == PIXEL_DATA:
+            # pydicom writes new pixel data by its own rules (encapsulated or not).
+            raise NotPlain("a large value or the pixel data may change")
+        key = self._cache_key(element, code)
+        encoded = self.fast.outcomes.get(key) if key is not None else None
+        if encoded is None:
+            original = element.raw(self.raw.buffer, self.raw.implicit)
+            outcome = self.engine.outcome(original, element.tag, element.vr, step, path,
+                                          self.context, self.encoding)
+            if isinstance(outcome, RawDataElement):
+                encoded = _encode(outcome, self.raw.implicit)
+            else:
+                encoded = outcome
+            if key is not None:
+                self.fast.remember(key, encoded)
+        if encoded is Action.REMOVE:
+            return None
+        if encoded is Action.KEEP:
+            return [self._kept(element)]
+        assert isinstance(encoded, bytes)
+        return [encoded]
+
+    def _cache_key(self, element: RawElement, code: str | None) -> tuple[object, ...] | None:
+        """The key under which an element's outcome can be reused: the profile's outcomes
+        depend on the value and at most the patient or the file's identifiers (shared by the
+        files of a series). Not for rules: their methods may use the file's UIDs or
+        randomness."""
+        if code is None:
+            return None
+        depends: object = None
+        if code in ("P", "S"):
+            depends = self.context.patient_id
+        elif code == "C" or (code in ("K", "N") and element.vr in SCRUBBED_VRS):
+            # The identifiers object is kept alive by the cache it comes from, so its id
+            # is not reused while the outcomes it keys are (both caches clear together).
+            depends = id(self.context.identifiers)
+        elif code not in ("U", "D", "Z", "K", "N"):
+            return None
+        value = self.raw.buffer[element.value_start:element.value_start + element.length]
+        return (element.tag, element.vr, element.written_vr, code, value, depends,
+                self.encoding)
+
+    def _kept(self, element: RawElement) -> Piece | OnDisk:
+        if element.tag == PIXEL_DATA and (element.length == UNDEFINED) != _compressed(
+                self.raw.transfer_syntax):
+            raise NotPlain("pixel data encoded against its transfer syntax")
+        if element.on_disk:
+            return OnDisk(element.start, element.end - element.start)
+        return self.view[element.start:element.end]
+
+    def _sequence(self, element: RawElement, step: Step, path: tuple[tuple[int, int], ...],
+                  creators: tuple[str | None, ...]) -> list[Piece | OnDisk] | None:
+        method = step.sequence_method
+        if method is Method.REMOVE:
+            return None
+        if method is Method.REDACT:
+            return [_sequence_header(element, 0, self.raw.implicit, undefined=False)]
+        if method is not Method.KEEP:
+            raise self.engine.sequence_error(step, path, element.tag)
+        content: list[Piece | OnDisk] = []
+        for index, item in enumerate(element.items or ()):
+            children = self.level(item.elements, (*path, (element.tag, index)), creators)
+            pieces = [p for _, ps in children for p in ps]
+            if item.undefined:
+                content.append(_ITEM_UNDEFINED)
+                content.extend(pieces)
+                content.append(_ITEM_END)
+            else:
+                content.append(b"\xfe\xff\x00\xe0" + _size(pieces).to_bytes(4, "little"))
+                content.extend(pieces)
+        undefined = element.length == UNDEFINED
+        if undefined:
+            content.append(_SEQUENCE_END)
+            return [_sequence_header(element, UNDEFINED, self.raw.implicit, undefined=True),
+                    *content]
+        return [_sequence_header(element, _size(content), self.raw.implicit,
+                                 undefined=False), *content]
+
+    def _written(self, element: RawElement,
+                 pieces: list[Piece | OnDisk] | None) -> RawDataElement | None:
+        """The element as written (for the file meta, flags and names)."""
+        if pieces is None:
+            return None
+        if len(pieces) == 1 and not isinstance(pieces[0], OnDisk):
+            encoded = bytes(pieces[0])
+            header = 8 if self.raw.implicit or encoded[4:6] not in LONG_VRS else 12
+            vr = None if self.raw.implicit else encoded[4:6].decode()
+            return RawDataElement(BaseTag(element.tag), vr, len(encoded) - header,
+                                  encoded[header:], 0, self.raw.implicit, True)
+        raise NotPlain("an output element the file meta needs is not plain")
+
+
+def _record_elements(profile: Profile, implicit: bool, charset: RawDataElement | None,
+                     composite: bool, undefined: bool) -> list[tuple[int, bytes]]:
+    """The de-identification record's elements, encoded by pydicom as its path does."""
+    ds = Dataset()
+    if charset is not None:
+        ds._dict[BaseTag(SPECIFIC_CHARACTER_SET)] = charset
+    if composite:
+        ds.SOPClassUID = "1.2"
+    record_deidentification(ds, profile)
+    ds[RECORD_TAGS[2]].is_undefined_length = undefined
+    encodings = ds.get("SpecificCharacterSet", "iso8859")
+    records = []
+    for tag in RECORD_TAGS:
+        if tag in ds:
+            fp = DicomBytesIO()
+            fp.is_little_endian, fp.is_implicit_VR = True, implicit
+            write_data_element(fp, ds[tag], encodings)
+            records.append((tag, fp.getvalue()))
+    return records
+
+
+def _head(pieces: list[Piece | OnDisk]) -> bytes:
+    """The first piece of an element's output (its header, for a sequence)."""
+    if isinstance(pieces[0], OnDisk):
+        raise NotPlain("an element left on disk where a small one was expected")
+    return bytes(pieces[0][:12])
+
+
+def _nested(elements: list[RawElement]) -> Iterable[RawElement]:
+    for element in elements:
+        for item in element.items or ():
+            yield from item.elements
+            yield from _nested(item.elements)
+
+
+def _find(elements: list[RawElement], tag: int) -> RawElement | None:
+    for element in elements:
+        if element.tag == tag:
+            return element
+        if element.tag > tag:
+            return None
+    return None
+
+
+def _value_of(raw: RawFile, element: RawElement) -> bytes:
+    return raw.buffer[element.value_start:element.value_start + element.length]
+
+
+def _dataset_of(output: dict[int, RawDataElement | None], tags: Iterable[int],
+                implicit: bool) -> Dataset:
+    ds = Dataset()
+    charset = output.get(SPECIFIC_CHARACTER_SET)
+    if charset is not None:
+        ds._dict[BaseTag(SPECIFIC_CHARACTER_SET)] = charset
+    for tag in tags:
+        element = output.get(tag)
+        if element is not None:
+            ds._dict[BaseTag(tag)] = element
+    ds.set_original_encoding(implicit, True, ds._character_set)
+    return ds
+
+
+def _uid_text(element: RawDataElement | None) -> str:
+    if element is None or not element.value:
+        return ""
+    return bytes(element.value).decode("latin-1").rstrip("\0 ")
+
+
+def _creators(buffer: bytes, elements: list[RawElement]) -> dict[int, str]:
+    """The private creators reserved at one level, by the tag of their reservation."""
+    creators: dict[int, str] = {}
+    for element in elements:
+        tag = element.tag
+        if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF and not element.items:
+            text = buffer[element.value_start:element.value_start + element.length].decode(
+                "latin-1").strip(" \0")
+            if text:
+                creators[tag] = text
+    return creators
+
+
+def _block_of(tag: int) -> int:
+    group, element = tag >> 16, tag & 0xFFFF
+    if not group & 1 or element < 0x1000:
+        return -1
+    return (group << 16) | (element >> 8)
+
+
+def _without_orphan_creators(out: list[tuple[int, list[Piece | OnDisk]]]
+                             ) -> list[tuple[int, list[Piece | OnDisk]]]:
+    """As :func:`dcmanon.profile_engine.drop_orphan_creators`."""
+    used = {(t >> 16, (t & 0xFFFF) >> 8) for t, _ in out if t >> 16 & 1 and t & 0xFFFF >= 0x1000}
+    return [(t, p) for t, p in out
+            if not (t >> 16 & 1 and 0x10 <= t & 0xFFFF <= 0xFF) or (t >> 16, t & 0xFFFF) in used]
+
+
+def _encode(element: RawDataElement, implicit: bool) -> bytes:
+    """A new element's bytes, as pydicom writes a raw element."""
+    value = bytes(element.value or b"")
+    if element.length == UNDEFINED:
+        raise NotPlain("a new value of undefined length")
+    tag = int(element.tag)
+    if implicit:
+        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(value)) + value
+    vr = str(element.VR).encode()
+    if vr in LONG_VRS:
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
+    if len(value) > 0xFFFF:
+        raise NotPlain("a new value too long for its VR")
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+
+def _sequence_header(element: RawElement, length: int, implicit: bool, *,
+                     undefined: bool) -> bytes:
+    tag = element.tag
+    if implicit:
+        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, UNDEFINED if undefined else length)
+    return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0,
+                       UNDEFINED if undefined else length)
+
+
+def _size(pieces: list[Piece | OnDisk]) -> int:
+    total = 0
+    for piece in pieces:
+        if isinstance(piece, OnDisk):
+            raise NotPlain("a value left on disk inside a sequence")
+        total += len(piece)
+    return total
+
+
+def _pad(value: bytes, padding: bytes) -> bytes:
+    return value + padding if len(value) % 2 else value
+
+
+def _meta_element(tag: int, vr: str, value: bytes) -> bytes:
+    if vr.encode() in LONG_VRS:
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
+
+
+_COMPRESSED: dict[str, bool] = {}
+
+
+def _compressed(syntax: str) -> bool:
+    known = _COMPRESSED.get(syntax)
+    if known is None:
+        from pydicom.uid import UID
+
+        known = _COMPRESSED[syntax] = bool(UID(syntax).is_compressed)
+    return known
+
+
+def write_pieces(output: FastOutput, handle: BinaryIO) -> None:
+    """Write an anonymized file's pieces; values left on disk are copied from the input.
+
+    Raises
+    ------
+    InputError
+        If the input no longer holds the values left on disk (it was truncated).
+    """
+    source: BinaryIO | None = None
+    small: list[Piece] = []
+    try:
+        for piece in output.pieces:
+            if not isinstance(piece, OnDisk):
+                if len(piece) < JOINED_PIECE:
+                    small.append(piece)
+                    continue
+                handle.write(b"".join(small))
+                small.clear()
+                handle.write(piece)
+                continue
+            handle.write(b"".join(small))
+            small.clear()
+            if source is None:
+                source = open(output.path, "rb")  # noqa: SIM115 (closed below)
+            handle.flush()
+            _copy_range(source, handle, piece, output.path)
+        handle.write(b"".join(small))
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _copy_range(source: BinaryIO, handle: BinaryIO, piece: OnDisk, name: str) -> None:
+    """Copy bytes of the input into the output inside the kernel where it can."""
+    offset, remaining = piece.offset, piece.length
+    try:
+        while remaining:
+            count = os.copy_file_range(source.fileno(), handle.fileno(), remaining, offset)
+            if not count:
+                raise InputError(f"{name}: {TRUNCATED}")
+            offset += count
+            remaining -= count
+        return
+    except OSError:
+        pass  # not supported here (old kernel, another file system): copy in blocks
+    source.seek(offset)
+    while remaining:
+        block = source.read(min(remaining, COPY_BLOCK))
+        if not block:
+            raise InputError(f"{name}: {TRUNCATED}")
+        handle.write(block)
+        remaining -= len(block)

@@ -1,0 +1,325 @@
+"""Where each element of an encoded dataset lies, nothing decoded (for the fast path).
+
+:func:`parse_file` reads a Part 10 file in Little Endian (explicit or implicit VR) into a
+tree of :class:`RawElement` spans: tag, VR as the rules see it, where the header and the value
+lie, and for sequences their items. Values are sliced from the buffer only when an element
+changes. Large values beyond the buffer's end (pixel data) are never read: their position is
+enough to copy them.
+
+Anything unusual raises :class:`NotPlain`: big endian or deflated data, a standard element
+written as UN, elements out of order, odd lengths, a value that runs past its parent or the
+file, trailing bytes. Those files take pydicom's path, which either reads them the way pydicom
+does or explains what is wrong; this module never reports errors of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import BaseTag, Tag
+from pydicom.uid import UID
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+
+from dcmanon.elements import element_vr
+
+UNDEFINED = 0xFFFFFFFF
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+PIXEL_DATA = 0x7FE00010
+HEAD_BYTES = 1 << 20
+"""How much of a file is read at first; values that start within it but run beyond are left
+on disk if they are binary and large (pixel data), else the file takes pydicom's path."""
+LONG_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
+BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_TAG = struct.Struct("<HH")
+_TAG_LENGTH = struct.Struct("<LL")
+"""An element header's first 8 bytes: the tag (group in the low half) and, in implicit VR
+data, the length (in explicit VR data: the VR, and the length or reserved bytes)."""
+_LENGTH = struct.Struct("<L")
+LONG_VR_NAMES = frozenset(EXPLICIT_VR_LENGTH_32)
+_VR_NAMES = {vr.encode(): vr for vr in (
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
+    "UN UR US UT UV").split()}
+"""The VRs of PS3.5 (anything else in an explicit VR header is not plain)."""
+_HEADER_SHORT = struct.Struct("<HH2sH")
+_HEADER_LONG = struct.Struct("<HH2sHL")
+_IMPLICIT_HEADER = struct.Struct("<HHL")
+
+
+class NotPlain(Exception):
+    """The file needs pydicom's reader; not an error in itself."""
+
+
+@dataclass(slots=True)
+class RawItem:
+    """One item of a sequence: its elements, and whether its length was undefined."""
+
+    undefined: bool
+    elements: list[RawElement]
+
+
+@dataclass(slots=True)
+class RawElement:
+    """One encoded element: its tag, VR and where it lies in the buffer (or the file)."""
+
+    tag: int
+    vr: str
+    """The VR the rules see (:func:`dcmanon.elements.element_vr`)."""
+    written_vr: str | None
+    """The VR written in the file (None in implicit VR data)."""
+    start: int
+    """Offset of the element's first byte (its tag)."""
+    value_start: int
+    length: int
+    """The value's length as written (:data:`UNDEFINED` for undefined lengths)."""
+    end: int
+    """Offset just after the element (sequence delimiter included)."""
+    items: list[RawItem] | None = None
+    on_disk: bool = False
+    """The value lies beyond the buffer: copy it from the file."""
+
+    def raw(self, buffer: bytes, implicit: bool, value: bytes | None = None) -> RawDataElement:
+        """The element as pydicom's reader would give it (its value sliced from ``buffer``)."""
+        if value is None:
+            stop = self.end if self.length == UNDEFINED else self.value_start + self.length
+            if self.length == UNDEFINED and self.tag == PIXEL_DATA:
+                stop -= 8  # pydicom's value stops before the sequence delimiter
+            value = buffer[self.value_start:stop]
+        length = self.length if self.length == UNDEFINED else len(value)
+        return RawDataElement(BaseTag(self.tag), self.written_vr, length, value,
+                              self.value_start, implicit, True)
+
+
+@dataclass(slots=True)
+class RawFile:
+    """A parsed Part 10 file: its file meta values and its dataset's elements."""
+
+    path: str
+    size: int
+    buffer: bytes
+    implicit: bool
+    transfer_syntax: str
+    meta: dict[int, tuple[str, bytes]] = field(default_factory=dict)
+    """File meta elements: tag → (VR, value bytes)."""
+    elements: list[RawElement] = field(default_factory=list)
+
+    def read_value(self, element: RawElement) -> bytes:
+        """The value of an element left on disk (read now, in full)."""
+        with open(self.path, "rb") as handle:
+            handle.seek(element.value_start)
+            value = handle.read(element.length)
+        if len(value) != element.length:
+            raise NotPlain("the file changed while it was read")
+        return value
+
+
+def parse_file(path: str) -> RawFile:
+    """Parse a Part 10 file's header into element spans.
+
+    Raises
+    ------
+    NotPlain
+        If the file is not plain Little Endian Part 10 data this parser reads exactly as
+        pydicom does (the caller then uses pydicom). Also for unreadable files: pydicom's
+        path reports those.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        raise NotPlain("cannot open") from None
+    try:
+        info = os.fstat(fd)
+        if not (info.st_mode & 0o170000 == 0o100000):
+            raise NotPlain("not a regular file")
+        buffer = os.read(fd, min(info.st_size, HEAD_BYTES))
+    finally:
+        os.close(fd)
+    if len(buffer) < 132 or buffer[128:132] != b"DICM":
+        raise NotPlain("no Part 10 preamble")
+    meta, position = _parse_meta(buffer, 132)
+    syntax = _transfer_syntax(meta)
+    raw = RawFile(path, info.st_size, buffer, syntax == _IMPLICIT_LE, syntax, meta)
+    parser = _Parser(buffer, raw.implicit, info.st_size)
+    raw.elements = parser.dataset(position, len(buffer), top=True)
+    if not raw.elements:
+        raise NotPlain("no data elements")
+    return raw
+
+
+def _parse_meta(buffer: bytes, position: int) -> tuple[dict[int, tuple[str, bytes]], int]:
+    meta: dict[int, tuple[str, bytes]] = {}
+    while position + 8 <= len(buffer):
+        group, element = _TAG.unpack_from(buffer, position)
+        if group != 2:
+            break
+        vr = buffer[position + 4:position + 6]
+        if vr in LONG_VRS:
+            if position + 12 > len(buffer):
+                raise NotPlain("truncated file meta")
+            length = int.from_bytes(buffer[position + 8:position + 12], "little")
+            start = position + 12
+        else:
+            length = int.from_bytes(buffer[position + 6:position + 8], "little")
+            start = position + 8
+        if length == UNDEFINED or start + length > len(buffer) or not vr.isalpha():
+            raise NotPlain("unusual file meta")
+        meta[group << 16 | element] = (vr.decode(), buffer[start:start + length])
+        position = start + length
+    return meta, position
+
+
+@lru_cache(maxsize=64)
+def _plain_syntax(syntax: str) -> bool:
+    if syntax == _IMPLICIT_LE:
+        return True
+    uid = UID(syntax)
+    try:
+        return (uid.is_transfer_syntax and not uid.is_private and uid.is_little_endian
+                and not uid.is_implicit_VR and not uid.is_deflated)
+    except ValueError:
+        return False
+
+
+def _transfer_syntax(meta: dict[int, tuple[str, bytes]]) -> str:
+    vr, value = meta.get(0x00020010, ("", b""))
+    syntax = value.decode("latin-1").rstrip("\0 ")
+    if vr != "UI" or not syntax or not _plain_syntax(syntax):
+        raise NotPlain("transfer syntax not plain Little Endian")
+    return syntax
+
+
+@lru_cache(maxsize=4096)
+def _implicit_vr(tag: int, undefined: bool) -> str:
+    probe = RawDataElement(Tag(tag), None, UNDEFINED if undefined else 0, None, 0, True, True)
+    return element_vr(probe, tag, True)
+
+
+class _Parser:
+    """Reads elements from one buffer; raises :class:`NotPlain` on anything unusual."""
+
+    def __init__(self, buffer: bytes, implicit: bool, file_size: int) -> None:
+        self.buffer = buffer
+        self.implicit = implicit
+        self.file_size = file_size
+        self.item_end = 0
+        """Where the last item of undefined length ended (after its delimiter)."""
+
+    def dataset(self, position: int, stop: int, *, top: bool = False,
+                until_item_end: bool = False) -> list[RawElement]:
+        """The elements from ``position`` to ``stop`` (or to an item delimiter)."""
+        buffer, implicit = self.buffer, self.implicit
+        elements: list[RawElement] = []
+        previous = -1
+        while True:
+            if position == stop and not until_item_end:
+                if top and stop != self.file_size:
+                    raise NotPlain("the file goes on past what was read")
+                return elements
+            if position + 8 > stop:
+                raise NotPlain("truncated element header")
+            tag, length = _TAG_LENGTH.unpack_from(buffer, position)
+            tag = (tag & 0xFFFF) << 16 | tag >> 16  # (group, element) as one number
+            group = tag >> 16
+            if tag == ITEM_END and until_item_end:
+                if length:
+                    raise NotPlain("unusual item delimiter")
+                self.item_end = position + 8
+                return elements
+            if tag <= previous or group in (0, 2, 0xFFFE):
+                raise NotPlain("element out of order or out of place")
+            previous = tag
+            if implicit:
+                written: str | None = None
+                vr = _implicit_vr(tag, length == UNDEFINED)
+                value_start = position + 8
+            else:
+                written = vr = _VR_NAMES.get(buffer[position + 4:position + 6], "")
+                if vr in LONG_VR_NAMES:
+                    if position + 12 > stop or length >> 16:
+                        raise NotPlain("unusual long VR header")
+                    length = _LENGTH.unpack_from(buffer, position + 8)[0]
+                    value_start = position + 12
+                else:
+                    if not vr:
+                        raise NotPlain("unknown VR")
+                    length >>= 16
+                    value_start = position + 8
+                if vr == "UN" and not group & 1:
+                    raise NotPlain("standard element written as UN")
+            element = RawElement(tag, vr, written, position, value_start, length, 0)
+            if vr == "SQ":
+                self._sequence(element, stop)
+            elif length == UNDEFINED:
+                if tag != PIXEL_DATA or not top:
+                    raise NotPlain("undefined length outside sequences and pixel data")
+                element.end = self._fragments(value_start, stop)
+            else:
+                if length % 2:
+                    raise NotPlain("odd value length")
+                element.end = value_start + length
+                if element.end > stop:
+                    if not (top and stop == len(buffer) and vr in BULK_VRS
+                            and element.end <= self.file_size):
+                        raise NotPlain("value runs past its end")
+                    element.on_disk = True
+                    if element.end != self.file_size:
+                        raise NotPlain("elements follow a value left on disk")
+                    elements.append(element)
+                    return elements
+            elements.append(element)
+            position = element.end
+
+    def _sequence(self, element: RawElement, stop: int) -> None:
+        buffer = self.buffer
+        items: list[RawItem] = []
+        position = element.value_start
+        end = stop if element.length == UNDEFINED else position + element.length
+        if end > stop:
+            raise NotPlain("sequence runs past its end")
+        while True:
+            if element.length != UNDEFINED and position == end:
+                break
+            if position + 8 > end:
+                raise NotPlain("truncated sequence")
+            group, number = _TAG.unpack_from(buffer, position)
+            tag = group << 16 | number
+            length = int.from_bytes(buffer[position + 4:position + 8], "little")
+            if tag == SEQUENCE_END and element.length == UNDEFINED:
+                if length:
+                    raise NotPlain("unusual sequence delimiter")
+                position += 8
+                break
+            if tag != ITEM:
+                raise NotPlain("not an item inside a sequence")
+            if length == UNDEFINED:
+                children = self.dataset(position + 8, end, until_item_end=True)
+                position = self.item_end
+            else:
+                if position + 8 + length > end:
+                    raise NotPlain("item runs past its sequence")
+                children = self.dataset(position + 8, position + 8 + length)
+                position += 8 + length
+            items.append(RawItem(length == UNDEFINED, children))
+        element.items = items
+        element.end = position
+
+    def _fragments(self, position: int, stop: int) -> int:
+        """The end of encapsulated pixel data (after its sequence delimiter)."""
+        buffer = self.buffer
+        while True:
+            if position + 8 > stop:
+                raise NotPlain("encapsulated data runs past what was read")
+            group, number = _TAG.unpack_from(buffer, position)
+            tag = group << 16 | number
+            length = int.from_bytes(buffer[position + 4:position + 8], "little")
+            if tag == SEQUENCE_END:
+                if length:
+                    raise NotPlain("unusual sequence delimiter")
+                return position + 8
+            if tag != ITEM or length == UNDEFINED:
+                raise NotPlain("corrupt encapsulated data")
+            position += 8 + length

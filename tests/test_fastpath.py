@@ -1,0 +1,144 @@
+"""The fast path writes the file the pydicom path writes, byte for byte.
+
+Every DICOM file the test suite has (pydicom's bundled test files, the reference's sample
+files, synthetic patients in both VR forms, the profile-marker dataset with every attribute of
+Table E.1-1 at three depths) is anonymized twice, with several configurations: once by the
+fast path, once by pydicom's. The outputs, the actions counted and the flags must be the same;
+a file the fast path does not handle must take pydicom's path, never fail on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.uid import ImplicitVRLittleEndian
+
+from dcmanon import Anonymizer, parse_config
+from dcmanon.config.loader import Config
+from dcmanon.rawdataset import NotPlain
+from dcmanon.testing import make_instance, make_patient
+from tests.test_profile_markers import _dataset as marker_dataset
+
+TEST_FILES = Path(get_testdata_file("CT_small.dcm", download=False) or "").parent
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "microsoft"
+TODAY = dt.date(2026, 11, 22)
+SECRET = "fast-path-test"
+CONFIGS: dict[str, object] = {
+    "basic": {"profile": "basic"},
+    "research": {"profile": "research"},
+    "all-options": {"profile": "basic", "options": [
+        "retain-safe-private", "retain-device-identity", "retain-institution-identity",
+        "retain-patient-characteristics", "retain-longitudinal-modified-dates",
+        "clean-descriptors", "clean-structured-content", "clean-graphics"]},
+    "rules-over-profile": {"profile": "basic", "rules": [
+        {"tag": "PN", "method": "cryptoHash"},
+        {"tag": "(0008,0020)", "method": "dateShift"},
+        {"tag": "ReferencedImageSequence", "method": "redact"},
+        {"tag": "(0009,xxxx)", "method": "keep"},
+        {"tag": "DA", "method": "redact"},
+        {"tag": "LO", "method": "keep"},
+    ]},
+    "reference-style": {"rules": [
+        {"tag": "(0010,0010)", "method": "substitute", "params": {"replaceWith": "ANON"}},
+        {"tag": "UI", "method": "refreshUID"},
+        {"tag": "DA", "method": "dateShift"},
+        {"tag": "SQ", "method": "keep"},
+        {"tag": "OB", "method": "remove"},
+        {"tag": "LO", "method": "cryptoHash"},  # not encrypt: its IV is random
+    ], "unmatched": "keep"},
+}
+
+
+def _config(name: str) -> Config:
+    if name == "microsoft-default":
+        text = (SHARED / "configuration.json").read_text()
+        return parse_config(text, secret=SECRET)
+    return parse_config(json.dumps(CONFIGS[name]), secret=SECRET)
+
+
+def _inputs(tmp_path: Path) -> list[Path]:
+    files = sorted(TEST_FILES.glob("*.dcm"))
+    if SHARED.is_dir():
+        files += sorted((SHARED / "data").rglob("*.dcm"))
+    synthetic = tmp_path / "synthetic"
+    synthetic.mkdir()
+    patient = make_patient(3, seed=7)
+    explicit = make_instance(patient, 0, 0, 0, seed=7)
+    explicit.save_as(synthetic / "explicit.dcm", enforce_file_format=True)
+    implicit = make_instance(patient, 0, 1, 1, seed=7)
+    implicit.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    implicit.save_as(synthetic / "implicit.dcm", enforce_file_format=True,
+                     implicit_vr=True, little_endian=True)
+    markers = marker_dataset()
+    for tag in list(markers.keys()):
+        if tag.group in (0, 2):  # command and file meta elements cannot be in a dataset
+            del markers[tag]
+    markers.file_meta = explicit.file_meta
+    markers.save_as(synthetic / "markers.dcm", enforce_file_format=True)
+    return files + sorted(synthetic.glob("*.dcm"))
+
+
+@pytest.mark.parametrize("config_name", [*CONFIGS, "microsoft-default"])
+def test_fast_path_writes_what_the_pydicom_path_writes(tmp_path: Path,
+                                                       config_name: str) -> None:
+    if config_name == "microsoft-default" and not SHARED.is_dir():
+        pytest.skip("../shared/conformance/microsoft is not here")
+    config = _config(config_name)
+    fast = Anonymizer(config, today=TODAY)
+    slow = Anonymizer(config, today=TODAY, fast_path=False)
+    assert fast._fast is not None
+    taken, differences = 0, []
+    for index, source in enumerate(_inputs(tmp_path)):
+        try:
+            fast._fast.anonymize(str(source))
+            taken += 1
+        except NotPlain:
+            pass
+        a, b = tmp_path / f"fast{index}.dcm", tmp_path / f"slow{index}.dcm"
+        by_fast, by_slow = fast.anonymize_file(source, a), slow.anonymize_file(source, b)
+        if (by_fast.status, by_fast.error_class) != (by_slow.status, by_slow.error_class):
+            differences.append(f"{source.name}: {by_fast.status} vs {by_slow.status}")
+            continue
+        if by_slow.status != "done":
+            continue
+        if a.read_bytes() != b.read_bytes():
+            differences.append(f"{source.name}: outputs differ{_first_difference(a, b)}")
+        if (by_fast.actions, by_fast.flags) != (by_slow.actions, by_slow.flags):
+            differences.append(f"{source.name}: actions or flags differ")
+    assert not differences, "\n".join(differences)
+    print(f"{config_name}: the fast path took {taken} files")
+    assert taken >= 60, f"the fast path took only {taken} files"
+
+
+def _first_difference(a: Path, b: Path) -> str:
+    """Where two outputs first differ, as an element (to debug a failure)."""
+    try:
+        fast, slow = dcmread(a), dcmread(b)
+    except Exception as exc:
+        return f" (unreadable: {type(exc).__name__})"
+    if fast.file_meta != slow.file_meta:
+        return " (file meta)"
+    for element in slow.iterall():
+        tag = element.tag
+        if tag not in fast:
+            return f" (at {tag})"
+    for tag in sorted(set(fast.keys()) | set(slow.keys())):
+        if tag not in fast or tag not in slow or fast[tag] != slow[tag]:
+            return f" (at {tag})"
+    return " (same elements, different bytes)"
+
+
+def test_files_the_fast_path_does_not_handle_take_the_pydicom_path(tmp_path: Path) -> None:
+    source = Path(get_testdata_file("MR_small_bigendian.dcm", download=False) or "")
+    anonymizer = Anonymizer(_config("basic"), today=TODAY)
+    assert anonymizer._fast is not None
+    with pytest.raises(NotPlain):
+        anonymizer._fast.anonymize(str(source))
+    result = anonymizer.anonymize_file(source, tmp_path / "out.dcm")
+    assert result.status == "done"
+    assert dcmread(tmp_path / "out.dcm").PatientIdentityRemoved == "YES"
