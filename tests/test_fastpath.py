@@ -22,6 +22,7 @@ from dcmanon import Anonymizer, parse_config
 from dcmanon.config.loader import Config
 from dcmanon.rawdataset import NotPlain
 from dcmanon.testing import make_instance, make_patient
+from tests.conformance.vectors import encapsulated_file
 from tests.test_profile_markers import _dataset as marker_dataset
 
 TEST_FILES = Path(get_testdata_file("CT_small.dcm", download=False) or "").parent
@@ -80,6 +81,13 @@ def _inputs(tmp_path: Path) -> list[Path]:
             del markers[tag]
     markers.file_meta = explicit.file_meta
     markers.save_as(synthetic / "markers.dcm", enforce_file_format=True)
+    # Headers longer than the first read: a large private value before the pixel data, and
+    # encapsulated pixel data (its fragments are walked) much longer than that read.
+    large = make_instance(patient, 0, 0, 2, rows=256, columns=256, seed=7)
+    block = large.private_block(0x0029, "SIEMENS CSA HEADER", create=True)
+    block.add_new(0x10, "OB", bytes(range(256)) * 400)
+    large.save_as(synthetic / "large-private.dcm", enforce_file_format=True)
+    encapsulated_file(synthetic / "fragments.dcm", [bytes([n]) * 150_000 for n in range(3)])
     return files + sorted(synthetic.glob("*.dcm"))
 
 
@@ -142,3 +150,14 @@ def test_files_the_fast_path_does_not_handle_take_the_pydicom_path(tmp_path: Pat
     result = anonymizer.anonymize_file(source, tmp_path / "out.dcm")
     assert result.status == "done"
     assert dcmread(tmp_path / "out.dcm").PatientIdentityRemoved == "YES"
+
+
+def test_plain_files_take_the_fast_path_whatever_their_header_length(tmp_path: Path) -> None:
+    """Explicit and implicit VR, a header longer than the first read, encapsulated pixel
+    data: all plain, all on the fast path (a NotPlain here would fail the test)."""
+    anonymizer = Anonymizer(_config("basic"), today=TODAY)
+    assert anonymizer._fast is not None
+    synthetic = {p.name: p for p in _inputs(tmp_path) if p.parent.name == "synthetic"}
+    for name in ("explicit.dcm", "implicit.dcm", "large-private.dcm", "fragments.dcm"):
+        output = anonymizer._fast.anonymize(str(synthetic[name]))
+        assert output.actions["remove"] > 0, name

@@ -213,7 +213,7 @@ class Anonymizer:
         actions = dict(sorted(fast.actions.items()))
         dst = ""
         try:
-            dst = os.fspath(target(fast.dataset)) if callable(target) else os.fspath(target)
+            dst = os.fspath(target(fast.names())) if callable(target) else os.fspath(target)
             write_atomic(dst, lambda handle: write_pieces(fast, handle), exclusive=exclusive,
                          temp_dir=temp_dir, replace_before=replace_before, sync=sync)
         except FileExistsError:

@@ -22,7 +22,9 @@ import struct
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from enum import Enum
+from functools import cached_property
+from typing import Any, BinaryIO
 
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
@@ -99,11 +101,17 @@ class FastOutput:
     pieces: list[Piece | OnDisk]
     actions: Counter[str]
     flags: list[str]
-    dataset: Dataset
-    """The anonymized dataset's Study, Series and SOP Instance UIDs (for output names)."""
+    output: dict[int, RawDataElement | None] = field(repr=False)
+    implicit: bool
     size: int
     """Bytes of the input."""
     path: str = field(repr=False, default="")
+
+    def names(self) -> Dataset:
+        """A dataset with the anonymized Study, Series and SOP Instance UIDs (to name the
+        output file)."""
+        return _dataset_of(self.output, (STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
+                                         SOP_INSTANCE_UID), self.implicit)
 
 
 class FastPath:
@@ -118,9 +126,11 @@ class FastPath:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.actions = engine.profile_actions
-        self._steps: dict[tuple[object, ...], Step] = {}
+        self.entries: dict[tuple[Any, ...], tuple[Step, _Kind]] = {}
         self._terms: dict[tuple[object, ...], list[str]] = {}
         self._values: dict[tuple[object, ...], object] = {}
+        self._flag_cache: dict[tuple[bytes | None, ...], list[str]] = {}
+        self.charsets: dict[bytes | None, tuple[str, ...]] = {}
         self._identifiers_by_terms: dict[tuple[str, ...], Identifiers] = {}
         self.outcomes: dict[tuple[object, ...], bytes | Action] = {}
         """Encoded outcomes of elements whose outcome depends only on their value: the same
@@ -144,31 +154,39 @@ class FastPath:
 
     def _anonymize(self, raw: RawFile) -> FastOutput:
         top = [e for e in raw.elements if e.tag not in DROPPED_TAGS]
-        head = self._context_dataset(raw, top)
         if any(e.tag == SPECIFIC_CHARACTER_SET for e in _nested(top)):
             raise NotPlain("an item declares its own character set")
-        encoding = Encoding(raw.implicit, True, character_sets(head))
+        head = _Head(self, raw, top)
+        encoding = Encoding(raw.implicit, True, head.charsets)
         identifiers = self._identifiers(raw, top, head) if self.actions is not None else None
         context = self._context(raw, top, head, identifiers)
         walk = _Walk(self, raw, context, encoding)
         body = walk.level(top, (), (), top=True)
         output = walk.output
-        charset = _find(top, SPECIFIC_CHARACTER_SET)
-        before = None if charset is None else _value_of(raw, charset)
         after = output.get(SPECIFIC_CHARACTER_SET)
-        if before != (None if after is None else bytes(after.value or b"")):
+        if head.charset != (None if after is None else bytes(after.value or b"")):
             raise NotPlain("the character set changed: every text is re-encoded")
         flags: list[str] = []
         if self.engine.profile is not None:
             body = self._record(body, raw.implicit, output)
-            flags = burned_in_flags(_dataset_of(output, (MODALITY, BURNED_IN_ANNOTATION),
-                                                raw.implicit))
-        names = _dataset_of(output, (STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
-                                     SOP_INSTANCE_UID), raw.implicit)
+            flags = self._flags(output, raw.implicit)
         pieces: list[Piece | OnDisk] = [_PREAMBLE + self._meta(raw, output)]
         for _, element_pieces in body:
             pieces.extend(element_pieces)
-        return FastOutput(pieces, walk.actions, flags, names, raw.size, raw.path)
+        return FastOutput(pieces, walk.actions, flags, output, raw.implicit, raw.size,
+                          raw.path)
+
+    def _flags(self, output: dict[int, RawDataElement | None], implicit: bool) -> list[str]:
+        """:func:`dcmanon.record.burned_in_flags` of the output (once per distinct value)."""
+        key = tuple(_bytes_of(output.get(tag)) for tag in (
+            SPECIFIC_CHARACTER_SET, MODALITY, BURNED_IN_ANNOTATION))
+        flags = self._flag_cache.get(key)
+        if flags is None:
+            if len(self._flag_cache) > 1024:
+                self._flag_cache.clear()
+            flags = self._flag_cache[key] = burned_in_flags(
+                _dataset_of(output, (MODALITY, BURNED_IN_ANNOTATION), implicit))
+        return list(flags)
 
     def remember(self, key: tuple[object, ...], outcome: bytes | Action) -> None:
         """Keep an element's outcome for the next file (a bounded cache)."""
@@ -176,55 +194,52 @@ class FastPath:
             self.outcomes.clear()
         self.outcomes[key] = outcome
 
-    def step(self, tag: int, vr: str, creator: str | None, parents: tuple[int, ...],
-             parent_creators: tuple[str | None, ...], sop_class: str) -> Step:
-        """The engine's step, cached under a plain tuple (cheaper to hash)."""
-        key = (tag, vr, creator, parents, parent_creators, sop_class)
-        step = self._steps.get(key)
-        if step is None:
-            step = self.engine.step(ElementRef(tag, vr, creator, parents, parent_creators),
-                                    sop_class)
-            self._steps[key] = step
-        return step
+    def entry(self, key: tuple[Any, ...]) -> tuple[Step, _Kind]:
+        """The engine's step for (tag, VR, creator, parents, parent creators, SOP class),
+        and what it means for the bytes; cached under that plain tuple."""
+        tag, vr, creator, parents, parent_creators, sop_class = key
+        step = self.engine.step(ElementRef(tag, vr, creator, parents, parent_creators),
+                                sop_class)
+        code = step.code
+        if vr == "SQ":
+            kind = _Kind.SEQUENCE
+        elif code == "X" or (code is None and step.sequence_method is Method.REMOVE):
+            kind = _Kind.DROP
+        elif (code is not None and self.actions is not None
+              and self.actions.keeps_unread(code, vr)) or (
+                code is None and step.sequence_method is Method.KEEP and self.actions is None):
+            kind = _Kind.KEEP
+        else:
+            kind = _Kind.CHANGE
+        if len(self.entries) > OUTCOME_CACHE_SIZE:
+            self.entries.clear()
+        entry = self.entries[key] = (step, kind)
+        return entry
 
-    def _context(self, raw: RawFile, top: list[RawElement], head: Dataset,
+    def _context(self, raw: RawFile, top: list[RawElement], head: _Head,
                  identifiers: Identifiers | None) -> FileContext:
         """The engine's file context; values converted once per distinct value."""
-        charsets = tuple(head._character_set)
-
         def value(keyword: str) -> object:
             tag = CONTEXT_KEYWORDS[keyword]
             element = _find(top, tag)
             if element is None:
                 return None
-            key = (tag, _value_of(raw, element), charsets)
+            if keyword.endswith("UID") and element.written_vr in (None, "UI"):
+                # As pydicom's UI conversion (one value: checked in _Head).
+                return _value_of(raw, element).decode("latin-1").rstrip("\0 ")
+            key = (tag, _value_of(raw, element), head.charsets)
             if key not in self._values:
                 if len(self._values) > OUTCOME_CACHE_SIZE:
                     self._values.clear()
-                self._values[key] = head.get(keyword)
+                self._values[key] = head.dataset.get(keyword)
             return self._values[key]
 
         return self.engine.context_from(value, lambda: identifiers or Identifiers(()))
 
-    def _context_dataset(self, raw: RawFile, top: list[RawElement]) -> Dataset:
-        """A dataset holding only the elements the engine's file context is made of."""
-        head = Dataset()
-        for element in top:
-            if element.tag in CONTEXT_TAGS:
-                head._dict[BaseTag(element.tag)] = element.raw(raw.buffer, raw.implicit)
-        head.set_original_encoding(raw.implicit, True, head._character_set)
-        for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
-                    PATIENT_ID):
-            found = _find(top, tag)
-            if found is not None and b"\\" in _value_of(raw, found):
-                # pydicom gives a list, whose text the context would then hold.
-                raise NotPlain("a multi-valued context element")
-        return head
-
-    def _identifiers(self, raw: RawFile, top: list[RawElement], head: Dataset) -> Identifiers:
+    def _identifiers(self, raw: RawFile, top: list[RawElement], head: _Head) -> Identifiers:
         """As :func:`dcmanon.scrub.collect_identifiers`, from the spans."""
         terms: list[str] = []
-        charsets = tuple(head._character_set)
+        charsets = head.charsets
 
         def visit(elements: list[RawElement]) -> None:
             for element in elements:
@@ -240,7 +255,7 @@ class FastPath:
                     found = self._terms.get(key)
                     if found is None:
                         converted = convert_raw_data_element(
-                            element.raw(raw.buffer, raw.implicit, value), ds=head)
+                            element.raw(raw.buffer, raw.implicit, value), ds=head.dataset)
                         found = self._terms[key] = identifier_terms(vr, converted.value)
                     terms.extend(found)
 
@@ -306,6 +321,46 @@ class FastPath:
         return _meta_element(0x00020000, "UL", len(body).to_bytes(4, "little")) + body
 
 
+class _Kind(Enum):
+    """What a step means for an element's bytes."""
+
+    KEEP = "copied as they are"
+    DROP = "left out"
+    SEQUENCE = "a sequence: removed, emptied or walked"
+    CHANGE = "decoded, and re-encoded if the value changes"
+
+
+class _Head:
+    """The file's character set, and (only when a value must be converted) a dataset
+    holding the elements the engine's file context is made of."""
+
+    def __init__(self, fast: FastPath, raw: RawFile, top: list[RawElement]) -> None:
+        self.raw, self.top = raw, top
+        element = _find(top, SPECIFIC_CHARACTER_SET)
+        self.charset = None if element is None else _value_of(raw, element)
+        charsets = fast.charsets.get(self.charset)
+        if charsets is None:
+            charsets = fast.charsets[self.charset] = character_sets(self.dataset)
+        self.charsets = charsets
+        for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
+                    PATIENT_ID):
+            found = _find(top, tag)
+            if found is not None and b"\\" in _value_of(raw, found):
+                # pydicom gives a list, whose text the context would then hold.
+                raise NotPlain("a multi-valued context element")
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        """The context elements as pydicom reads them (built on first use)."""
+        head = Dataset()
+        for element in self.top:
+            if element.tag in CONTEXT_TAGS:
+                head._dict[BaseTag(element.tag)] = element.raw(self.raw.buffer,
+                                                               self.raw.implicit)
+        head.set_original_encoding(self.raw.implicit, True, head._character_set)
+        return head
+
+
 class _Walk:
     """One file's walk: the output of every level, and the actions counted."""
 
@@ -326,23 +381,31 @@ class _Walk:
               parent_creators: tuple[str | None, ...], *, top: bool = False
               ) -> list[tuple[int, list[Piece | OnDisk]]]:
         """The output of one dataset level, element by element (tag, pieces)."""
-        raw = self.raw
         parents = tuple(tag for tag, _ in path)
-        creators = _creators(raw.buffer, elements)
-        keeps_unread = self.fast.actions.keeps_unread if self.fast.actions else None
+        creators = _creators(self.raw.buffer, elements)
+        entries, entry_for = self.fast.entries, self.fast.entry
+        actions, view, sop_class = self.actions, self.view, self.sop_class
         out: list[tuple[int, list[Piece | OnDisk]]] = []
         for element in elements:
             tag = element.tag
             if not tag & 0xFFFF:
                 continue  # group lengths: retired, and stale after any change
             creator = creators.get(_block_of(tag)) if tag >> 16 & 1 else None
-            step = self.fast.step(tag, element.vr, creator, parents, parent_creators,
-                                  self.sop_class)
-            self.actions[step.action] += 1
-            if element.vr == "SQ":
+            key = (tag, element.vr, creator, parents, parent_creators, sop_class)
+            entry = entries.get(key) or entry_for(key)
+            step, kind = entry
+            actions[step.action] += 1
+            pieces: list[Piece | OnDisk] | None
+            if kind is _Kind.KEEP and tag != PIXEL_DATA and not element.on_disk:
+                pieces = [view[element.start:element.end]]
+            elif kind is _Kind.DROP:
+                pieces = None
+            elif kind is _Kind.KEEP:
+                pieces = [self._kept(element)]
+            elif kind is _Kind.SEQUENCE:
                 pieces = self._sequence(element, step, path, (*parent_creators, creator))
             else:
-                pieces = self._element(element, step, path, keeps_unread)
+                pieces = self._changed(element, step, path)
             if top and tag in OUTPUT_TAGS:
                 self.output[tag] = self._written(element, pieces)
             if pieces is not None and (top or tag not in DROPPED_TAGS):
@@ -351,19 +414,10 @@ class _Walk:
             out = _without_orphan_creators(out)
         return out
 
-    def _element(self, element: RawElement, step: Step, path: tuple[tuple[int, int], ...],
-                 keeps_unread: object) -> list[Piece | OnDisk] | None:
+    def _changed(self, element: RawElement, step: Step, path: tuple[tuple[int, int], ...]
+                 ) -> list[Piece | OnDisk] | None:
+        """An element whose outcome depends on its value: decoded by the engine."""
         code = step.code
-        if code is not None:
-            if code == "X":
-                return None
-            assert callable(keeps_unread)
-            if keeps_unread(code, element.vr):
-                return [self._kept(element)]
-        elif step.sequence_method is Method.REMOVE:
-            return None
-        elif step.sequence_method is Method.KEEP and self.fast.actions is None:
-            return [self._kept(element)]
         if element.on_disk or element.tag == PIXEL_DATA:
             # pydicom writes new pixel data by its own rules (encapsulated or not).
             raise NotPlain("a large value or the pixel data may change")
@@ -516,6 +570,10 @@ def _dataset_of(output: dict[int, RawDataElement | None], tags: Iterable[int],
             ds._dict[BaseTag(tag)] = element
     ds.set_original_encoding(implicit, True, ds._character_set)
     return ds
+
+
+def _bytes_of(element: RawDataElement | None) -> bytes | None:
+    return None if element is None else bytes(element.value or b"")
 
 
 def _uid_text(element: RawDataElement | None) -> str:

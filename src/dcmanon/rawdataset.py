@@ -29,9 +29,11 @@ from dcmanon.elements import element_vr
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 PIXEL_DATA = 0x7FE00010
-HEAD_BYTES = 1 << 20
-"""How much of a file is read at first; values that start within it but run beyond are left
-on disk if they are binary and large (pixel data), else the file takes pydicom's path."""
+HEAD_BYTES = 64 * 1024
+"""How much of a file is read at first. A binary value that starts within it and runs to the
+end of the file (pixel data) is left on disk: it is copied, never read. A header longer than
+this is read again, up to :data:`MAX_HEAD_BYTES`; longer ones take pydicom's path."""
+MAX_HEAD_BYTES = 16 << 20
 LONG_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
 BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -107,15 +109,6 @@ class RawFile:
     """File meta elements: tag → (VR, value bytes)."""
     elements: list[RawElement] = field(default_factory=list)
 
-    def read_value(self, element: RawElement) -> bytes:
-        """The value of an element left on disk (read now, in full)."""
-        with open(self.path, "rb") as handle:
-            handle.seek(element.value_start)
-            value = handle.read(element.length)
-        if len(value) != element.length:
-            raise NotPlain("the file changed while it was read")
-        return value
-
 
 def parse_file(path: str) -> RawFile:
     """Parse a Part 10 file's header into element spans.
@@ -136,14 +129,25 @@ def parse_file(path: str) -> RawFile:
         if not (info.st_mode & 0o170000 == 0o100000):
             raise NotPlain("not a regular file")
         buffer = os.read(fd, min(info.st_size, HEAD_BYTES))
+        try:
+            return _parse(path, buffer, info.st_size)
+        except NotPlain:
+            if len(buffer) == info.st_size or len(buffer) >= MAX_HEAD_BYTES:
+                raise
+        # The header is longer than the first read (large private data, long sequences).
+        buffer += os.read(fd, min(info.st_size, MAX_HEAD_BYTES) - len(buffer))
+        return _parse(path, buffer, info.st_size)
     finally:
         os.close(fd)
+
+
+def _parse(path: str, buffer: bytes, size: int) -> RawFile:
     if len(buffer) < 132 or buffer[128:132] != b"DICM":
         raise NotPlain("no Part 10 preamble")
     meta, position = _parse_meta(buffer, 132)
     syntax = _transfer_syntax(meta)
-    raw = RawFile(path, info.st_size, buffer, syntax == _IMPLICIT_LE, syntax, meta)
-    parser = _Parser(buffer, raw.implicit, info.st_size)
+    raw = RawFile(path, size, buffer, syntax == _IMPLICIT_LE, syntax, meta)
+    parser = _Parser(buffer, raw.implicit, size)
     raw.elements = parser.dataset(position, len(buffer), top=True)
     if not raw.elements:
         raise NotPlain("no data elements")
