@@ -14,8 +14,10 @@ large multi-frame file written without holding it in memory), then times on each
 * dicognito and dicom-anonymizer (Kitware), pip-installed by this script into a separate venv
   (never project dependencies).
 
-Each run is a separate process under ``/usr/bin/time`` (peak RSS of the largest process);
-files/s and MB/s count input files and bytes. Ratios are dcmanon (all cores) over each tool.
+Each run is a separate process under ``/usr/bin/time`` (peak RSS of the largest process),
+followed by ``sync``: every clock stops when the outputs are on disk (dcmanon syncs at the
+end of a run; the other tools leave the writing to the kernel). Files/s and MB/s count input
+files and bytes. Ratios are dcmanon (all cores) over each tool.
 Every tool also runs on one slice: the series' rate with that start-up cost taken out
 (interpreter and imports, for the Python tools) is printed too, since a real run over an
 archive pays it once. Nothing is asserted: speed is measured, not tested.
@@ -132,8 +134,12 @@ def timed(tool: str, corpus: str, command: list[str], files: int, megabytes: flo
           env: dict[str, str] | None = None, note: str = "") -> Result:
     """Run ``command`` under /usr/bin/time; wall time and peak RSS of the largest process."""
     wrapper = ["/usr/bin/time", "-f", "PEAK_KB=%M"] if Path("/usr/bin/time").exists() else []
+    # Every clock stops when the tool's outputs are on disk: dcmanon syncs at the end of a
+    # run, the others leave that to the kernel, so each run is followed by a sync.
+    durable = ["sh", "-c", '"$@"; status=$?; sync; exit $status', "sh"]
+    subprocess.run(["sync"], check=False)  # nothing of the previous run still pending
     start = time.perf_counter()
-    run = subprocess.run(wrapper + command, env=env, capture_output=True, text=True,
+    run = subprocess.run(wrapper + durable + command, env=env, capture_output=True, text=True,
                          check=False)
     seconds = time.perf_counter() - start
     match = re.search(r"PEAK_KB=(\d+)", run.stderr)
