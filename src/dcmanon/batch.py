@@ -31,6 +31,7 @@ from dcmanon.executors import (
     available_cores,
 )
 from dcmanon.layout import Layout
+from dcmanon.urls import display, is_url, join, local_path
 from dcmanon.worker import NOT_DICOM, Job, Outcome, Skipped, is_dicom_candidate, process_chunk
 
 __all__ = ["BatchOptions", "BatchResult", "Skipped", "Unlisted", "check_folders", "discover",
@@ -153,16 +154,20 @@ class _OutputFolder:
     """The output folder during a run: locked, with a temporary folder cleared on entry/exit.
 
     A run killed with SIGKILL leaves its temporary files here; the next run removes them.
-    Two runs into one output folder at once are refused.
+    Two runs into one output folder at once are refused. A URL gets none of this: workers
+    stage their files locally and upload each under a temporary name.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.temp = folder / TEMP_FOLDER
+    def __init__(self, folder: Path | str) -> None:
+        self.remote = isinstance(folder, str)
+        self.folder = Path(folder) if isinstance(folder, Path) else Path()
+        self.temp: Path | None = None if self.remote else self.folder / TEMP_FOLDER
         self._created = False
         self._lock: IO[bytes] | None = None
 
     def __enter__(self) -> _OutputFolder:
+        if self.temp is None:
+            return self
         try:
             self._created = not self.folder.exists()
             self.temp.mkdir(parents=True, exist_ok=True)
@@ -185,7 +190,7 @@ class _OutputFolder:
         return self
 
     def _clear(self) -> None:
-        if not self.temp.is_dir():
+        if self.temp is None or not self.temp.is_dir():
             return
         for entry in self.temp.iterdir():
             if entry.name == LOCK_FILE:
@@ -196,6 +201,8 @@ class _OutputFolder:
                 entry.unlink(missing_ok=True)
 
     def __exit__(self, *_: object) -> None:
+        if self.temp is None:
+            return
         self._clear()
         if self._lock is not None:
             self._lock.close()
@@ -226,19 +233,51 @@ def _make_executor(options: BatchOptions, files: int) -> Executor:
     return ProcessExecutor(workers)
 
 
-def _chunk_failed(input_dir: Path, chunk: list[str], exc: BaseException) -> list[Outcome]:
+def _chunk_failed(input_dir: str, chunk: list[str], exc: BaseException) -> list[Outcome]:
     """Every file of a chunk whose worker failed (a worker that died, a lost connection)."""
-    return [FileResult(str(input_dir.joinpath(*rel.split("/"))), "", "failed",
-                       error=f"{input_dir.joinpath(*rel.split('/'))}: the worker processing "
-                             f"it failed ({type(exc).__name__})",
+    return [FileResult(_below(input_dir, rel), "", "failed",
+                       error=f"{_below(input_dir, rel)}: the worker processing it failed "
+                             f"({type(exc).__name__})",
                        error_class="WorkerError") for rel in chunk]
 
 
-def run_folder(anonymizer: Anonymizer, input_dir: Path, output_dir: Path,
+def _below(root: str, relative: str) -> str:
+    return join(root, relative) if is_url(root) else str(Path(root).joinpath(
+        *relative.split("/")))
+
+
+def _shown(folder: Path | str) -> str:
+    """A folder as messages and reports name it (a URL without its password)."""
+    return display(folder) if isinstance(folder, str) else str(folder)
+
+
+def _inputs(source: Path | str, tracker: _Tracker) -> list[str]:
+    """The input files, relative to the input folder (POSIX paths), in a stable order."""
+    if isinstance(source, str):
+        from dcmanon.remote import list_inputs
+
+        return list_inputs(source)
+    files: list[str] = []
+    for item in discover(source, check_marker=False):
+        if isinstance(item, Path):
+            files.append(item.relative_to(source).as_posix())
+        elif isinstance(item, Unlisted):
+            tracker.accept(FileResult(item.path, "", "failed", error=f"{item.path}: cannot "
+                                      f"list the folder ({item.reason}); its files were not "
+                                      "processed", error_class="InputError"))
+        else:
+            tracker.accept(item)
+    return files
+
+
+def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path | str,
                on_file: Callable[[FileResult | Skipped], None] | None = None, *,
                options: BatchOptions | None = None,
                on_start: Callable[[int], None] | None = None) -> BatchResult:
     """Anonymize every DICOM file under ``input_dir`` into ``output_dir``.
+
+    Either folder may be a URL (``s3://bucket/in``, ``ftp://host/out``...) that every worker
+    reaches: see :mod:`dcmanon.remote`.
 
     Parameters
     ----------
@@ -262,38 +301,41 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path, output_dir: Path,
         executor cannot start.
     """
     options = options or BatchOptions()
-    check_folders(input_dir, output_dir, options.quarantine)
+    remote = is_url(input_dir) or is_url(output_dir)
+    source = str(input_dir) if is_url(input_dir) else Path(local_path(str(input_dir)))
+    target = str(output_dir) if is_url(output_dir) else Path(local_path(str(output_dir)))
+    if remote:
+        from dcmanon.remote import check_urls
+
+        if isinstance(source, Path) and not source.is_dir():
+            raise UsageError(f"{source}: input folder not found")
+        check_urls(str(source), str(target))
+    else:
+        assert isinstance(source, Path) and isinstance(target, Path)
+        check_folders(source, target, options.quarantine)
     start = time.perf_counter()
     batch = BatchResult()
-    report = RunReport(options.report, input_dir, output_dir) if options.report else None
+    report = RunReport(options.report, _shown(source), _shown(target)) \
+        if options.report else None
     tracker = _Tracker(batch, report, on_file, options.layout, anonymizer.record_mappings)
-    files: list[str] = []
-    for item in discover(input_dir, check_marker=False):
-        if isinstance(item, Path):
-            files.append(item.relative_to(input_dir).as_posix())
-        elif isinstance(item, Unlisted):
-            tracker.accept(FileResult(item.path, "", "failed", error=f"{item.path}: cannot "
-                                      f"list the folder ({item.reason}); its files were not "
-                                      "processed", error_class="InputError"))
-        else:
-            tracker.accept(item)
+    files = _inputs(source, tracker)
     if on_start is not None:
         on_start(len(files))
     executor: Executor | None = None
     try:
         if files:
-            with _OutputFolder(output_dir) as out:
+            with _OutputFolder(target) as out:
                 executor = _make_executor(options, len(files))
                 batch.summary.workers = executor.workers
                 batch.summary.executor = executor.name
                 size = options.chunk_size or max(1, min(MAX_CHUNK, math.ceil(
                     len(files) / (executor.workers * 4))))
-                job = Job(anonymizer, str(input_dir), str(output_dir), str(out.temp),
-                          options.layout, options.overwrite,
+                job = Job(anonymizer, str(source), str(target),
+                          str(out.temp) if out.temp else "", options.layout, options.overwrite,
                           str(options.quarantine) if options.quarantine else None, time.time())
                 for outcomes in executor.map_unordered(
                         partial(process_chunk, job), _chunks(files, size),
-                        partial(_chunk_failed, input_dir)):
+                        partial(_chunk_failed, _shown(source))):
                     for outcome in outcomes:
                         tracker.accept(outcome)
                 executor.sync()  # once for the run: a flush per file costs more than the rest

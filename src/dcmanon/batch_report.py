@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from dcmanon.anonymizer import FileResult
+from dcmanon.urls import is_url
 from dcmanon.worker import Skipped
 
 
-def _relative(path: str, root: Path) -> str:
+def _relative(path: str, root: str) -> str:
     if not path:
         return ""
+    if is_url(root):
+        prefix = root.rstrip("/") + "/"
+        return path[len(prefix):] if path.startswith(prefix) else path
     try:
         return Path(path).relative_to(root).as_posix()
     except ValueError:
@@ -82,12 +86,13 @@ class RunReport:
     ----------
     path : path-like
         The report file (replaced if it exists).
-    input_dir, output_dir : Path
-        Paths in records are relative to these.
+    input_dir, output_dir : path-like or str
+        Paths in records are relative to these (folders or URLs, as results name them).
     """
 
-    def __init__(self, path: str | os.PathLike[str], input_dir: Path, output_dir: Path) -> None:
-        self.input_dir, self.output_dir = input_dir, output_dir
+    def __init__(self, path: str | os.PathLike[str], input_dir: str | os.PathLike[str],
+                 output_dir: str | os.PathLike[str]) -> None:
+        self.input_dir, self.output_dir = os.fspath(input_dir), os.fspath(output_dir)
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         self._handle: IO[str] = target.open("w", encoding="utf-8")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dcmanon.anonymizer import Anonymizer, FileResult
 from dcmanon.layout import Layout, mirror_target, uid_target
+from dcmanon.urls import is_url
 
 NOT_DICOM = "not a DICOM file (no .dcm name, no DICM marker)"
 NOT_REGULAR = "not a regular file (a FIFO, socket or device is never opened)"
@@ -78,6 +79,10 @@ def _special(path: Path) -> bool:
 
 def process_chunk(job: Job, chunk: list[str]) -> list[Outcome]:
     """Anonymize the files of ``chunk`` (paths relative to the input folder, POSIX style)."""
+    if is_url(job.input_dir) or is_url(job.output_dir):
+        from dcmanon.remote import process_remote_file
+
+        return [process_remote_file(job, relative) for relative in chunk]
     return [process_file(job, relative) for relative in chunk]
 
 

@@ -82,9 +82,10 @@ def _warn_keys(config: Config) -> Config:
 @click.option("-o", "--outputFile", "output_file", type=click.Path(dir_okay=False),
               help="Output file; written only when complete.")
 @click.option("-I", "--inputFolder", "input_folder", type=click.Path(file_okay=False),
-              help="Input folder, read recursively (with -O).")
+              help="Input folder, read recursively (with -O); or a URL every worker reaches "
+              "(s3://bucket/in, ftp://host/in...).")
 @click.option("-O", "--outputFolder", "output_folder", type=click.Path(file_okay=False),
-              help="Output folder; the input tree is mirrored in it.")
+              help="Output folder (or URL); the input tree is mirrored in it.")
 @click.option("-c", "--configFile", "config_file", type=click.Path(dir_okay=False),
               help=f"Configuration (JSON). Default: ./{DEFAULT_CONFIG}.")
 @click.option("--validateInput", "validate_input", is_flag=True,

@@ -14,6 +14,7 @@ from dcmanon.anonymizer import Anonymizer, FileResult
 from dcmanon.batch import BatchOptions, BatchResult, Skipped, run_folder
 from dcmanon.errors import UsageError
 from dcmanon.layout import Layout
+from dcmanon.urls import display, is_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERRUPTED = 130
@@ -79,6 +80,11 @@ def summary_line(batch: BatchResult) -> str:
     return f"dcmanon: {', '.join(parts)} in {seconds:.1f} s ({rate:.1f} files/s)"
 
 
+def _folder(location: str) -> Path | str:
+    """A local folder as a path; a URL (s3://, ftp://...) as it is."""
+    return location if is_url(location) else Path(location)
+
+
 def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
                        values: dict[str, Any]) -> list[FileResult]:
     """Run folder mode; print error lines, notes and the summary on stderr.
@@ -106,8 +112,8 @@ def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
         bar.refresh()
 
     try:
-        batch = run_folder(anonymizer, Path(source), Path(target), progress, options=options,
-                           on_start=started)
+        batch = run_folder(anonymizer, _folder(source), _folder(target), progress,
+                           options=options, on_start=started)
     except UsageError as exc:
         bar.close()
         _fail(str(exc), exc.exit_code)
@@ -118,7 +124,7 @@ def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
     bar.close()
     counts = batch.summary
     if counts.done + counts.failed + counts.existing == 0:
-        click.echo(f"dcmanon: warning: no DICOM file found in {source}", err=True)
+        click.echo(f"dcmanon: warning: no DICOM file found in {display(source)}", err=True)
     if batch.flagged:
         first = batch.flagged[0]
         click.echo(f"dcmanon: note: {counts.flagged} file(s) may carry burned-in text in "
