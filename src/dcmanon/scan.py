@@ -22,6 +22,7 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
 from dcmanon.batch import is_dicom_candidate
+from dcmanon.categories import SCAN_CATEGORIES
 from dcmanon.dicomio import read_dicom
 from dcmanon.engine import iter_refs, quiet_pydicom
 from dcmanon.errors import InputError, UsageError
@@ -31,8 +32,7 @@ from dcmanon.scrub import PHI_PATTERNS as SCRUB_PATTERNS
 from dcmanon.tags import describe_path
 from dcmanon.verify import PLACEHOLDERS
 
-CATEGORIES = ("name", "date", "phone", "email", "id-number", "address", "private-element",
-              "identity-not-removed", "burned-in", "unreadable")
+CATEGORIES = SCAN_CATEGORIES
 """What ``scan`` reports, in the order reports list them."""
 TECHNICAL_KEYWORDS = frozenset({"SoftwareVersions", "ImplementationVersionName",
                                 "ManufacturerModelName", "CodeValue", "ContextIdentifier",

@@ -24,6 +24,7 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
 from dcmanon.batch import discover, is_dicom_candidate
+from dcmanon.categories import CHECK_CATEGORIES
 from dcmanon.config.loader import Config, default_config
 from dcmanon.dicomio import META_ELEMENTS_KEPT, read_dicom
 from dcmanon.engine import Engine
@@ -44,8 +45,7 @@ from dcmanon.methods.profile_actions import DUMMY_TEXT
 from dcmanon.rawscan import raw_texts
 from dcmanon.scrub import IDENTIFYING_KEYWORDS, collect_identifiers, date_spellings
 
-CATEGORIES = ("element", "nested", "private", "file-meta", "file-name", "raw-bytes",
-              "original-date", "original-uid", "integrity", "unreadable")
+CATEGORIES = CHECK_CATEGORIES
 """What ``check`` reports, in the order reports list them."""
 PLACEHOLDERS = frozenset({"anonymous", "anonymized", "anon", "removed", "unknown", "none",
                           "null", "deleted", "redacted", "http anonymous invalid", "name",

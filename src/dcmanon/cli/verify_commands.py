@@ -11,19 +11,18 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from dcmanon.anonymizer import describe_unexpected
+from dcmanon.categories import CHECK_CATEGORIES, SCAN_CATEGORIES
 from dcmanon.config.loader import KEY_ENV, Config, default_config
 from dcmanon.errors import DcmanonError, InputError
-from dcmanon.findings import Report
 from dcmanon.profiles import PROFILES, Option
-from dcmanon.report import render_text, report_dict
-from dcmanon.report_html import render_html
-from dcmanon.scan import CATEGORIES as SCAN_CATEGORIES
-from dcmanon.verify import CATEGORIES as CHECK_CATEGORIES
+
+if TYPE_CHECKING:
+    from dcmanon.findings import Report
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,6 +84,9 @@ def _load_config(config_file: str | None, key_file: str | None, profile: str | N
 def _finish(report: Report, json_path: str | None, html_path: str | None,
             show_values: bool) -> NoReturn:
     """Print the summary, write the report files, exit 0 (clean) or 1 (findings)."""
+    from dcmanon.report import render_text, report_dict
+    from dcmanon.report_html import render_html
+
     if json_path is not None:
         text = json.dumps(report_dict(report, show_values), indent=2, ensure_ascii=False)
         if json_path == "-":

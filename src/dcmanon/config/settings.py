@@ -46,7 +46,9 @@ IGNORED_SETTING_KEYS = frozenset({"distribution", "cryptohashfunction", "encrypt
 class _Settings(BaseModel):
     """Base of every settings model: frozen, strict about unknown keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # Validators are built on first use: a run with no rules never needs them.
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              defer_build=True)
     keys: ClassVar[dict[str, str]] = {}
     """Lower-case JSON key → field name."""
 
