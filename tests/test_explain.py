@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pydicom
+import pytest
 from click.testing import CliRunner, Result
 
 from dcmanon import cli, parse_config
@@ -142,3 +143,20 @@ def test_dry_run_on_a_folder_explains_every_file(tmp_path: Path) -> None:
 def test_dry_run_needs_an_input() -> None:
     result = run("--dry-run")
     assert result.exit_code == 2 and "needs an input" in result.output
+
+
+def test_no_key_warning_only_where_pseudonyms_are_written(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Without a key, a run warns that its pseudonyms will not match other runs; explain and
+    --dry-run write no pseudonym, so they do not."""
+    monkeypatch.delenv("DCMANON_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    path = one_file(tmp_path)
+    runner = CliRunner()
+    explained = runner.invoke(cli.main, ["explain", str(path)])
+    dry = runner.invoke(cli.main, ["-i", str(path), "-o", "out.dcm", "--dry-run"])
+    written = runner.invoke(cli.main, ["-i", str(path), "-o", "out.dcm"])
+    assert (explained.exit_code, dry.exit_code, written.exit_code) == (0, 0, 0)
+    assert "random key" not in explained.stderr + dry.stderr
+    assert "random key is used for this run" in written.stderr

@@ -17,9 +17,10 @@ from dcmanon.config.loader import Config
 from dcmanon.dicomio import prepare_file_meta, read_dicom, write_atomic, write_dicom_atomic
 from dcmanon.engine import Engine, quiet_pydicom
 from dcmanon.errors import DcmanonError, InputError
-from dcmanon.fastpath import FastOutput, FastPath, write_pieces
+from dcmanon.fastpath import FastOutput, FastPath
 from dcmanon.mapping import mappings, original_identities
 from dcmanon.rawdataset import NotPlain
+from dcmanon.splice import write_pieces
 from dcmanon.streaming import (
     drop_signatures,
     has_deferred,
@@ -214,8 +215,9 @@ class Anonymizer:
         dst = ""
         try:
             dst = os.fspath(target(fast.names())) if callable(target) else os.fspath(target)
-            write_atomic(dst, lambda handle: write_pieces(fast, handle), exclusive=exclusive,
-                         temp_dir=temp_dir, replace_before=replace_before, sync=sync)
+            write_atomic(dst, lambda handle: write_pieces(fast.pieces, fast.path, handle),
+                         exclusive=exclusive, temp_dir=temp_dir, replace_before=replace_before,
+                         sync=sync)
         except FileExistsError:
             return FileResult(src, dst, "exists")
         except DcmanonError as exc:

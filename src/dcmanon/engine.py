@@ -251,7 +251,7 @@ class Engine:
         for tag in sorted(ds.keys()):
             raw = ds.get_item(tag)
             vr = element_vr(raw, int(tag), encoding.implicit)
-            creator = creators.get(_block_of(int(tag)))
+            creator = creators.get(block_of(int(tag)))
             step = self.step(ElementRef(int(tag), vr, creator, parents, parent_creators),
                              context.sop_class_uid)
             out.append(Decision(path, int(tag), vr, step.action, self.describe_step(step)))
@@ -273,7 +273,7 @@ class Engine:
                 continue
             raw = ds.get_item(tag)
             vr = element_vr(raw, int(tag), encoding.implicit)
-            creator = creators.get(_block_of(int(tag)))
+            creator = creators.get(block_of(int(tag)))
             step = self.step(ElementRef(int(tag), vr, creator, parents, parent_creators),
                              context.sop_class_uid)
             result.count(step.action)
@@ -369,7 +369,7 @@ class Engine:
             raise ValueFormatError(describe_path(path, tag), str(exc), vr, "profile") from None
 
 
-def _block_of(tag: int) -> int:
+def block_of(tag: int) -> int:
     """The tag of the private creator that reserves a private data element's block (or -1)."""
     group, element = tag >> 16, tag & 0xFFFF
     if not group & 1 or element < 0x1000:
@@ -406,7 +406,7 @@ def private_creators(ds: Dataset) -> dict[int, str]:
 
 def private_creator(ds: Dataset, tag: int) -> str | None:
     """The private creator of a private data element, read from its block's reservation."""
-    block = _block_of(tag)
+    block = block_of(tag)
     if block < 0 or block not in ds:
         return None
     return _creator_text(ds.get_item(block))

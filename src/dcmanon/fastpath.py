@@ -17,14 +17,12 @@ that the error is reported exactly as pydicom's path reports it), a change of ch
 
 from __future__ import annotations
 
-import os
-import struct
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
-from typing import Any, BinaryIO
+from typing import Any
 
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
@@ -36,8 +34,8 @@ from dcmanon.config.selectors import ElementRef
 from dcmanon.config.settings import Method
 from dcmanon.dicomio import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dcmanon.elements import Encoding, character_sets
-from dcmanon.engine import Engine, Step, quiet_pydicom
-from dcmanon.errors import DcmanonError, InputError
+from dcmanon.engine import Engine, Step, block_of, quiet_pydicom
+from dcmanon.errors import DcmanonError
 from dcmanon.methods import Action, FileContext
 from dcmanon.profile_engine import SCRUBBED_VRS
 from dcmanon.profiles import Profile
@@ -50,9 +48,21 @@ from dcmanon.rawdataset import (
     RawFile,
     parse_file,
 )
-from dcmanon.rawwrite import COPY_BLOCK
 from dcmanon.record import burned_in_flags, record_deidentification
 from dcmanon.scrub import Identifiers, dictionary_vr, identifier_terms, is_identifying
+from dcmanon.splice import (
+    ITEM_END,
+    ITEM_UNDEFINED,
+    PREAMBLE,
+    SEQUENCE_END,
+    OnDisk,
+    Piece,
+    encode_new,
+    meta_element,
+    pad,
+    sequence_header,
+    size_of,
+)
 from dcmanon.streaming import DROPPED_TAGS
 
 SPECIFIC_CHARACTER_SET = 0x00080005
@@ -74,25 +84,6 @@ OUTPUT_TAGS = frozenset({SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID
 RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
 RECORD_VRS = (b"CS", b"LO", b"SQ", b"CS")
 OUTCOME_CACHE_SIZE = 20_000
-JOINED_PIECE = 64 * 1024
-"""Pieces smaller than this are joined before writing (one write instead of hundreds)."""
-_ITEM_UNDEFINED = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
-_ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
-_SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
-_TAG = struct.Struct("<HH")
-TRUNCATED = "truncated (the file ends inside an element)"
-_PREAMBLE = b"\0" * 128 + b"DICM"
-
-Piece = bytes | memoryview
-
-
-@dataclass(frozen=True)
-class OnDisk:
-    """Bytes of the input file copied into the output as they are (never loaded)."""
-
-    offset: int
-    length: int
-
 
 @dataclass
 class FastOutput:
@@ -170,7 +161,7 @@ class FastPath:
         if self.engine.profile is not None:
             body = self._record(body, raw.implicit, output)
             flags = self._flags(output, raw.implicit)
-        pieces: list[Piece | OnDisk] = [_PREAMBLE + self._meta(raw, output)]
+        pieces: list[Piece | OnDisk] = [PREAMBLE + self._meta(raw, output)]
         for _, element_pieces in body:
             pieces.extend(element_pieces)
         return FastOutput(pieces, walk.actions, flags, output, raw.implicit, raw.size,
@@ -310,15 +301,15 @@ class FastPath:
         if version[0] != "OB":
             raise NotPlain("unusual file meta version")
         elements = [
-            _meta_element(0x00020001, "OB", version[1]),
-            _meta_element(0x00020002, "UI", _pad(sop_class.encode(), b"\0")),
-            _meta_element(0x00020003, "UI", _pad(sop_instance.encode(), b"\0")),
-            _meta_element(0x00020010, "UI", _pad(raw.transfer_syntax.encode(), b"\0")),
-            _meta_element(0x00020012, "UI", _pad(IMPLEMENTATION_CLASS_UID.encode(), b"\0")),
-            _meta_element(0x00020013, "SH", _pad(IMPLEMENTATION_VERSION_NAME.encode(), b" ")),
+            meta_element(0x00020001, "OB", version[1]),
+            meta_element(0x00020002, "UI", pad(sop_class.encode(), b"\0")),
+            meta_element(0x00020003, "UI", pad(sop_instance.encode(), b"\0")),
+            meta_element(0x00020010, "UI", pad(raw.transfer_syntax.encode(), b"\0")),
+            meta_element(0x00020012, "UI", pad(IMPLEMENTATION_CLASS_UID.encode(), b"\0")),
+            meta_element(0x00020013, "SH", pad(IMPLEMENTATION_VERSION_NAME.encode(), b" ")),
         ]
         body = b"".join(elements)
-        return _meta_element(0x00020000, "UL", len(body).to_bytes(4, "little")) + body
+        return meta_element(0x00020000, "UL", len(body).to_bytes(4, "little")) + body
 
 
 class _Kind(Enum):
@@ -390,7 +381,7 @@ class _Walk:
             tag = element.tag
             if not tag & 0xFFFF:
                 continue  # group lengths: retired, and stale after any change
-            creator = creators.get(_block_of(tag)) if tag >> 16 & 1 else None
+            creator = creators.get(block_of(tag)) if tag >> 16 & 1 else None
             key = (tag, element.vr, creator, parents, parent_creators, sop_class)
             entry = entries.get(key) or entry_for(key)
             step, kind = entry
@@ -428,7 +419,7 @@ class _Walk:
             outcome = self.engine.outcome(original, element.tag, element.vr, step, path,
                                           self.context, self.encoding)
             if isinstance(outcome, RawDataElement):
-                encoded = _encode(outcome, self.raw.implicit)
+                encoded = encode_new(outcome, self.raw.implicit)
             else:
                 encoded = outcome
             if key is not None:
@@ -474,7 +465,7 @@ class _Walk:
         if method is Method.REMOVE:
             return None
         if method is Method.REDACT:
-            return [_sequence_header(element, 0, self.raw.implicit, undefined=False)]
+            return [sequence_header(element.tag, 0, self.raw.implicit, undefined=False)]
         if method is not Method.KEEP:
             raise self.engine.sequence_error(step, path, element.tag)
         content: list[Piece | OnDisk] = []
@@ -482,18 +473,18 @@ class _Walk:
             children = self.level(item.elements, (*path, (element.tag, index)), creators)
             pieces = [p for _, ps in children for p in ps]
             if item.undefined:
-                content.append(_ITEM_UNDEFINED)
+                content.append(ITEM_UNDEFINED)
                 content.extend(pieces)
-                content.append(_ITEM_END)
+                content.append(ITEM_END)
             else:
-                content.append(b"\xfe\xff\x00\xe0" + _size(pieces).to_bytes(4, "little"))
+                content.append(b"\xfe\xff\x00\xe0" + size_of(pieces).to_bytes(4, "little"))
                 content.extend(pieces)
         undefined = element.length == UNDEFINED
         if undefined:
-            content.append(_SEQUENCE_END)
-            return [_sequence_header(element, UNDEFINED, self.raw.implicit, undefined=True),
+            content.append(SEQUENCE_END)
+            return [sequence_header(element.tag, UNDEFINED, self.raw.implicit, undefined=True),
                     *content]
-        return [_sequence_header(element, _size(content), self.raw.implicit,
+        return [sequence_header(element.tag, size_of(content), self.raw.implicit,
                                  undefined=False), *content]
 
     def _written(self, element: RawElement,
@@ -595,63 +586,12 @@ def _creators(buffer: bytes, elements: list[RawElement]) -> dict[int, str]:
     return creators
 
 
-def _block_of(tag: int) -> int:
-    group, element = tag >> 16, tag & 0xFFFF
-    if not group & 1 or element < 0x1000:
-        return -1
-    return (group << 16) | (element >> 8)
-
-
 def _without_orphan_creators(out: list[tuple[int, list[Piece | OnDisk]]]
                              ) -> list[tuple[int, list[Piece | OnDisk]]]:
     """As :func:`dcmanon.profile_engine.drop_orphan_creators`."""
     used = {(t >> 16, (t & 0xFFFF) >> 8) for t, _ in out if t >> 16 & 1 and t & 0xFFFF >= 0x1000}
     return [(t, p) for t, p in out
             if not (t >> 16 & 1 and 0x10 <= t & 0xFFFF <= 0xFF) or (t >> 16, t & 0xFFFF) in used]
-
-
-def _encode(element: RawDataElement, implicit: bool) -> bytes:
-    """A new element's bytes, as pydicom writes a raw element."""
-    value = bytes(element.value or b"")
-    if element.length == UNDEFINED:
-        raise NotPlain("a new value of undefined length")
-    tag = int(element.tag)
-    if implicit:
-        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(value)) + value
-    vr = str(element.VR).encode()
-    if vr in LONG_VRS:
-        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
-    if len(value) > 0xFFFF:
-        raise NotPlain("a new value too long for its VR")
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
-
-
-def _sequence_header(element: RawElement, length: int, implicit: bool, *,
-                     undefined: bool) -> bytes:
-    tag = element.tag
-    if implicit:
-        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, UNDEFINED if undefined else length)
-    return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0,
-                       UNDEFINED if undefined else length)
-
-
-def _size(pieces: list[Piece | OnDisk]) -> int:
-    total = 0
-    for piece in pieces:
-        if isinstance(piece, OnDisk):
-            raise NotPlain("a value left on disk inside a sequence")
-        total += len(piece)
-    return total
-
-
-def _pad(value: bytes, padding: bytes) -> bytes:
-    return value + padding if len(value) % 2 else value
-
-
-def _meta_element(tag: int, vr: str, value: bytes) -> bytes:
-    if vr.encode() in LONG_VRS:
-        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)) + value
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
 
 
 _COMPRESSED: dict[str, bool] = {}
@@ -666,55 +606,3 @@ def _compressed(syntax: str) -> bool:
     return known
 
 
-def write_pieces(output: FastOutput, handle: BinaryIO) -> None:
-    """Write an anonymized file's pieces; values left on disk are copied from the input.
-
-    Raises
-    ------
-    InputError
-        If the input no longer holds the values left on disk (it was truncated).
-    """
-    source: BinaryIO | None = None
-    small: list[Piece] = []
-    try:
-        for piece in output.pieces:
-            if not isinstance(piece, OnDisk):
-                if len(piece) < JOINED_PIECE:
-                    small.append(piece)
-                    continue
-                handle.write(b"".join(small))
-                small.clear()
-                handle.write(piece)
-                continue
-            handle.write(b"".join(small))
-            small.clear()
-            if source is None:
-                source = open(output.path, "rb")  # noqa: SIM115 (closed below)
-            handle.flush()
-            _copy_range(source, handle, piece, output.path)
-        handle.write(b"".join(small))
-    finally:
-        if source is not None:
-            source.close()
-
-
-def _copy_range(source: BinaryIO, handle: BinaryIO, piece: OnDisk, name: str) -> None:
-    """Copy bytes of the input into the output inside the kernel where it can."""
-    offset, remaining = piece.offset, piece.length
-    try:
-        while remaining:
-            count = os.copy_file_range(source.fileno(), handle.fileno(), remaining, offset)
-            if not count:
-                raise InputError(f"{name}: {TRUNCATED}")
-            offset += count
-            remaining -= count
-        return
-    except OSError:
-        pass  # not supported here (old kernel, another file system): copy in blocks
-    source.seek(offset)
-    while remaining:
-        block = source.read(min(remaining, COPY_BLOCK))
-        if not block:
-            raise InputError(f"{name}: {TRUNCATED}")
-        handle.write(block)
-        remaining -= len(block)

@@ -42,7 +42,9 @@ def _read_key_file(path: str | None) -> str | None:
 
 
 def _load(config_path: str | None, key_file: str | None, profile: str | None = None,
-          options: tuple[str, ...] = ()) -> Config:
+          options: tuple[str, ...] = (), *, writes: bool = True) -> Config:
+    """The run's configuration; ``writes``: warn when pseudonyms will not match other runs
+    (not for commands that only read: explain, --dry-run, check)."""
     overrides: dict[str, object] = {}
     if profile is not None:
         overrides["profile"] = profile
@@ -56,7 +58,7 @@ def _load(config_path: str | None, key_file: str | None, profile: str | None = N
             config = parse_config(overrides, source="command line", secret=secret)
         except DcmanonError as exc:
             _fail(str(exc), exc.exit_code)
-        return _warn_keys(config)
+        return _warn_keys(config) if writes else config
     config_path = config_path or DEFAULT_CONFIG
     try:
         config = load_config(config_path, secret=secret, overrides=overrides)
@@ -64,7 +66,7 @@ def _load(config_path: str | None, key_file: str | None, profile: str | None = N
         _fail(str(exc), exc.exit_code)
     except Exception as exc:  # a loader bug must not print a traceback (or the file's text)
         _fail(f"{config_path}: cannot be read as a configuration ({type(exc).__name__})")
-    return _warn_keys(config)
+    return _warn_keys(config) if writes else config
 
 
 def _warn_keys(config: Config) -> Config:

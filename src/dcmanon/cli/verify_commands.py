@@ -78,7 +78,7 @@ def _load_config(config_file: str | None, key_file: str | None, profile: str | N
                  options: tuple[str, ...]) -> Config:
     from dcmanon.cli import _load  # imported late: dcmanon.cli registers this module
 
-    return _load(config_file, key_file, profile, options)
+    return _load(config_file, key_file, profile, options, writes=False)
 
 
 def _finish(report: Report, json_path: str | None, html_path: str | None,
