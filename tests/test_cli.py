@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -257,35 +258,49 @@ def test_missing_input_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root reads files whatever their mode: chmod 000 cannot be tested")
+def run_unprivileged(*args: object, cwd: Path) -> tuple[int, str]:
+    """Run the command where file modes apply: in-process for a normal user; as root (CI),
+    in a subprocess without the capabilities that let root read any file (setpriv)."""
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        result = run(*args)
+        return result.exit_code, result.stderr
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("running as root needs setpriv (util-linux) to test unreadable files")
+    env = {**os.environ, "DCMANON_KEY": KEY}
+    proc = subprocess.run([setpriv, "--inh-caps=-dac_override,-dac_read_search",
+                           "--bounding-set=-dac_override,-dac_read_search",
+                           sys.executable, "-m", "dcmanon", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stderr
+
+
 def test_unreadable_input_file(tmp_path: Path) -> None:
     source = one_file(tmp_path / "in.dcm")
     source.chmod(0)
     try:
-        result = run("-i", source, "-o", tmp_path / "out.dcm", "-c", write_config(tmp_path))
+        code, stderr = run_unprivileged("-i", source, "-o", tmp_path / "out.dcm", "-c",
+                                        write_config(tmp_path), cwd=tmp_path)
     finally:
         source.chmod(0o644)
-    assert result.exit_code == 1
-    assert "permission denied" in result.stderr
+    assert code == 1
+    assert "permission denied" in stderr
     assert not (tmp_path / "out.dcm").exists()
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root lists folders whatever their mode: chmod 000 cannot be tested")
 def test_unreadable_subfolder_is_reported(tmp_path: Path) -> None:
     one_file(tmp_path / "in" / "a.dcm")
     locked = tmp_path / "in" / "locked"
     one_file(locked / "b.dcm", index=1)
     locked.chmod(0)
     try:
-        result = run("-I", tmp_path / "in", "-O", tmp_path / "out", "-c",
-                     write_config(tmp_path))
+        code, stderr = run_unprivileged("-I", tmp_path / "in", "-O", tmp_path / "out", "-c",
+                                        write_config(tmp_path), cwd=tmp_path)
     finally:
         locked.chmod(0o755)
-    assert result.exit_code == 1
-    assert any("locked" in line and "cannot list" in line
-               for line in error_lines(result.stderr))
+    assert code == 1
+    assert any("locked" in line and "cannot list" in line for line in error_lines(stderr))
     assert (tmp_path / "out" / "a.dcm").exists()
 
 

@@ -161,3 +161,28 @@ def test_plain_files_take_the_fast_path_whatever_their_header_length(tmp_path: P
     for name in ("explicit.dcm", "implicit.dcm", "large-private.dcm", "fragments.dcm"):
         output = anonymizer._fast.anonymize(str(synthetic[name]))
         assert output.actions["remove"] > 0, name
+
+
+@pytest.mark.parametrize("config_name", ["basic", "reference-style"])
+def test_fast_path_mapping_rows_are_the_pydicom_paths(tmp_path: Path, config_name: str) -> None:
+    """``--mapping-dir`` runs take the fast path too, with the same (original, pseudonym)
+    rows as pydicom's path."""
+    config = _config(config_name)
+    fast = Anonymizer(config, today=TODAY, record_mappings=True)
+    slow = Anonymizer(config, today=TODAY, record_mappings=True, fast_path=False)
+    assert fast._fast is not None
+    taken, rows, differences = 0, 0, []
+    for index, source in enumerate(_inputs(tmp_path)):
+        try:
+            fast._fast.anonymize(str(source))
+            taken += 1
+        except NotPlain:
+            pass
+        by_fast = fast.anonymize_file(source, tmp_path / f"fast{index}.dcm")
+        by_slow = slow.anonymize_file(source, tmp_path / f"slow{index}.dcm")
+        rows += len(by_slow.mappings)
+        if by_fast.mappings != by_slow.mappings:
+            differences.append(source.name)
+    assert not differences, differences
+    assert rows > 200  # UIDs and patient IDs of most files
+    assert taken >= 50, f"the fast path took only {taken} files"

@@ -96,10 +96,10 @@ class Anonymizer:
         self.record_mappings = record_mappings
         self.engine = Engine(config, today)
         self.today = self.engine.today
-        # Validation and mapping files need the whole dataset: those runs take pydicom's path.
+        # Validation needs the whole dataset: those runs take pydicom's path.
         self.fast_path = fast_path
-        self._fast = FastPath(self.engine) if fast_path and not (
-            validate_input or validate_output or record_mappings) else None
+        self._fast = FastPath(self.engine, record_mappings) if fast_path and not (
+            validate_input or validate_output) else None
         self._last_flags: tuple[str, ...] = ()
         self._last_mappings: tuple[tuple[str, str, str], ...] = ()
 
@@ -232,7 +232,8 @@ class Anonymizer:
                               error_class="OutputError")
         except Exception as exc:
             return _unexpected(src, dst, exc, "could not be written")
-        return FileResult(src, dst, "done", actions, flags=tuple(fast.flags), size=fast.size)
+        return FileResult(src, dst, "done", actions, flags=tuple(fast.flags),
+                          mappings=fast.mappings, size=fast.size)
 
     def _read_and_anonymize(self, src: str) -> tuple[FileDataset, dict[str, int]]:
         """Read ``src`` with its large values left on disk, and anonymize it.

@@ -36,6 +36,7 @@ from dcmanon.dicomio import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAM
 from dcmanon.elements import Encoding, character_sets
 from dcmanon.engine import Engine, Step, block_of, quiet_pydicom
 from dcmanon.errors import DcmanonError
+from dcmanon.mapping import Identities, mapping_rows, uid_values
 from dcmanon.methods import Action, FileContext
 from dcmanon.profile_engine import SCRUBBED_VRS
 from dcmanon.profiles import Profile
@@ -79,8 +80,9 @@ CONTEXT_KEYWORDS = {"SOPClassUID": SOP_CLASS_UID, "SOPInstanceUID": SOP_INSTANCE
                     "PatientID": PATIENT_ID}
 OUTPUT_TAGS = frozenset({SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID,
                          STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, MODALITY,
-                         BURNED_IN_ANNOTATION})
-"""Output elements read after the rules: for the file meta, the flags and output names."""
+                         BURNED_IN_ANNOTATION, PATIENT_ID})
+"""Output elements read after the rules: for the file meta, the flags, output names and
+mapping files."""
 RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
 RECORD_VRS = (b"CS", b"LO", b"SQ", b"CS")
 OUTCOME_CACHE_SIZE = 20_000
@@ -97,6 +99,8 @@ class FastOutput:
     size: int
     """Bytes of the input."""
     path: str = field(repr=False, default="")
+    mappings: tuple[tuple[str, str, str], ...] = field(repr=False, default=())
+    """(kind, original, pseudonym) rows, when asked: they re-identify."""
 
     def names(self) -> Dataset:
         """A dataset with the anonymized Study, Series and SOP Instance UIDs (to name the
@@ -112,10 +116,13 @@ class FastPath:
     ----------
     engine : Engine
         The engine whose steps and methods are applied (shared with the pydicom path).
+    record_mappings : bool
+        Collect (kind, original, pseudonym) rows as :mod:`dcmanon.mapping` does.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, record_mappings: bool = False) -> None:
         self.engine = engine
+        self.record_mappings = record_mappings
         self.actions = engine.profile_actions
         self.entries: dict[tuple[Any, ...], tuple[Step, _Kind]] = {}
         self._terms: dict[tuple[object, ...], list[str]] = {}
@@ -144,6 +151,10 @@ class FastPath:
             raise NotPlain("an element error: reported by the pydicom path") from None
 
     def _anonymize(self, raw: RawFile) -> FastOutput:
+        if self.record_mappings and raw.implicit:
+            # pydicom reads some private elements of implicit VR data as UI (its private
+            # dictionary): the mapping files then hold their UIDs too.
+            raise NotPlain("mapping files of implicit VR data")
         top = [e for e in raw.elements if e.tag not in DROPPED_TAGS]
         if any(e.tag == SPECIFIC_CHARACTER_SET for e in _nested(top)):
             raise NotPlain("an item declares its own character set")
@@ -164,8 +175,29 @@ class FastPath:
         pieces: list[Piece | OnDisk] = [PREAMBLE + self._meta(raw, output)]
         for _, element_pieces in body:
             pieces.extend(element_pieces)
+        rows = self._mappings(raw, top, head, walk) if self.record_mappings else ()
         return FastOutput(pieces, walk.actions, flags, output, raw.implicit, raw.size,
-                          raw.path)
+                          raw.path, rows)
+
+    def _mappings(self, raw: RawFile, top: list[RawElement], head: _Head,
+                  walk: _Walk) -> tuple[tuple[str, str, str], ...]:
+        """As :func:`dcmanon.mapping.mappings`: every UID of the input, at any depth."""
+        before: set[str] = set()
+
+        def visit(elements: list[RawElement]) -> None:
+            for element in elements:
+                if element.vr == "UI":
+                    before.update(uid_values(_value_of(raw, element)))
+                for item in element.items or ():
+                    visit(item.elements)
+
+        visit(top)
+        patient_before = str(head.dataset.get("PatientID", "") or "")
+        patient_after = str(_dataset_of(walk.output, (PATIENT_ID,), raw.implicit).get(
+            "PatientID", "") or "")
+        return mapping_rows(Identities(frozenset(before), patient_before),
+                            Identities(frozenset(walk.after_uids or ()), patient_after),
+                            self.engine.plan.config)
 
     def _flags(self, output: dict[int, RawDataElement | None], implicit: bool) -> list[str]:
         """:func:`dcmanon.record.burned_in_flags` of the output (once per distinct value)."""
@@ -366,6 +398,8 @@ class _Walk:
         self.sop_class = context.sop_class_uid
         self.actions: Counter[str] = Counter()
         self.output: dict[int, RawDataElement | None] = {}
+        self.after_uids: set[str] | None = set() if fast.record_mappings else None
+        """The output's UIDs, at any depth (for mapping files)."""
         """Top-level elements of :data:`OUTPUT_TAGS` as written (None: removed)."""
 
     def level(self, elements: list[RawElement], path: tuple[tuple[int, int], ...],
@@ -401,6 +435,8 @@ class _Walk:
                 self.output[tag] = self._written(element, pieces)
             if pieces is not None and (top or tag not in DROPPED_TAGS):
                 out.append((tag, pieces))
+                if self.after_uids is not None and element.vr == "UI":
+                    self.after_uids.update(uid_values(self._value_written(element, pieces)))
         if self.fast.actions is not None:
             out = _without_orphan_creators(out)
         return out
@@ -486,6 +522,16 @@ class _Walk:
                     *content]
         return [sequence_header(element.tag, size_of(content), self.raw.implicit,
                                  undefined=False), *content]
+
+    def _value_written(self, element: RawElement, pieces: list[Piece | OnDisk]) -> bytes:
+        """The value of an element as written: the input's, or a new one."""
+        first = pieces[0]
+        if isinstance(first, OnDisk):
+            raise NotPlain("a value left on disk")
+        if isinstance(first, memoryview):  # kept as it was
+            return _value_of(self.raw, element)
+        long_header = not self.raw.implicit and first[4:6] in LONG_VRS
+        return first[12:] if long_header else first[8:]
 
     def _written(self, element: RawElement,
                  pieces: list[Piece | OnDisk] | None) -> RawDataElement | None:

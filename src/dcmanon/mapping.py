@@ -58,19 +58,31 @@ def _uid_keys(config: Config) -> list[str]:
 
 def mappings(before: Identities, ds: Dataset, config: Config) -> tuple[tuple[str, str, str], ...]:
     """(kind, old, new) for every UID that was replaced and for the patient ID."""
-    after = _uids(ds)
-    rows: list[tuple[str, str, str]] = []
-    keys = _uid_keys(config)
-    for old in sorted(before.uids - after):
-        for key in keys:
-            new = keyed_uid(key, old)
-            if new in after:
-                rows.append(("uid", old, new))
-                break
     with quiet_pydicom():
         patient = str(ds.get("PatientID", "") or "")
-    if before.patient_id and patient != before.patient_id:
-        rows.append(("patient", before.patient_id, patient))
+    return mapping_rows(before, Identities(frozenset(_uids(ds)), patient), config)
+
+
+def uid_values(value: bytes) -> list[str]:
+    """The UIDs of a UI element's encoded value, as :func:`original_identities` reads them."""
+    text = value.decode("latin-1").rstrip("\0 ")
+    return [v.strip("\0 ") for v in text.split("\\")] if text else []
+
+
+def mapping_rows(before: Identities, after: Identities,
+                 config: Config) -> tuple[tuple[str, str, str], ...]:
+    """(kind, old, new) for every UID of ``before`` replaced by its keyed UID in ``after``,
+    and for the patient ID."""
+    rows: list[tuple[str, str, str]] = []
+    keys = _uid_keys(config)
+    for old in sorted(before.uids - after.uids):
+        for key in keys:
+            new = keyed_uid(key, old)
+            if new in after.uids:
+                rows.append(("uid", old, new))
+                break
+    if before.patient_id and after.patient_id != before.patient_id:
+        rows.append(("patient", before.patient_id, after.patient_id))
     return tuple(rows)
 
 

@@ -79,7 +79,10 @@ def _warn_keys(config: Config) -> Config:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-i", "--inputFile", "input_file", type=click.Path(dir_okay=False),
+@click.option("-i", "--inputFile", "input_file",
+              # Not click's readability check: an unreadable input is that file's failure
+              # (exit 1, "permission denied"), as a missing one is.
+              type=click.Path(dir_okay=False, readable=False),
               help="Input DICOM file (with -o).")
 @click.option("-o", "--outputFile", "output_file", type=click.Path(dir_okay=False),
               help="Output file; written only when complete.")
