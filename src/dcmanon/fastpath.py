@@ -11,8 +11,9 @@ on disk (pixel data) are copied from the input file.
 The result is the file the pydicom path writes, byte for byte (tested on every file the test
 suite has). Whatever this path does not handle raises :class:`~dcmanon.rawdataset.NotPlain`
 before anything is written, and the caller takes the pydicom path: files that are not plain
-Little Endian Part 10 data, input or output validation, mapping files, an element error (so
-that the error is reported exactly as pydicom's path reports it), a change of character set.
+Little Endian Part 10 data, mapping files of implicit VR data, an element error (so that the
+error is reported exactly as pydicom's path reports it), a change of character set. Runs
+that validate inputs or outputs take pydicom's path from the start.
 """
 
 from __future__ import annotations
