@@ -241,9 +241,14 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     """
     target = Path(path)
     folder = Path(temp_dir) if temp_dir is not None else target.parent
-    created = _make_parents(folder)
+    created: list[Path] = []
     try:
-        fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=folder)
+        # Folders are made only when missing (most outputs go where others already went).
+        try:
+            fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=folder)
+        except FileNotFoundError:
+            created = _make_parents(folder)
+            fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=folder)
     except BaseException:
         _remove_folders(created)
         raise
@@ -255,9 +260,13 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
             os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
             if sync:
                 os.fsync(handle.fileno())
-        if temp_dir is not None:
+        try:
+            _publish(temp, target, exclusive, replace_before)
+        except FileNotFoundError:
+            if temp_dir is None or not Path(temp).exists():
+                raise
             created = _make_parents(target.parent) + created
-        _publish(temp, target, exclusive, replace_before)
+            _publish(temp, target, exclusive, replace_before)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         _remove_folders(created)

@@ -51,7 +51,7 @@ from dcmanon.rawdataset import (
     parse_file,
 )
 from dcmanon.record import burned_in_flags, record_deidentification
-from dcmanon.scrub import Identifiers, dictionary_vr, identifier_terms, is_identifying
+from dcmanon.scrub import IDENTIFYING_TAGS, Identifiers, dictionary_vr, identifier_terms
 from dcmanon.splice import (
     ITEM_END,
     ITEM_UNDEFINED,
@@ -75,6 +75,7 @@ PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 CONTEXT_TAGS = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID,
                 SERIES_INSTANCE_UID, PATIENT_NAME, PATIENT_ID)
 """What the engine's file context is made of."""
+CONTEXT_TAG_SET = frozenset(CONTEXT_TAGS)
 CONTEXT_KEYWORDS = {"SOPClassUID": SOP_CLASS_UID, "SOPInstanceUID": SOP_INSTANCE_UID,
                     "StudyInstanceUID": STUDY_INSTANCE_UID,
                     "SeriesInstanceUID": SERIES_INSTANCE_UID, "PatientName": PATIENT_NAME,
@@ -126,6 +127,8 @@ class FastPath:
         self.record_mappings = record_mappings
         self.actions = engine.profile_actions
         self.entries: dict[tuple[Any, ...], tuple[Step, _Kind]] = {}
+        self._places: dict[tuple[Any, ...], int] = {}
+        self._place_list: list[tuple[Any, ...]] = []
         self._terms: dict[tuple[object, ...], list[str]] = {}
         self._values: dict[tuple[object, ...], object] = {}
         self._flag_cache: dict[tuple[bytes | None, ...], list[str]] = {}
@@ -156,8 +159,12 @@ class FastPath:
             # pydicom reads some private elements of implicit VR data as UI (its private
             # dictionary): the mapping files then hold their UIDs too.
             raise NotPlain("mapping files of implicit VR data")
+        if len(self._place_list) >= OUTCOME_CACHE_SIZE:  # between files: numbers stay valid
+            self._places.clear()
+            self._place_list.clear()
+            self.entries.clear()  # their keys hold place numbers
         top = [e for e in raw.elements if e.tag not in DROPPED_TAGS]
-        if any(e.tag == SPECIFIC_CHARACTER_SET for e in _nested(top)):
+        if raw.nested_charset:
             raise NotPlain("an item declares its own character set")
         head = _Head(self, raw, top)
         encoding = Encoding(raw.implicit, True, head.charsets)
@@ -218,10 +225,22 @@ class FastPath:
             self.outcomes.clear()
         self.outcomes[key] = outcome
 
+    def where(self, parents: tuple[int, ...], parent_creators: tuple[str | None, ...],
+              sop_class: str) -> int:
+        """A number for a place in the dataset (sequence path, creators, SOP class): the
+        key of each element's step holds it instead of the tuples (cheaper to hash)."""
+        place = (parents, parent_creators, sop_class)
+        number = self._places.get(place)
+        if number is None:
+            number = self._places[place] = len(self._place_list)
+            self._place_list.append(place)
+        return number
+
     def entry(self, key: tuple[Any, ...]) -> tuple[Step, _Kind]:
-        """The engine's step for (tag, VR, creator, parents, parent creators, SOP class),
-        and what it means for the bytes; cached under that plain tuple."""
-        tag, vr, creator, parents, parent_creators, sop_class = key
+        """The engine's step for (tag, VR, creator, place) and what it means for the bytes;
+        cached under that plain tuple."""
+        tag, vr, creator, where = key
+        parents, parent_creators, sop_class = self._place_list[where]
         step = self.engine.step(ElementRef(tag, vr, creator, parents, parent_creators),
                                 sop_class)
         code = step.code
@@ -245,7 +264,7 @@ class FastPath:
         """The engine's file context; values converted once per distinct value."""
         def value(keyword: str) -> object:
             tag = CONTEXT_KEYWORDS[keyword]
-            element = _find(top, tag)
+            element = head.context.get(tag)
             if element is None:
                 return None
             if keyword.endswith("UID") and element.written_vr in (None, "UI"):
@@ -271,7 +290,7 @@ class FastPath:
                 if vr == "SQ":
                     for item in element.items or ():
                         visit(item.elements)
-                elif is_identifying(element.tag, vr):
+                elif vr == "PN" or vr == "DA" or element.tag in IDENTIFYING_TAGS:
                     if element.on_disk:
                         raise NotPlain("an identifying value left on disk")
                     value = raw.buffer[element.value_start:element.value_start + element.length]
@@ -360,7 +379,9 @@ class _Head:
 
     def __init__(self, fast: FastPath, raw: RawFile, top: list[RawElement]) -> None:
         self.raw, self.top = raw, top
-        element = _find(top, SPECIFIC_CHARACTER_SET)
+        self.context = {e.tag: e for e in top if e.tag in CONTEXT_TAG_SET}
+        """The top-level elements the file context is made of, by tag."""
+        element = self.context.get(SPECIFIC_CHARACTER_SET)
         self.charset = None if element is None else _value_of(raw, element)
         charsets = fast.charsets.get(self.charset)
         if charsets is None:
@@ -368,7 +389,7 @@ class _Head:
         self.charsets = charsets
         for tag in (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
                     PATIENT_ID):
-            found = _find(top, tag)
+            found = self.context.get(tag)
             if found is not None and b"\\" in _value_of(raw, found):
                 # pydicom gives a list, whose text the context would then hold.
                 raise NotPlain("a multi-valued context element")
@@ -396,6 +417,8 @@ class _Walk:
         self.view = memoryview(raw.buffer)
         self.context = context
         self.encoding = encoding
+        self.encoding_key = (encoding.implicit, encoding.charsets)
+        """The encoding as a plain tuple, for cache keys (cheaper to hash)."""
         self.sop_class = context.sop_class_uid
         self.actions: Counter[str] = Counter()
         self.output: dict[int, RawDataElement | None] = {}
@@ -407,17 +430,18 @@ class _Walk:
               parent_creators: tuple[str | None, ...], *, top: bool = False
               ) -> list[tuple[int, list[Piece | OnDisk]]]:
         """The output of one dataset level, element by element (tag, pieces)."""
-        parents = tuple(tag for tag, _ in path)
+        where = self.fast.where(tuple(tag for tag, _ in path), parent_creators,
+                                self.sop_class)
         creators = _creators(self.raw.buffer, elements)
         entries, entry_for = self.fast.entries, self.fast.entry
-        actions, view, sop_class = self.actions, self.view, self.sop_class
+        actions, view = self.actions, self.view
         out: list[tuple[int, list[Piece | OnDisk]]] = []
         for element in elements:
             tag = element.tag
             if not tag & 0xFFFF:
                 continue  # group lengths: retired, and stale after any change
             creator = creators.get(block_of(tag)) if tag >> 16 & 1 else None
-            key = (tag, element.vr, creator, parents, parent_creators, sop_class)
+            key = (tag, element.vr, creator, where)
             entry = entries.get(key) or entry_for(key)
             step, kind = entry
             actions[step.action] += 1
@@ -486,7 +510,7 @@ class _Walk:
             return None
         value = self.raw.buffer[element.value_start:element.value_start + element.length]
         return (element.tag, element.vr, element.written_vr, code, value, depends,
-                self.encoding)
+                self.encoding_key)
 
     def _kept(self, element: RawElement) -> Piece | OnDisk:
         if element.tag == PIXEL_DATA and (element.length == UNDEFINED) != _compressed(
@@ -574,22 +598,6 @@ def _head(pieces: list[Piece | OnDisk]) -> bytes:
     if isinstance(pieces[0], OnDisk):
         raise NotPlain("an element left on disk where a small one was expected")
     return bytes(pieces[0][:12])
-
-
-def _nested(elements: list[RawElement]) -> Iterable[RawElement]:
-    for element in elements:
-        for item in element.items or ():
-            yield from item.elements
-            yield from _nested(item.elements)
-
-
-def _find(elements: list[RawElement], tag: int) -> RawElement | None:
-    for element in elements:
-        if element.tag == tag:
-            return element
-        if element.tag > tag:
-            return None
-    return None
 
 
 def _value_of(raw: RawFile, element: RawElement) -> bytes:

@@ -29,6 +29,7 @@ from dcmanon.elements import element_vr
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 PIXEL_DATA = 0x7FE00010
+SPECIFIC_CHARACTER_SET = 0x00080005
 HEAD_BYTES = 64 * 1024
 """How much of a file is read at first. A binary value that starts within it and runs to the
 end of the file (pixel data) is left on disk: it is copied, never read. A header longer than
@@ -43,10 +44,11 @@ _TAG_LENGTH = struct.Struct("<LL")
 data, the length (in explicit VR data: the VR, and the length or reserved bytes)."""
 _LENGTH = struct.Struct("<L")
 LONG_VR_NAMES = frozenset(EXPLICIT_VR_LENGTH_32)
-_VR_NAMES = {vr.encode(): vr for vr in (
+_VR_BY_CODE = {int.from_bytes(vr.encode(), "little"): (vr, vr in LONG_VR_NAMES) for vr in (
     "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
     "UN UR US UT UV").split()}
-"""The VRs of PS3.5 (anything else in an explicit VR header is not plain)."""
+"""The VRs of PS3.5 by their two bytes read as a little endian number, and whether their
+length takes 4 bytes (anything else in an explicit VR header is not plain)."""
 _HEADER_SHORT = struct.Struct("<HH2sH")
 _HEADER_LONG = struct.Struct("<HH2sHL")
 _IMPLICIT_HEADER = struct.Struct("<HHL")
@@ -108,6 +110,8 @@ class RawFile:
     meta: dict[int, tuple[str, bytes]] = field(default_factory=dict)
     """File meta elements: tag → (VR, value bytes)."""
     elements: list[RawElement] = field(default_factory=list)
+    nested_charset: bool = False
+    """Whether an item declares its own Specific Character Set."""
 
 
 def parse_file(path: str) -> RawFile:
@@ -151,6 +155,7 @@ def _parse(path: str, buffer: bytes, size: int) -> RawFile:
     raw.elements = parser.dataset(position, len(buffer), top=True)
     if not raw.elements:
         raise NotPlain("no data elements")
+    raw.nested_charset = parser.nested_charset
     return raw
 
 
@@ -210,6 +215,8 @@ class _Parser:
         self.implicit = implicit
         self.file_size = file_size
         self.item_end = 0
+        self.nested_charset = False
+        """Whether an item declares its own Specific Character Set."""
         """Where the last item of undefined length ended (after its delimiter)."""
 
     def dataset(self, position: int, stop: int, *, top: bool = False,
@@ -236,20 +243,23 @@ class _Parser:
             if tag <= previous or group in (0, 2, 0xFFFE):
                 raise NotPlain("element out of order or out of place")
             previous = tag
+            if tag == SPECIFIC_CHARACTER_SET and not top:
+                self.nested_charset = True
             if implicit:
                 written: str | None = None
                 vr = _implicit_vr(tag, length == UNDEFINED)
                 value_start = position + 8
             else:
-                written = vr = _VR_NAMES.get(buffer[position + 4:position + 6], "")
-                if vr in LONG_VR_NAMES:
+                known = _VR_BY_CODE.get(length & 0xFFFF)
+                if known is None:
+                    raise NotPlain("unknown VR")
+                written = vr = known[0]
+                if known[1]:
                     if position + 12 > stop or length >> 16:
                         raise NotPlain("unusual long VR header")
                     length = _LENGTH.unpack_from(buffer, position + 8)[0]
                     value_start = position + 12
                 else:
-                    if not vr:
-                        raise NotPlain("unknown VR")
                     length >>= 16
                     value_start = position + 8
                 if vr == "UN" and not group & 1:

@@ -150,7 +150,7 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
 
 def is_identifying(tag: int, vr: str) -> bool:
     """Whether :func:`collect_identifiers` gathers the values of this element."""
-    return vr in ("PN", "DA") or tag in _IDENTIFYING_TAGS
+    return vr in ("PN", "DA") or tag in IDENTIFYING_TAGS
 
 
 def identifier_terms(vr: str, value: object) -> list[str]:
@@ -179,5 +179,6 @@ def _dictionary_vr(tag: int) -> str:
         return "UN"
 
 
-_IDENTIFYING_TAGS = frozenset(t for t in map(tag_for_keyword, IDENTIFYING_KEYWORDS)
+IDENTIFYING_TAGS = frozenset(t for t in map(tag_for_keyword, IDENTIFYING_KEYWORDS)
                               if t is not None)
+"""The tags of :data:`IDENTIFYING_KEYWORDS`."""
