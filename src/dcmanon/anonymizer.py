@@ -166,74 +166,62 @@ class Anonymizer:
             instead: per-file flushes cost more than anonymizing).
         """
         src = os.fspath(source)
+        fast = self._fast_output(src)
+        if fast is not None:
+            return self._write_fast(fast, src, target, exclusive, temp_dir, replace_before,
+                                    sync)
         dst = "" if callable(target) else os.fspath(target)
-        if self._fast is not None:
-            try:
-                fast = self._fast.anonymize(src)
-            except NotPlain:
-                pass  # pydicom's path reads it, or says what is wrong with it
-            except Exception as exc:  # a fast-path bug must not cost the file: pydicom's path
-                _log.debug("fast path failed on a file (%s)", describe_unexpected(exc))
-            else:
-                return self._write_fast(fast, src, target, exclusive, temp_dir, replace_before,
-                                        sync)
         try:
             ds, actions = self._read_and_anonymize(src)
             if callable(target):
                 dst = os.fspath(target(ds))
         except DcmanonError as exc:
-            message = str(exc)
-            if not isinstance(exc, InputError):
-                message = f"{src}: {message}"
-            return FileResult(src, dst, "failed", error=message,
-                              error_class=type(exc).__name__)
+            return _failed(src, dst, exc)
         except Exception as exc:  # the per-file boundary: one bad file never stops a batch
             return _unexpected(src, dst, exc, "could not be anonymized")
-        try:
+
+        def write() -> None:
             with quiet_pydicom():  # pydicom's warnings quote values
                 prepare_file_meta(ds)
                 write_dicom_atomic(ds, dst, exclusive=exclusive, temp_dir=temp_dir,
                                    replace_before=replace_before, sync=sync)
-        except FileExistsError:
-            return FileResult(src, dst, "exists")
-        except InputError as exc:  # the input changed or ended while its values were copied
-            return FileResult(src, dst, "failed", error=str(exc), error_class="InputError")
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({reason})",
-                              error_class="OutputError")
-        except Exception as exc:
-            return _unexpected(src, dst, exc, "could not be written")
-        return FileResult(src, dst, "done", actions, flags=self._last_flags,
-                          mappings=self._last_mappings, size=_size(src))
+
+        return _written(src, dst, write) or FileResult(
+            src, dst, "done", actions, flags=self._last_flags, mappings=self._last_mappings,
+            size=_size(src))
+
+    def _fast_output(self, src: str) -> FastOutput | None:
+        """The fast path's output, or None: the file then takes pydicom's path, which reads
+        it or says what is wrong with it."""
+        if self._fast is None:
+            return None
+        try:
+            return self._fast.anonymize(src)
+        except NotPlain:
+            return None
+        except Exception as exc:  # a fast-path bug must not cost the file: pydicom's path
+            _log.debug("fast path failed on a file (%s)", describe_unexpected(exc))
+            return None
 
     def _write_fast(self, fast: FastOutput, src: str, target: Target, exclusive: bool,
                     temp_dir: str | os.PathLike[str] | None, replace_before: float | None,
                     sync: bool) -> FileResult:
         """Write what the fast path made (see :mod:`dcmanon.fastpath`)."""
-        actions = dict(sorted(fast.actions.items()))
-        dst = ""
         try:
             dst = os.fspath(target(fast.names())) if callable(target) else os.fspath(target)
+        except DcmanonError as exc:
+            return _failed(src, "", exc)
+        except Exception as exc:
+            return _unexpected(src, "", exc, "could not be anonymized")
+
+        def write() -> None:
             write_atomic(dst, lambda handle: write_pieces(fast.pieces, fast.path, handle),
                          exclusive=exclusive, temp_dir=temp_dir, replace_before=replace_before,
                          sync=sync)
-        except FileExistsError:
-            return FileResult(src, dst, "exists")
-        except DcmanonError as exc:
-            message = str(exc)
-            if not isinstance(exc, InputError):
-                message = f"{src}: {message}"
-            return FileResult(src, dst, "failed", error=message,
-                              error_class=type(exc).__name__)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({reason})",
-                              error_class="OutputError")
-        except Exception as exc:
-            return _unexpected(src, dst, exc, "could not be written")
-        return FileResult(src, dst, "done", actions, flags=tuple(fast.flags),
-                          mappings=fast.mappings, size=fast.size)
+
+        return _written(src, dst, write) or FileResult(
+            src, dst, "done", dict(sorted(fast.actions.items())), flags=tuple(fast.flags),
+            mappings=fast.mappings, size=fast.size)
 
     def _read_and_anonymize(self, src: str) -> tuple[FileDataset, dict[str, int]]:
         """Read ``src`` with its large values left on disk, and anonymize it.
@@ -251,6 +239,29 @@ class Anonymizer:
             ds = read_dicom(src, defer=False)
             actions = self.anonymize_dataset(ds)
         return ds, actions
+
+
+def _written(src: str, dst: str, write: Callable[[], None]) -> FileResult | None:
+    """Write an output; the result when it could not be written (None: it was)."""
+    try:
+        write()
+    except FileExistsError:
+        return FileResult(src, dst, "exists")
+    except DcmanonError as exc:  # e.g. the input changed or ended while it was copied
+        return _failed(src, dst, exc)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({reason})",
+                          error_class="OutputError")
+    except Exception as exc:
+        return _unexpected(src, dst, exc, "could not be written")
+    return None
+
+
+def _failed(src: str, dst: str, exc: DcmanonError) -> FileResult:
+    """A failure dcmanon explains (input errors already name the file)."""
+    message = str(exc) if isinstance(exc, InputError) else f"{src}: {exc}"
+    return FileResult(src, dst, "failed", error=message, error_class=type(exc).__name__)
 
 
 def _size(path: str) -> int:

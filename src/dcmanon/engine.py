@@ -158,13 +158,12 @@ class Engine:
         self.profile_actions = ProfileActions(config) if config.profile else None
         self._steps: dict[tuple[ElementRef, str], Step] = {}
 
-    def context_for(self, ds: Dataset, identifiers: Identifiers | None = None) -> FileContext:
+    def context_for(self, ds: Dataset) -> FileContext:
         """Capture the original Study/Series/SOP Instance UIDs that scope date shifts, the
-        patient, and (unless given) the identifiers that cleaning removes from text."""
+        patient, and the identifiers that cleaning removes from text."""
         with quiet_pydicom():
-            return self.context_from(
-                lambda keyword: ds.get(keyword),
-                lambda: identifiers if identifiers is not None else collect_identifiers(ds))
+            return self.context_from(lambda keyword: ds.get(keyword),
+                                     lambda: collect_identifiers(ds))
 
     def context_from(self, value: Callable[[str], object],
                      identifiers: Callable[[], Identifiers]) -> FileContext:

@@ -461,7 +461,9 @@ class _Walk:
             if pieces is not None and (top or tag not in DROPPED_TAGS):
                 out.append((tag, pieces))
                 if self.after_uids is not None and element.vr == "UI":
-                    self.after_uids.update(uid_values(self._value_written(element, pieces)))
+                    written = self._written(element, pieces)
+                    if written is not None:
+                        self.after_uids.update(uid_values(bytes(written.value or b"")))
         if self.fast.actions is not None:
             out = _without_orphan_creators(out)
         return out
@@ -548,19 +550,9 @@ class _Walk:
         return [sequence_header(element.tag, size_of(content), self.raw.implicit,
                                  undefined=False), *content]
 
-    def _value_written(self, element: RawElement, pieces: list[Piece | OnDisk]) -> bytes:
-        """The value of an element as written: the input's, or a new one."""
-        first = pieces[0]
-        if isinstance(first, OnDisk):
-            raise NotPlain("a value left on disk")
-        if isinstance(first, memoryview):  # kept as it was
-            return _value_of(self.raw, element)
-        long_header = not self.raw.implicit and first[4:6] in LONG_VRS
-        return first[12:] if long_header else first[8:]
-
     def _written(self, element: RawElement,
                  pieces: list[Piece | OnDisk] | None) -> RawDataElement | None:
-        """The element as written (for the file meta, flags and names)."""
+        """The element as written (for the file meta, flags, names and mapping files)."""
         if pieces is None:
             return None
         if len(pieces) == 1 and not isinstance(pieces[0], OnDisk):
@@ -569,7 +561,7 @@ class _Walk:
             vr = None if self.raw.implicit else encoded[4:6].decode()
             return RawDataElement(BaseTag(element.tag), vr, len(encoded) - header,
                                   encoded[header:], 0, self.raw.implicit, True)
-        raise NotPlain("an output element the file meta needs is not plain")
+        raise NotPlain("an output element read after the rules is not plain")
 
 
 def _record_elements(profile: Profile, implicit: bool, charset: RawDataElement | None,

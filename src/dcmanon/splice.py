@@ -7,6 +7,7 @@ output is the pydicom path's, byte for byte (:mod:`dcmanon.fastpath`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from dataclasses import dataclass
@@ -119,16 +120,14 @@ def write_pieces(pieces: list[Piece | OnDisk], source_path: str, handle: BinaryI
 def _copy_range(source: BinaryIO, handle: BinaryIO, piece: OnDisk, name: str) -> None:
     """Copy bytes of the input into the output inside the kernel where it can."""
     offset, remaining = piece.offset, piece.length
-    try:
+    # Not supported here (an old kernel, another file system): the rest is copied in blocks.
+    with contextlib.suppress(OSError):
         while remaining:
             count = os.copy_file_range(source.fileno(), handle.fileno(), remaining, offset)
             if not count:
                 raise InputError(f"{name}: {TRUNCATED}")
             offset += count
             remaining -= count
-        return
-    except OSError:
-        pass  # not supported here (old kernel, another file system): copy in blocks
     source.seek(offset)
     while remaining:
         block = source.read(min(remaining, COPY_BLOCK))

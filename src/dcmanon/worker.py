@@ -97,7 +97,7 @@ def process_file(job: Job, relative: str) -> Outcome:
     anonymizer = job.anonymizer
     if job.layout is Layout.MIRROR:
         target = mirror_target(output, relative)
-        if not job.overwrite and (target.exists() or target.is_symlink()):
+        if not job.overwrite and os.path.lexists(target):  # a dangling link counts too
             return FileResult(str(source), str(target), "exists")
         if job.overwrite:
             result = anonymizer.anonymize_file(source, target, False, job.temp_dir,
