@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pydicom
@@ -16,6 +17,7 @@ from dcmanon.batch import TEMP_FOLDER, BatchOptions, discover, run_folder
 from dcmanon.executors import ProcessExecutor
 from dcmanon.layout import Layout
 from dcmanon.testing import make_patient, patient_folder_name, phi_markers, write_study_tree
+from dcmanon.worker import Job
 
 KEY = "test-batch-secret"
 
@@ -54,6 +56,19 @@ def test_the_configuration_and_the_anonymizer_pickle() -> None:
     copy = pickle.loads(pickle.dumps(original))
     assert (copy.config, copy.today, copy.record_mappings) == (
         original.config, original.today, True)
+
+
+def test_a_worker_thread_keeps_its_anonymizer_between_chunks_of_a_run(tmp_path: Path) -> None:
+    # Each chunk arrives with a freshly unpickled job; its caches would start cold every time.
+    job = Job(anonymizer(), str(tmp_path), str(tmp_path / "out"), "")
+    first, second = (pickle.loads(pickle.dumps(job)) for _ in range(2))
+    assert first.warm_anonymizer() is second.warm_anonymizer()
+    # Threads never share one (its caches are not thread-safe); another run gets its own.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(first.warm_anonymizer).result() is not first.warm_anonymizer()
+    other_run = Job(anonymizer(), str(tmp_path), str(tmp_path / "out"), "")
+    assert other_run.warm_anonymizer() is not first.warm_anonymizer()
+    assert other_run.warm_anonymizer().config == first.warm_anonymizer().config
 
 
 def test_parallel_output_is_the_serial_output(tree: Path, serial: dict[str, bytes],

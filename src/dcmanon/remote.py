@@ -167,9 +167,9 @@ def _to_remote(job: Job, relative: str, stage: Path, source: str) -> Outcome:
     if job.layout is Layout.MIRROR:
         if not job.overwrite and _exists(fs, join(out_root, relative)):
             return FileResult(source, display(join(job.output_dir, relative)), "exists")
-        result = job.anonymizer.anonymize_file(local_source, staged_out, sync=False)
+        result = job.warm_anonymizer().anonymize_file(local_source, staged_out, sync=False)
     else:
-        result = job.anonymizer.anonymize_file(local_source, name, sync=False)
+        result = job.warm_anonymizer().anonymize_file(local_source, name, sync=False)
         if names:
             target_rel = names[0]
     target = display(join(job.output_dir, target_rel))
