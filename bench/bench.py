@@ -271,6 +271,12 @@ def main() -> int:
     build_series(series, slices)
     build_big(big / "big.dcm", big_mb)
     peers = None if args.no_peers else peer_venv(work)
+    # pip byte-compiles the peers it installs; an editable dcmanon is compiled on first import,
+    # or never where PYTHONDONTWRITEBYTECODE is set: every run would compile it again.
+    import dcmanon
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(dcmanon.__file__).parent)],
+                   check=True)
     cert = None
     if shutil.which("gdcmanon") and shutil.which("openssl"):
         cert, key = work / "cert.pem", work / "key.pem"

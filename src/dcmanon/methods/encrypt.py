@@ -6,9 +6,6 @@ import base64
 import binascii
 import os
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from dcmanon.config.settings import EncryptSettings
 from dcmanon.errors import DecryptError
 from dcmanon.methods.base import STRING_VRS, ElementData, FileContext, MethodError, unsupported
@@ -38,6 +35,9 @@ def encrypt_bytes(key: str, plain: bytes) -> bytes:
     if raw is None:
         raise MethodError("the encrypt key must be 16, 24 or 32 bytes (UTF-8)")
     iv = os.urandom(_BLOCK)
+    from cryptography.hazmat.primitives import padding  # only runs that encrypt pay for it
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plain) + padder.finalize()
     encryptor = Cipher(algorithms.AES(raw), modes.CBC(iv)).encryptor()
@@ -62,6 +62,9 @@ def decrypt_bytes(key: str, blob: bytes) -> bytes:
         raise DecryptError("encrypted value is shorter than 16 bytes")
     if len(blob) % _BLOCK:
         raise DecryptError("encrypted value is not a whole number of AES blocks")
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     decryptor = Cipher(algorithms.AES(raw), modes.CBC(blob[:_BLOCK])).decryptor()
     padded = decryptor.update(blob[_BLOCK:]) + decryptor.finalize()
     unpadder = padding.PKCS7(128).unpadder()
