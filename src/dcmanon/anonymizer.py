@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 import os
 import traceback
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,27 +102,27 @@ class Anonymizer:
             validate_input or validate_output) else None
         self._last_flags: tuple[str, ...] = ()
         self._last_mappings: tuple[tuple[str, str, str], ...] = ()
-        self.token = uuid.uuid4().hex
-        """Shared by this anonymizer's copies and unpickled forms (a worker keeps one copy
-        from one chunk of a run to the next, its caches warm)."""
+
+    def same_as(self, other: Anonymizer) -> bool:
+        """Whether ``other`` anonymizes exactly as this one does (same configuration, keys,
+        date and switches): either may then stand for the other."""
+        return self.__getstate__() == other.__getstate__()
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle what rebuilds the anonymizer (for worker processes), not its caches."""
         return {"config": self.config, "validate_input": self.validate_input,
                 "validate_output": self.validate_output, "today": self.today,
-                "record_mappings": self.record_mappings, "fast_path": self.fast_path,
-                "token": self.token}
+                "record_mappings": self.record_mappings, "fast_path": self.fast_path}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Rebuild from :meth:`__getstate__`: the same configuration, keys, date and token."""
+        """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
         state = dict(state)
-        config, token = state.pop("config"), state.pop("token")
+        config = state.pop("config")
         self.__init__(config, **state)  # type: ignore[misc]
-        self.token = token
 
     def copy(self) -> Anonymizer:
-        """The same anonymizer (configuration, keys, date, token) with caches of its own:
-        one per thread, since the caches are not shared safely between threads."""
+        """The same anonymizer (configuration, keys, date) with caches of its own: one per
+        thread, since the caches are not shared safely between threads."""
         twin = Anonymizer.__new__(Anonymizer)
         twin.__setstate__(self.__getstate__())
         return twin

@@ -59,10 +59,10 @@ class Job:
     this are replaced, newer ones were written by this run."""
 
     def warm_anonymizer(self) -> Anonymizer:
-        """The anonymizer for this thread: the copy kept from an earlier chunk of the same
-        run, or a new one."""
+        """The anonymizer for this thread: the copy kept from an earlier chunk (of this run,
+        or of any with the same configuration, keys and date), or a new one."""
         kept: Anonymizer | None = getattr(_warm, "anonymizer", None)
-        if kept is None or kept.token != self.anonymizer.token:
+        if kept is None or not kept.same_as(self.anonymizer):
             kept = _warm.anonymizer = self.anonymizer.copy()
         return kept
 
