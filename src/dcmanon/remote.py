@@ -2,9 +2,10 @@
 
 What cluster users expect: every worker reaches the same bucket or server, whatever machine it
 runs on. A worker stages each input in a local temporary folder, anonymizes it with the ordinary
-machinery, and publishes the output: uploaded under a temporary name, then renamed, so an
-output appears under its name only when complete (a plain upload to an object store is atomic
-too). A URL's password is never shown: messages and reports name ``user@host``.
+machinery, and publishes the output so that it appears under its name only when complete:
+an object store's upload is atomic by itself; elsewhere the output is uploaded under a
+temporary name, then renamed. A URL's password is never shown: messages and reports name
+``user@host``.
 
 fsspec knows ``ftp://``, ``http(s)://`` (read only), ``sftp://`` and more by itself; ``s3://``
 needs ``s3fs``, ``gs://`` needs ``gcsfs``, ``az://`` needs ``adlfs`` (on every worker).
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 _MARKER_BYTES = 132
 COPY_BLOCK = 1 << 20
 MAKE_FOLDER_ATTEMPTS = 5
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+"""fsspec protocols of object stores, whose uploads are atomic by themselves."""
 
 
 def filesystem(url: str) -> tuple[Any, str]:
@@ -191,19 +194,33 @@ def _to_remote(job: Job, relative: str, stage: Path, source: str) -> Outcome:
 
 
 def _upload(fs: Any, local: Path, remote: str) -> None:
-    """Upload under a temporary name beside the target, then rename it into place."""
+    """Upload an output so that it appears under its name only when complete.
+
+    An object store's upload is atomic by itself: the object is uploaded under its name.
+    Elsewhere (FTP, SFTP...) it goes under a temporary name beside the target, then is renamed
+    into place.
+    """
     parent = remote.rsplit("/", 1)[0]
-    temporary = f"{parent}/.dcmanon-{uuid.uuid4().hex}.part"
+    direct = _is_object_store(fs)
+    temporary = remote if direct else f"{parent}/.dcmanon-{uuid.uuid4().hex}.part"
     try:
         _make_folders(fs, parent)
         fs.put_file(str(local), temporary)
-        fs.mv(temporary, remote)
+        if not direct:
+            fs.mv(temporary, remote)
     except Exception as exc:
         with contextlib.suppress(Exception):  # best effort: the upload itself failed
             fs.rm_file(temporary)
         if isinstance(exc, OSError):
             raise
         raise OSError(type(exc).__name__) from None
+
+
+def _is_object_store(fs: Any) -> bool:
+    """Whether ``fs`` is an object store (S3, Google Cloud Storage, Azure Blob): an object
+    appears only once its upload is complete, and a "rename" is a copy and a delete."""
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return not OBJECT_STORES.isdisjoint(protocols)
 
 
 def _make_folders(fs: Any, folder: str) -> None:
