@@ -373,6 +373,9 @@ class _Kind(Enum):
     CHANGE = "decoded, and re-encoded if the value changes"
 
 
+_KEEP, _DROP, _SEQUENCE = _Kind.KEEP, _Kind.DROP, _Kind.SEQUENCE
+
+
 class _Head:
     """The file's character set, and (only when a value must be converted) a dataset
     holding the elements the engine's file context is made of."""
@@ -435,6 +438,7 @@ class _Walk:
         creators = _creators(self.raw.buffer, elements)
         entries, entry_for = self.fast.entries, self.fast.entry
         actions, view = self.actions, self.view
+        keep, drop, sequence = _KEEP, _DROP, _SEQUENCE  # locals: read once per element
         out: list[tuple[int, list[Piece | OnDisk]]] = []
         for element in elements:
             tag = element.tag
@@ -446,13 +450,13 @@ class _Walk:
             step, kind = entry
             actions[step.action] += 1
             pieces: list[Piece | OnDisk] | None
-            if kind is _Kind.KEEP and tag != PIXEL_DATA and not element.on_disk:
+            if kind is keep and tag != PIXEL_DATA and not element.on_disk:
                 pieces = [view[element.start:element.end]]
-            elif kind is _Kind.DROP:
+            elif kind is drop:
                 pieces = None
-            elif kind is _Kind.KEEP:
+            elif kind is keep:
                 pieces = [self._kept(element)]
-            elif kind is _Kind.SEQUENCE:
+            elif kind is sequence:
                 pieces = self._sequence(element, step, path, (*parent_creators, creator))
             else:
                 pieces = self._changed(element, step, path)
