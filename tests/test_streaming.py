@@ -12,6 +12,7 @@ import json
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.uid import JPEGBaseline8Bit
 
 from dcmanon import Anonymizer, dicomio, parse_config
 from dcmanon.dicomio import prepare_file_meta, read_dicom, write_dicom_atomic
@@ -115,6 +117,25 @@ def test_pixel_data_is_copied_byte_for_byte(tmp_path: Path) -> None:
     result = anonymizer.anonymize_file(source, tmp_path / "out.dcm")
     assert result.status == "done", result.error
     assert _pixel_span((tmp_path / "out.dcm").read_bytes()) == _pixel_span(source.read_bytes())
+
+
+@pytest.mark.parametrize("defer", [16, dicomio.DEFER_SIZE])
+def test_a_dataset_encoded_against_its_transfer_syntax_is_written_as_it_declares(
+        defer: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pydicom's SC_rgb_jpeg.dcm declares JPEG Baseline (explicit VR) over an implicit VR
+    # dataset: readers trust the declaration, so the output follows it.
+    monkeypatch.setattr(dicomio, "DEFER_SIZE", defer)
+    source = Path(get_testdata_file("SC_rgb_jpeg.dcm", download=False) or "")
+    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"))
+    result = anonymizer.anonymize_file(source, tmp_path / "out.dcm")
+    assert result.status == "done", result.error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pydicom warns when the encoding is not the declared
+        output = pydicom.dcmread(tmp_path / "out.dcm")
+        assert output.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
+        assert output.original_encoding == (False, True)
+        assert output.PixelData == read_dicom(source, defer=False).PixelData
+    assert "ImageType" in output and output["ImageType"].VR == "CS"
 
 
 def test_signatures_and_padding_after_the_pixel_data_are_dropped(tmp_path: Path) -> None:

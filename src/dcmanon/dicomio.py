@@ -48,7 +48,8 @@ def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDatas
 
     Large values (pixel data) are left on disk when ``defer`` (the default): pydicom reads
     them only when asked, and :mod:`dcmanon.streaming` copies them without reading them.
-    Deflated files are always read in full (their bytes on disk are not the dataset's).
+    Deflated files are always read in full (their bytes on disk are not the dataset's), and
+    so are files whose dataset is encoded otherwise than their transfer syntax declares.
     pydicom's warnings are never shown (they quote values); a file that ends inside an
     element is refused rather than read in part.
 
@@ -73,8 +74,12 @@ def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDatas
                 ds = dcmread(name, force=True, defer_size=DEFER_SIZE if defer else None)
                 if not _looks_like_dataset(ds):
                     raise InputError(f"{name}: not a DICOM file") from None
-            if defer and _is_deflated(ds):
+            misread = _encoding_against_its_syntax(ds)
+            if defer and (_is_deflated(ds) or misread):
                 return read_dicom(name, defer=False)
+            if misread:
+                # pydicom notes the declared encoding; the one read makes the writer re-encode.
+                ds.set_original_encoding(*misread, ds.original_character_set)
         if any("end of file" in str(w.message).lower() for w in caught):
             raise InputError(f"{name}: {_TRUNCATED}")
         _check_complete(ds, name, os.path.getsize(name))
@@ -99,6 +104,28 @@ def _is_deflated(ds: Dataset) -> bool:
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     return bool(syntax) and UID(str(syntax)).is_deflated
+
+
+def _encoding_against_its_syntax(ds: Dataset) -> tuple[bool, bool] | None:
+    """The encoding the dataset was read in (implicit VR, little endian), when it is not the
+    one its transfer syntax declares (implicit VR under an explicit syntax, say); else None.
+
+    Such a file is written again as declared, every element re-encoded, so its values are
+    read in full.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not syntax:
+        return None
+    uid = UID(str(syntax))
+    if not uid.is_transfer_syntax or uid.is_private or uid.is_deflated:
+        return None
+    for tag in list(ds.keys()):  # (iterating a Dataset converts its elements)
+        element = ds.get_item(tag, keep_deferred=True)
+        if isinstance(element, RawDataElement):
+            read = (bool(element.is_implicit_VR), bool(element.is_little_endian))
+            return read if read != (uid.is_implicit_VR, uid.is_little_endian) else None
+    return None
 
 
 def _looks_like_dataset(ds: Dataset) -> bool:

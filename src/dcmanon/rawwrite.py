@@ -68,6 +68,10 @@ def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool) -> None:
         if any(deferred_element(ds, tag) for tag in list(ds.keys())):
             _write_segments(ds, handle, enforce)
         else:
+            if syntax is not None and encoding != tuple(ds.original_encoding):
+                # Elements read as implicit VR have no VR until converted (at every depth).
+                for _ in ds.iterall():
+                    pass
             ds.save_as(handle, enforce_file_format=enforce)
         return
     implicit, little = bool(syntax.is_implicit_VR), bool(syntax.is_little_endian)
