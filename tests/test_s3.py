@@ -1,7 +1,7 @@
 """Folders in an S3 bucket: a real S3 server (moto's) reached through s3fs, as cluster users do.
 
-The same bytes as a run on local folders — from the command line, with forked workers and on
-a Dask LocalCluster of two workers; re-runs resume; the secret key never shows.
+The same bytes as a run on local folders — from the command line, with worker processes and
+on a Dask LocalCluster of two workers; re-runs resume; the secret key never shows.
 """
 
 from __future__ import annotations
@@ -99,8 +99,11 @@ def test_s3_folders_give_the_bytes_of_local_folders(tmp_path: Path,
     assert json.loads(report.splitlines()[-1])["done"] == 4
 
 
-def test_forked_workers_write_s3_and_a_rerun_resumes(tmp_path: Path,
-                                                     bucket: tuple[str, Any]) -> None:
+def test_worker_processes_write_s3_and_a_rerun_resumes(tmp_path: Path, bucket: tuple[str, Any],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Spawned: a forkserver started by an earlier test would hand its workers the
+    # environment of that moment, without this test's credentials.
+    monkeypatch.setattr("dcmanon.executors._start_method", lambda: "spawn")
     url, fs = bucket
     local_in = tmp_path / "in"
     write_study_tree(local_in, patients=1, studies=1, series=1, instances=3)
@@ -109,7 +112,7 @@ def test_forked_workers_write_s3_and_a_rerun_resumes(tmp_path: Path,
                        options=BatchOptions(layout=Layout.UID))
     first = run_folder(_anonymizer(), f"{url}/in", f"{url}/out", options=BatchOptions(
         layout=Layout.UID, jobs=2, min_parallel=1, chunk_size=1))
-    assert (first.summary.workers, first.summary.done) == (2, 3)
+    assert (first.summary.workers, first.summary.done) == (2, 3), [f.error for f in first.failed]
     assert _bucket_files(fs, f"{url}/out") == _local_files(tmp_path / "local-out")
     assert local.summary.done == 3
     again = run_folder(_anonymizer(), f"{url}/in", f"{url}/out",
