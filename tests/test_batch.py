@@ -113,6 +113,34 @@ def test_a_worker_that_dies_fails_its_items_only() -> None:
     assert len(results) == 8
 
 
+def _environment_variable(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def _one_value(executor: ProcessExecutor, name: str) -> str | None:
+    try:
+        return next(executor.map_unordered(_environment_variable, [name], _failed_name))
+    finally:
+        executor.close()
+
+
+def _failed_name(name: str, exc: BaseException) -> str:
+    return f"failed: {exc!r}"
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_workers_see_the_environment_as_it_is_when_the_run_starts(
+        method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Credentials often come from the environment (AWS_SECRET_ACCESS_KEY...). A forkserver
+    # started earlier in this process would otherwise hand workers the environment of then.
+    monkeypatch.setenv("DCMANON_TEST_SETTING", "before")
+    assert _one_value(ProcessExecutor(1, method), "DCMANON_TEST_SETTING") == "before"
+    monkeypatch.setenv("DCMANON_TEST_SETTING", "after")
+    assert _one_value(ProcessExecutor(1, method), "DCMANON_TEST_SETTING") == "after"
+    monkeypatch.delenv("DCMANON_TEST_SETTING")
+    assert _one_value(ProcessExecutor(1, method), "DCMANON_TEST_SETTING") is None
+
+
 def test_a_rerun_resumes_and_keeps_what_exists(tree: Path, serial: dict[str, bytes],
                                                tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -99,11 +99,10 @@ def test_s3_folders_give_the_bytes_of_local_folders(tmp_path: Path,
     assert json.loads(report.splitlines()[-1])["done"] == 4
 
 
-def test_worker_processes_write_s3_and_a_rerun_resumes(tmp_path: Path, bucket: tuple[str, Any],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    # Spawned: a forkserver started by an earlier test would hand its workers the
-    # environment of that moment, without this test's credentials.
-    monkeypatch.setattr("dcmanon.executors._start_method", lambda: "spawn")
+def test_worker_processes_write_s3_and_a_rerun_resumes(tmp_path: Path,
+                                                       bucket: tuple[str, Any]) -> None:
+    # The credentials are in the environment, set after other tests may have started a
+    # forkserver: the workers must see them all the same.
     url, fs = bucket
     local_in = tmp_path / "in"
     write_study_tree(local_in, patients=1, studies=1, series=1, instances=3)

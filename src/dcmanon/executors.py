@@ -119,7 +119,12 @@ class ProcessExecutor:
     def _new_pool(self) -> ProcessPoolExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
+        # A forkserver lives as long as this process and hands its workers the environment
+        # of when it started: each pool's workers take this process's environment of now
+        # (credentials of file systems often live there).
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context,
+                                         initializer=_adopt_environment,
+                                         initargs=(dict(os.environ),))
         return self._pool
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T],
@@ -167,6 +172,13 @@ class ProcessExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _adopt_environment(environment: dict[str, str]) -> None:
+    """Make a worker's environment the one given (run in each worker as it starts)."""
+    for name in set(os.environ) - set(environment):
+        del os.environ[name]
+    os.environ.update(environment)
 
 
 _END: Any = object()
