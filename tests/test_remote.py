@@ -21,6 +21,7 @@ from dcmanon import Anonymizer, cli, parse_config
 from dcmanon.batch import BatchOptions, run_folder
 from dcmanon.layout import Layout
 from dcmanon.testing import write_study_tree
+from tests.remote_sets import mixed_study
 
 pyftpdlib = pytest.importorskip("pyftpdlib", reason="pyftpdlib (dev extra) is not installed")
 pytest.importorskip("fsspec", reason="fsspec is not installed")
@@ -65,17 +66,12 @@ def _anonymizer() -> Anonymizer:
     return Anonymizer(parse_config({"profile": "basic"}, secret=KEY))
 
 
-def _study(root: Path) -> None:
-    write_study_tree(root, patients=2, studies=1, series=1, instances=2)
-    (root / "notes.txt").write_text("not DICOM, and may hold PHI")
-    (root / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x08\x00" * 10)
-
 
 def test_ftp_folders_give_the_bytes_of_local_folders(tmp_path: Path,
                                                      ftp: tuple[str, Path]) -> None:
     url, root = ftp
-    _study(root / "in")
-    _study(tmp_path / "local-in")
+    mixed_study(root / "in")
+    mixed_study(tmp_path / "local-in")
     local = run_folder(_anonymizer(), tmp_path / "local-in", tmp_path / "local-out")
     result = CliRunner().invoke(cli.main, [
         "-I", f"{url}/in", "-O", f"{url}/out", "--report", str(tmp_path / "report.jsonl")],
@@ -110,8 +106,8 @@ def test_a_rerun_resumes_and_layout_uid_names_remote_outputs(tmp_path: Path,
 
 def test_remote_input_into_a_local_folder(tmp_path: Path, ftp: tuple[str, Path]) -> None:
     url, root = ftp
-    _study(root / "in")
-    _study(tmp_path / "local-in")
+    mixed_study(root / "in")
+    mixed_study(tmp_path / "local-in")
     run_folder(_anonymizer(), tmp_path / "local-in", tmp_path / "local-out")
     remote = run_folder(_anonymizer(), f"{url}/in", tmp_path / "out",
                         options=BatchOptions(quarantine=tmp_path / "quarantine"))
@@ -125,7 +121,7 @@ def test_remote_input_into_a_local_folder(tmp_path: Path, ftp: tuple[str, Path])
 def test_a_local_cluster_reads_and_writes_ftp(tmp_path: Path, ftp: tuple[str, Path]) -> None:
     pytest.importorskip("distributed", reason="the 'distributed' extra is not installed")
     url, root = ftp
-    _study(root / "in")
+    mixed_study(root / "in")
     serial = run_folder(_anonymizer(), f"{url}/in", tmp_path / "serial")
     dask = run_folder(_anonymizer(), f"{url}/in", f"{url}/dask",
                       options=BatchOptions(executor="dask", jobs=2, chunk_size=1))

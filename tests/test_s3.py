@@ -19,6 +19,7 @@ from dcmanon import Anonymizer, cli, parse_config
 from dcmanon.batch import BatchOptions, run_folder
 from dcmanon.layout import Layout
 from dcmanon.testing import write_study_tree
+from tests.remote_sets import mixed_study
 
 pytest.importorskip("s3fs", reason="s3fs (dev extra) is not installed")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] (dev extra) is not installed")
@@ -62,12 +63,6 @@ def _anonymizer() -> Anonymizer:
     return Anonymizer(parse_config({"profile": "basic"}, secret=KEY))
 
 
-def _study(root: Path) -> Path:
-    write_study_tree(root, patients=2, studies=1, series=1, instances=2)
-    (root / "notes.txt").write_text("not DICOM, and may hold PHI")
-    (root / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x08\x00" * 10)
-    return root
-
 
 def _local_files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
@@ -83,7 +78,7 @@ def _bucket_files(fs: Any, url: str) -> dict[str, bytes]:
 def test_s3_folders_give_the_bytes_of_local_folders(tmp_path: Path,
                                                     bucket: tuple[str, Any]) -> None:
     url, fs = bucket
-    local_in = _study(tmp_path / "in")
+    local_in = mixed_study(tmp_path / "in")
     run_folder(_anonymizer(), local_in, tmp_path / "local-out")
     fs.put(str(local_in) + "/", f"{url}/in/", recursive=True)
     result = CliRunner().invoke(cli.main, [
@@ -123,7 +118,7 @@ def test_worker_processes_write_s3_and_a_rerun_resumes(tmp_path: Path,
 def test_a_local_cluster_reads_and_writes_s3(tmp_path: Path, bucket: tuple[str, Any]) -> None:
     pytest.importorskip("distributed", reason="the 'distributed' extra is not installed")
     url, fs = bucket
-    local_in = _study(tmp_path / "in")
+    local_in = mixed_study(tmp_path / "in")
     serial = run_folder(_anonymizer(), local_in, tmp_path / "serial")
     fs.put(str(local_in) + "/", f"{url}/in/", recursive=True)
     dask = run_folder(_anonymizer(), f"{url}/in", f"{url}/dask",
