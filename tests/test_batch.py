@@ -13,11 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from dcmanon import Anonymizer, cli, parse_config
-from dcmanon.batch import TEMP_FOLDER, BatchOptions, discover, run_folder
-from dcmanon.executors import ProcessExecutor
-from dcmanon.layout import Layout
+from dcmanon.batch.executors import ProcessExecutor
+from dcmanon.batch.layout import Layout
+from dcmanon.batch.run import TEMP_FOLDER, BatchOptions, run_folder
+from dcmanon.batch.worker import Job
+from dcmanon.io.discover import discover
 from dcmanon.testing import make_patient, patient_folder_name, phi_markers, write_study_tree
-from dcmanon.worker import Job
 
 KEY = "test-batch-secret"
 
@@ -85,7 +86,7 @@ def test_parallel_output_is_the_serial_output(tree: Path, serial: dict[str, byte
 def test_spawned_workers_give_the_same_output(tree: Path, serial: dict[str, bytes],
                                               tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dcmanon.executors._start_method", lambda: "spawn")
+    monkeypatch.setattr("dcmanon.batch.executors._start_method", lambda: "spawn")
     batch = run_folder(anonymizer(), tree, tmp_path / "out",
                        options=BatchOptions(jobs=2, min_parallel=0))
     assert batch.summary.workers == 2

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dcmanon import Anonymizer, parse_config
-from dcmanon.batch import BatchOptions, run_folder
+from dcmanon.batch.run import BatchOptions, run_folder
 from dcmanon.testing import write_study_tree
 
 KEY = "test-crash-secret"

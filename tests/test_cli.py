@@ -131,7 +131,7 @@ def test_help_reads_like_a_man_page() -> None:
 def test_decrypt_help_lists_its_options() -> None:
     result = run("decrypt", "--help")
     assert result.exit_code == 0
-    for param in cli.decrypt.params:
+    for param in cli.main.commands["decrypt"].params:
         for name in param.opts:
             assert name in result.stdout
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from dcmanon import Anonymizer, cli, parse_config
-from dcmanon.batch import BatchOptions, run_folder
-from dcmanon.executors import DaskExecutor, MissingExtraError
+from dcmanon.batch.executors import DaskExecutor, MissingExtraError
+from dcmanon.batch.run import BatchOptions, run_folder
 from dcmanon.testing import write_study_tree
 
 pytestmark = pytest.mark.distributed

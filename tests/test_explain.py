@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from dcmanon import cli, parse_config
+from dcmanon.check.explain import explain_dataset, render_explain
+from dcmanon.check.findings import mask
 from dcmanon.config.loader import default_config
-from dcmanon.engine import Engine
-from dcmanon.explain import explain_dataset, render_explain
-from dcmanon.findings import mask
+from dcmanon.header.engine import Engine
 from dcmanon.testing import make_instance, make_patient, write_study_tree
 
 KEY = "explain-tests-secret"

@@ -20,7 +20,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.config.loader import Config
-from dcmanon.rawdataset import NotPlain
+from dcmanon.io.rawdataset import NotPlain
 from dcmanon.testing import make_instance, make_patient
 from tests.conformance.vectors import encapsulated_file
 from tests.test_profile_markers import _dataset as marker_dataset

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dcmanon import Anonymizer, parse_config
-from dcmanon.batch import BatchOptions, BatchResult, run_folder
+from dcmanon.batch.run import BatchOptions, BatchResult, run_folder
 from dcmanon.testing import make_instance, make_patient, phi_markers
 
 KEY = "test-fuzz-secret"

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from dcmanon import Anonymizer, cli, parse_config
-from dcmanon.batch import BatchOptions, run_folder
-from dcmanon.layout import Layout
+from dcmanon.batch.layout import Layout
+from dcmanon.batch.run import BatchOptions, run_folder
 from dcmanon.testing import write_study_tree
 from tests.remote_sets import mixed_study
 

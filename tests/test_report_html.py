@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import FileDataset
 
-from dcmanon.findings import Finding, Report, mask
-from dcmanon.report_html import render_html
-from dcmanon.verify import check
+from dcmanon.check.findings import Finding, Report, mask
+from dcmanon.check.report_html import render_html
+from dcmanon.check.verify import check
 from tests.verify_sets import Sets, edit, make_sets, original
 
 pytestmark = pytest.mark.peer

@@ -18,11 +18,11 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import FileDataset
 
 from dcmanon import Anonymizer, cli
+from dcmanon.check.findings import Report, mask
+from dcmanon.check.report_text import render_text
+from dcmanon.check.scan import pseudonymous, scan, text_findings
 from dcmanon.config.loader import default_config
-from dcmanon.findings import Report, mask
-from dcmanon.record import BURNED_IN_MODALITIES
-from dcmanon.report import render_text
-from dcmanon.scan import pseudonymous, scan, text_findings
+from dcmanon.header.record import BURNED_IN_MODALITIES
 from tests.verify_sets import Sets, edit, make_sets, original
 
 PYDICOM_TEST_FILES = (

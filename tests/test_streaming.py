@@ -23,9 +23,10 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit
 
-from dcmanon import Anonymizer, dicomio, parse_config
-from dcmanon.dicomio import prepare_file_meta, read_dicom, write_dicom_atomic
-from dcmanon.engine import quiet_pydicom
+from dcmanon import Anonymizer, parse_config
+from dcmanon.io import files as dicomio
+from dcmanon.dicom.walk import quiet_pydicom
+from dcmanon.io.files import prepare_file_meta, read_dicom, write_dicom_atomic
 from dcmanon.testing import make_instance, make_patient
 
 TEST_FILES = Path(get_testdata_file("CT_small.dcm", download=False) or "").parent

@@ -1,4 +1,4 @@
-"""Tests of dcmanon.validation: fo-dicom 5.1.1 VR and VM checks (SPEC section 9)."""
+"""Tests of dcmanon.dicom.validation: fo-dicom 5.1.1 VR and VM checks (SPEC section 9)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pydicom import Dataset, config
 from pydicom.dataelem import DataElement
 from pydicom.sequence import Sequence
 
+from dcmanon.dicom.validation import element_problem, validate_dataset
 from dcmanon.errors import ValidationError
-from dcmanon.validation import element_problem, validate_dataset
 
 VECTORS = Path("/work/shared/conformance/microsoft/vectors")
 

@@ -19,10 +19,10 @@ from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, generate_uid
 
 from dcmanon import cli
-from dcmanon.findings import Report, mask
-from dcmanon.report import render_text, report_dict
-from dcmanon.scrub import date_spellings
-from dcmanon.verify import check
+from dcmanon.check.findings import Report, mask
+from dcmanon.check.report_text import render_text, report_dict
+from dcmanon.check.verify import check
+from dcmanon.phi.identifiers import date_spellings
 from tests.verify_sets import Sets, edit, make_sets, original
 
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import logging
 
-__version__ = "0.1.0"
-
+from dcmanon._version import __version__
 from dcmanon.anonymizer import Anonymizer, FileResult
 from dcmanon.config.loader import Config, default_config, load_config, parse_config
 

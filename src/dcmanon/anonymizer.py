@@ -14,21 +14,22 @@ from typing import Any
 from pydicom.dataset import Dataset, FileDataset
 
 from dcmanon.config.loader import Config
-from dcmanon.dicomio import prepare_file_meta, read_dicom, write_atomic, write_dicom_atomic
-from dcmanon.engine import Engine, quiet_pydicom
+from dcmanon.dicom.validation import validate_dataset
+from dcmanon.dicom.walk import quiet_pydicom
 from dcmanon.errors import DcmanonError, InputError
-from dcmanon.fastpath import FastOutput, FastPath
-from dcmanon.mapping import mappings, original_identities
-from dcmanon.rawdataset import NotPlain
-from dcmanon.splice import write_pieces
-from dcmanon.streaming import (
+from dcmanon.header.engine import Engine
+from dcmanon.header.mapping import mappings, original_identities
+from dcmanon.io.fastpath import FastOutput, FastPath
+from dcmanon.io.files import prepare_file_meta, read_dicom, write_atomic, write_dicom_atomic
+from dcmanon.io.rawdataset import NotPlain
+from dcmanon.io.splice import write_pieces
+from dcmanon.io.streaming import (
     drop_signatures,
     has_deferred,
     hold_bulk,
     needs_full_read,
     release_bulk,
 )
-from dcmanon.validation import validate_dataset
 
 _log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Anonymizer:
     record_mappings : bool
         Collect (original, pseudonym) pairs in each result (for ``--mapping-dir``).
     fast_path : bool
-        Anonymize plain files at the byte level (:mod:`dcmanon.fastpath`); the output is the
+        Anonymize plain files at the byte level (:mod:`dcmanon.io.fastpath`); the output is the
         same either way. Off, every file takes pydicom's path (to compare the two).
 
     Examples
@@ -158,7 +159,7 @@ class Anonymizer:
         """Anonymize one file. The input is only read; the output appears only when complete.
 
         Large values (pixel data) are copied from the input byte for byte, never loaded (see
-        :mod:`dcmanon.streaming`). Errors are returned in the result, not raised, so that a
+        :mod:`dcmanon.io.streaming`). Errors are returned in the result, not raised, so that a
         batch goes on.
 
         Parameters
@@ -219,7 +220,7 @@ class Anonymizer:
     def _write_fast(self, fast: FastOutput, src: str, target: Target, exclusive: bool,
                     temp_dir: str | os.PathLike[str] | None, replace_before: float | None,
                     sync: bool) -> FileResult:
-        """Write what the fast path made (see :mod:`dcmanon.fastpath`)."""
+        """Write what the fast path made (see :mod:`dcmanon.io.fastpath`)."""
         try:
             dst = os.fspath(target(fast.names())) if callable(target) else os.fspath(target)
         except DcmanonError as exc:

@@ -6,10 +6,14 @@ result, which is what makes runs consistent without a database.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
 UID_ROOT = "2.25."
+DEFAULT_PREFIX = "ANON-"
+PSEUDONYM_LENGTH = 10
+DEFAULT_DATE_RANGE_DAYS = 365
 
 
 def derive_text_key(secret: str, purpose: str) -> str:
@@ -57,3 +61,30 @@ def reference_date_shift(prefix: str, key: str, day_range: int) -> int:
     for byte in (prefix + key).encode():
         offset = (offset * 131 + byte) % modulus
     return offset - day_range
+
+
+def _digest(key: str, namespace: str, value: str) -> bytes:
+    message = f"{namespace}\x00{value}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).digest()
+
+
+def patient_pseudonym(key: str, patient_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """A short, readable pseudonym: ``prefix`` + 10 base32 characters (50 bits).
+
+    Examples
+    --------
+    >>> len(patient_pseudonym("k", "MRN1"))
+    15
+    >>> patient_pseudonym("k", "MRN1") == patient_pseudonym("k", "MRN1")
+    True
+    """
+    code = base64.b32encode(_digest(key, "patient", patient_id)).decode("ascii")
+    return prefix + code[:PSEUDONYM_LENGTH]
+
+
+def patient_date_offset(key: str, patient_id: str,
+                        range_days: int = DEFAULT_DATE_RANGE_DAYS) -> int:
+    """Days to add to every date of this patient, in ``[-range, +range]``, never 0."""
+    value = int.from_bytes(_digest(key, "dates", patient_id)[:8], "big")
+    offset = value % (2 * range_days) - range_days
+    return offset if offset < 0 else offset + 1

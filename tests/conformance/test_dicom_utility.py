@@ -1,6 +1,6 @@
 """The reference's DA/DT/AS parsing and formatting vectors (vectors/dicom_utility.json).
 
-They exercise :mod:`dcmanon.dicomdates`, which dateShift, redact and perturb use. Errors are
+They exercise :mod:`dcmanon.dicom.dates`, which dateShift, redact and perturb use. Errors are
 compared by class (:class:`DateFormatError`), never by the reference's message text, since
 dcmanon's messages never carry the value. Where dcmanon deviates on purpose (README, DT
 precision and the 24-hour clock), ``test_deviation_...`` tests assert dcmanon's behaviour.
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dcmanon.dicomdates import (
+from dcmanon.dicom.dates import (
     Age,
     DateFormatError,
     DicomDateTime,

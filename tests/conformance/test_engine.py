@@ -32,8 +32,9 @@ from pydicom.uid import (
 
 from dcmanon import Anonymizer, load_config, parse_config
 from dcmanon.config.selectors import ElementRef
-from dcmanon.engine import Plan, iter_refs
+from dcmanon.dicom.walk import iter_refs
 from dcmanon.errors import ConfigError, UnsupportedVRError, ValidationError
+from dcmanon.header.engine import Plan
 from dcmanon.keys import reference_date_shift
 from dcmanon.testing import PRIVATE_CREATOR, make_instance, make_patient
 from tests.conformance.vectors import REFERENCE, build_dataset, cases, parse_tag

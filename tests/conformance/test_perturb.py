@@ -24,8 +24,9 @@ from pydicom.tag import Tag
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.config.settings import PerturbSettings
+from dcmanon.dicom.values import ElementData
 from dcmanon.errors import ConfigError, UnsupportedVRError, ValueFormatError
-from dcmanon.methods.base import ElementData, FileContext
+from dcmanon.methods.base import FileContext
 from dcmanon.methods.perturb import format_ds, noisy, perturb
 from tests.conformance.vectors import cases, parse_tag
 

@@ -19,7 +19,7 @@ from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 
 from dcmanon import Anonymizer, parse_config
-from dcmanon.dicomdates import parse_dt
+from dcmanon.dicom.dates import parse_dt
 from dcmanon.errors import ValueFormatError
 from tests.conformance.vectors import build_dataset, cases, parse_tag, string_values
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
 from dcmanon.anonymizer import Anonymizer, FileResult
-from dcmanon.batch import BatchOptions, BatchResult, Skipped, run_folder
+from dcmanon.batch.layout import Layout
+from dcmanon.batch.run import BatchOptions, BatchResult, run_folder
+from dcmanon.cli.options import EXIT_INTERRUPTED, F, fail
 from dcmanon.errors import UsageError
-from dcmanon.layout import Layout
-from dcmanon.urls import display, is_url
-
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_INTERRUPTED = 130
+from dcmanon.io.discover import Skipped
+from dcmanon.remote.urls import display, is_url
 
 
 def batch_options(command: F) -> F:
@@ -51,11 +49,6 @@ def batch_options(command: F) -> F:
     return command
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"dcmanon: {message}", err=True)
-    sys.exit(code)
-
-
 def _options(values: dict[str, Any]) -> BatchOptions:
     quarantine, report = values.get("quarantine"), values.get("report")
     return BatchOptions(jobs=values.get("jobs"),
@@ -86,15 +79,12 @@ def _folder(location: str) -> Path | str:
 
 
 def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
-                       values: dict[str, Any]) -> list[FileResult]:
-    """Run folder mode; print error lines, notes and the summary on stderr.
-
-    Returns the failed results, and one more carrying the mapping rows (when recorded).
-    """
+                       values: dict[str, Any]) -> BatchResult:
+    """Run folder mode; print error lines, notes and the summary on stderr."""
     from tqdm import tqdm
 
     # No monitor thread: worker processes are then forked from a single-threaded process,
-    # which starts them at once (see dcmanon.executors).
+    # which starts them at once (see dcmanon.batch.executors).
     tqdm.monitor_interval = 0
     options = _options(values)
     if options.executor == "dask":
@@ -116,20 +106,22 @@ def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
                            options=options, on_start=started)
     except UsageError as exc:
         bar.close()
-        _fail(str(exc), exc.exit_code)
+        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         bar.close()
-        _fail("interrupted: the files already written are complete; the files in progress "
+        fail("interrupted: the files already written are complete; the files in progress "
               "and the rest were not written (run again to resume)", EXIT_INTERRUPTED)
     bar.close()
     counts = batch.summary
     if counts.done + counts.failed + counts.existing == 0:
         click.echo(f"dcmanon: warning: no DICOM file found in {display(source)}", err=True)
     if batch.flagged:
-        first = batch.flagged[0]
-        click.echo(f"dcmanon: note: {counts.flagged} file(s) may carry burned-in text in "
-                   f"their pixels (e.g. {first.target}: {first.flags[0]}); pixel data is not "
-                   "cleaned yet", err=True)
+        click.echo(flagged_note(counts.flagged, batch.flagged[0]), err=True)
     click.echo(summary_line(batch), err=True)
-    carrier = FileResult("", "", "done", mappings=tuple(sorted(batch.mappings)))
-    return [*batch.failed, carrier]
+    return batch
+
+
+def flagged_note(count: int, first: FileResult) -> str:
+    """The note that ``count`` outputs may carry burned-in text, ``first`` as an example."""
+    return (f"dcmanon: note: {count} file(s) may carry burned-in text in their pixels "
+            f"(e.g. {first.target}: {first.flags[0]}); pixel data is not cleaned yet")

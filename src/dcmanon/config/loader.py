@@ -26,8 +26,8 @@ from dcmanon.config.settings import (
     Method,
 )
 from dcmanon.errors import ConfigError, ConfigProblem
+from dcmanon.keys import DEFAULT_PREFIX
 from dcmanon.profiles import PROFILES, Option, Profile
-from dcmanon.pseudonyms import DEFAULT_PREFIX
 
 SECTIONS = ("rules", "defaultSettings", "customSettings", "parameters", "profile", "options",
             "pseudonymPrefix",

@@ -15,7 +15,7 @@ from functools import cache
 
 from pydicom.datadict import keyword_dict, tag_for_keyword
 
-from dcmanon.tags import format_tag
+from dcmanon.dicom.tags import format_tag
 
 VR_CODES = frozenset(
     "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "

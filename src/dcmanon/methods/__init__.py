@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dcmanon.config.settings import AnySettings, Method
-from dcmanon.methods.base import Action, ElementData, FileContext, MethodError, Outcome
+from dcmanon.dicom.values import ElementData
+from dcmanon.methods.base import Action, FileContext, MethodError, Outcome
 from dcmanon.methods.cryptohash import crypto_hash
 from dcmanon.methods.dateshift import date_shift
 from dcmanon.methods.encrypt import encrypt

@@ -8,7 +8,8 @@ import math
 import struct
 
 from dcmanon.config.settings import CryptoHashSettings, HashType
-from dcmanon.methods.base import STRING_VRS, ElementData, FileContext, MethodError, unsupported
+from dcmanon.dicom.values import STRING_VRS, ElementData
+from dcmanon.methods.base import FileContext, MethodError, unsupported
 
 _DIGESTS = {HashType.SHA256: hashlib.sha256, HashType.SHA384: hashlib.sha384,
             HashType.SHA512: hashlib.sha512}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from dcmanon.config.settings import DateShiftScope, DateShiftSettings
-from dcmanon.dicomdates import (
+from dcmanon.dicom.dates import (
     DateFormatError,
     format_da,
     format_dt,
@@ -13,8 +13,9 @@ from dcmanon.dicomdates import (
     parse_da,
     parse_dt,
 )
+from dcmanon.dicom.values import ElementData
 from dcmanon.keys import reference_date_shift
-from dcmanon.methods.base import ElementData, FileContext, MethodError, unsupported
+from dcmanon.methods.base import FileContext, MethodError, unsupported
 
 
 def shift_days(settings: DateShiftSettings, context: FileContext) -> int:

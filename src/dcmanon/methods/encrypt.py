@@ -7,8 +7,9 @@ import binascii
 import os
 
 from dcmanon.config.settings import EncryptSettings
+from dcmanon.dicom.values import STRING_VRS, ElementData
 from dcmanon.errors import DecryptError
-from dcmanon.methods.base import STRING_VRS, ElementData, FileContext, MethodError, unsupported
+from dcmanon.methods.base import FileContext, MethodError, unsupported
 
 _BLOCK = 16
 KEY_SIZES = (16, 24, 32)

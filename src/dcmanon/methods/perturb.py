@@ -8,8 +8,9 @@ import re
 from decimal import Decimal
 
 from dcmanon.config.settings import PerturbSettings, RangeType
-from dcmanon.dicomdates import Age, DateFormatError, format_age, parse_age
-from dcmanon.methods.base import ElementData, FileContext, MethodError, unsupported
+from dcmanon.dicom.dates import Age, DateFormatError, format_age, parse_age
+from dcmanon.dicom.values import ElementData
+from dcmanon.methods.base import FileContext, MethodError, unsupported
 
 INTEGER_LIMITS = {
     "IS": (-(2**31), 2**31 - 1), "SS": (-(2**15), 2**15 - 1), "SL": (-(2**31), 2**31 - 1),

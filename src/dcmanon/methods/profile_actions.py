@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dcmanon.dicomdates import DateFormatError, format_da, parse_da, parse_dt
-from dcmanon.methods.base import NUMBER_FORMATS, STRING_VRS, ElementData, MethodError
-from dcmanon.scrub import Identifiers
+from dcmanon.dicom.dates import DateFormatError, format_da, parse_da, parse_dt
+from dcmanon.dicom.values import NUMBER_FORMATS, STRING_VRS, ElementData
+from dcmanon.methods.base import MethodError
+from dcmanon.phi.identifiers import Identifiers
 
 DUMMY_TEXT = {
     "AE": "ANONYMOUS", "AS": "000Y", "CS": "ANONYMOUS", "DA": "19000101",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dcmanon.config.settings import RedactSettings
-from dcmanon.dicomdates import (
+from dcmanon.dicom.dates import (
     HIPAA_MAX_YEARS,
     DateFormatError,
     format_da,
@@ -13,7 +13,8 @@ from dcmanon.dicomdates import (
     parse_da,
     parse_dt,
 )
-from dcmanon.methods.base import ElementData, FileContext, MethodError
+from dcmanon.dicom.values import ElementData
+from dcmanon.methods.base import FileContext, MethodError
 
 
 def redact(data: ElementData, settings: RedactSettings, context: FileContext) -> ElementData:

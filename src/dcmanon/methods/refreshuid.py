@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dcmanon.config.settings import RefreshUIDSettings
+from dcmanon.dicom.values import ElementData
 from dcmanon.keys import keyed_uid
-from dcmanon.methods.base import ElementData, FileContext, unsupported
+from dcmanon.methods.base import FileContext, unsupported
 
 _PADDING = "\0 "
 """A UID holds only digits and dots; NUL (UI padding) and spaces around it are not part of it."""

@@ -17,15 +17,8 @@ from pydicom.datadict import dictionary_VM
 
 from dcmanon.config.selectors import SelectorError, TagSelector, parse_selector
 from dcmanon.config.settings import SubstituteSettings
-from dcmanon.methods.base import (
-    NUMBER_FORMATS,
-    SINGLE_VALUED_STRING_VRS,
-    STRING_VRS,
-    ElementData,
-    FileContext,
-    MethodError,
-    unsupported,
-)
+from dcmanon.dicom.values import NUMBER_FORMATS, SINGLE_VALUED_STRING_VRS, STRING_VRS, ElementData
+from dcmanon.methods.base import FileContext, MethodError, unsupported
 
 _INVALID = "the replacement value cannot be written in this VR"
 _OUT_OF_RANGE = "the replacement value is out of the range of this VR"

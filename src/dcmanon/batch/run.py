@@ -1,0 +1,370 @@
+"""Folders: find the inputs, spread them over workers, never stop on one failure, resume.
+
+A folder run lists the input tree (without opening files), cuts the list into chunks and hands
+them to an executor (this process, a pool of processes, or a Dask cluster; see
+:mod:`dcmanon.batch.executors`). Each worker anonymizes its chunk
+(:mod:`dcmanon.batch.worker`) and sends back one outcome per file. Outputs are written
+under ``<output>/.dcmanon-tmp`` and renamed into place when complete, so a run that is killed
+leaves only complete outputs; the next run skips them (unless ``overwrite``) and clears what
+the killed run left in the temporary folder.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import IO
+
+from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.batch.executors import (
+    DaskExecutor,
+    Executor,
+    ProcessExecutor,
+    SerialExecutor,
+    available_cores,
+)
+from dcmanon.batch.layout import Layout
+from dcmanon.batch.report import RunReport, Summary
+from dcmanon.batch.staged import process_remote_file
+from dcmanon.batch.worker import Job, Outcome, process_file
+from dcmanon.errors import UsageError
+from dcmanon.io.discover import Skipped, Unlisted, discover
+from dcmanon.remote.urls import display, is_url, join, local_path
+
+__all__ = ["BatchOptions", "BatchResult", "check_folders", "process_chunk", "run_folder"]
+
+TEMP_FOLDER = ".dcmanon-tmp"
+LOCK_FILE = ".lock"
+MAX_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a folder run is carried out (none of it changes what an output contains)."""
+
+    jobs: int | None = None
+    """Worker processes (None: every core). With fewer than ``min_parallel`` files, or 1,
+    everything runs in the calling process."""
+    executor: str = "processes"
+    """``processes`` or ``dask``."""
+    scheduler: str | None = None
+    """Dask scheduler address; None starts a local cluster."""
+    layout: Layout = Layout.MIRROR
+    overwrite: bool = False
+    """Replace outputs that exist (default: keep them, so that a re-run resumes)."""
+    quarantine: Path | None = None
+    """Copy failing inputs here, each with a ``.reason.txt``."""
+    report: Path | None = None
+    """Write the JSON-lines run report here."""
+    chunk_size: int | None = None
+    """Files per task (None: up to 64, fewer when there are few files per worker)."""
+    min_parallel: int = 128
+    """Below this many files a process pool costs more (its start) than it saves."""
+
+
+@dataclass
+class BatchResult:
+    """What a folder run did (counts, and the outcomes that need a line each)."""
+
+    summary: Summary = field(default_factory=Summary)
+    failed: list[FileResult] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    flagged: list[FileResult] = field(default_factory=list)
+    """The first few outputs that may carry burned-in text."""
+    mappings: set[tuple[str, str, str]] = field(default_factory=set)
+    """(kind, original, pseudonym), when the anonymizer records them."""
+
+
+def check_folders(input_dir: Path, output_dir: Path, *others: Path | None) -> None:
+    """Refuse folder pairs that would overwrite or re-read outputs.
+
+    ``others`` (the quarantine folder) must be apart from the input folder too.
+
+    Raises
+    ------
+    UsageError
+        If the input is missing, or the folders are the same or nested in each other.
+    """
+    if not input_dir.is_dir():
+        raise UsageError(f"{input_dir}: input folder not found")
+    source, target = input_dir.resolve(), output_dir.resolve()
+    if source == target:
+        raise UsageError("input and output folders are the same; choose another output folder")
+    if target.is_relative_to(source):
+        raise UsageError("the output folder is inside the input folder; choose a folder outside")
+    if source.is_relative_to(target):
+        raise UsageError("the input folder is inside the output folder; choose another folder")
+    for other in others:
+        if other is not None and (other.resolve().is_relative_to(source)
+                                  or source.is_relative_to(other.resolve())):
+            raise UsageError(f"{other}: must not be inside the input folder (or contain it)")
+
+
+def process_chunk(job: Job, chunk: list[str]) -> list[Outcome]:
+    """Anonymize the files of ``chunk`` (paths relative to the input folder, POSIX style)."""
+    if is_url(job.input_dir) or is_url(job.output_dir):
+        return [process_remote_file(job, relative) for relative in chunk]
+    return [process_file(job, relative) for relative in chunk]
+
+
+class _OutputFolder:
+    """The output folder during a run: locked, with a temporary folder cleared on entry/exit.
+
+    A run killed with SIGKILL leaves its temporary files here; the next run removes them.
+    Two runs into one output folder at once are refused. A URL gets none of this: workers
+    stage their files locally and upload each under a temporary name.
+    """
+
+    def __init__(self, folder: Path | str) -> None:
+        self.remote = isinstance(folder, str)
+        self.folder = Path(folder) if isinstance(folder, Path) else Path()
+        self.temp: Path | None = None if self.remote else self.folder / TEMP_FOLDER
+        self._created = False
+        self._lock: IO[bytes] | None = None
+
+    def __enter__(self) -> _OutputFolder:
+        if self.temp is None:
+            return self
+        try:
+            self._created = not self.folder.exists()
+            self.temp.mkdir(parents=True, exist_ok=True)
+            self._lock = (self.temp / LOCK_FILE).open("ab")
+        except OSError as exc:
+            raise UsageError(f"{self.folder}: cannot write to the output folder "
+                             f"({exc.strerror or type(exc).__name__})") from None
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            pass
+        else:
+            try:
+                fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._lock.close()
+                raise UsageError(f"{self.folder}: another dcmanon run is writing to this "
+                                 "output folder") from None
+        self._clear()
+        return self
+
+    def _clear(self) -> None:
+        if self.temp is None or not self.temp.is_dir():
+            return
+        for entry in self.temp.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+    def __exit__(self, *_: object) -> None:
+        if self.temp is None:
+            return
+        self._clear()
+        if self._lock is not None:
+            self._lock.close()
+        (self.temp / LOCK_FILE).unlink(missing_ok=True)
+        try:
+            self.temp.rmdir()
+            if self._created:
+                self.folder.rmdir()  # only if the run wrote nothing at all
+        except OSError:
+            pass
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _make_executor(options: BatchOptions, files: int) -> Executor:
+    workers = options.jobs or available_cores()
+    if options.scheduler is not None and options.executor != "dask":
+        raise UsageError("a scheduler address is for --executor dask")
+    if options.executor == "dask":
+        return DaskExecutor(options.scheduler, workers)
+    if options.executor != "processes":
+        raise UsageError(f"unknown executor {options.executor!r} (processes or dask)")
+    if workers <= 1 or files < options.min_parallel:
+        return SerialExecutor()
+    return ProcessExecutor(workers)
+
+
+def _chunk_failed(input_dir: str, chunk: list[str], exc: BaseException) -> list[Outcome]:
+    """Every file of a chunk whose worker failed (a worker that died, a lost connection)."""
+    return [FileResult(_below(input_dir, rel), "", "failed",
+                       error=f"{_below(input_dir, rel)}: the worker processing it failed "
+                             f"({type(exc).__name__})",
+                       error_class="WorkerError") for rel in chunk]
+
+
+def _below(root: str, relative: str) -> str:
+    return join(root, relative) if is_url(root) else str(Path(root).joinpath(
+        *relative.split("/")))
+
+
+def _shown(folder: Path | str) -> str:
+    """A folder as messages and reports name it (a URL without its password)."""
+    return display(folder) if isinstance(folder, str) else str(folder)
+
+
+def _inputs(source: Path | str, tracker: _Tracker) -> list[str]:
+    """The input files, relative to the input folder (POSIX paths), in a stable order."""
+    if isinstance(source, str):
+        from dcmanon.remote.staging import list_inputs
+
+        return list_inputs(source)
+    files: list[str] = []
+    for item in discover(source, check_marker=False):
+        if isinstance(item, Path):
+            files.append(item.relative_to(source).as_posix())
+        elif isinstance(item, Unlisted):
+            tracker.accept(FileResult(item.path, "", "failed", error=f"{item.path}: cannot "
+                                      f"list the folder ({item.reason}); its files were not "
+                                      "processed", error_class="InputError"))
+        else:
+            tracker.accept(item)
+    return files
+
+
+def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path | str,
+               on_file: Callable[[FileResult | Skipped], None] | None = None, *,
+               options: BatchOptions | None = None,
+               on_start: Callable[[int], None] | None = None) -> BatchResult:
+    """Anonymize every DICOM file under ``input_dir`` into ``output_dir``.
+
+    Either folder may be a URL (``s3://bucket/in``, ``ftp://host/out``...) that every worker
+    reaches: see :mod:`dcmanon.remote.staging`.
+
+    Parameters
+    ----------
+    anonymizer : Anonymizer
+        Pickled to each worker (configuration, keys and date travel with it).
+    on_file : callable, optional
+        Called in this process after each file (for progress), with its outcome.
+    options : BatchOptions, optional
+        Workers, layout, resume, quarantine, report.
+    on_start : callable, optional
+        Called with the number of files found, before any is processed.
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    UsageError
+        If the folders are wrong, the output folder is locked by another run, or the
+        executor cannot start.
+    """
+    options = options or BatchOptions()
+    remote = is_url(input_dir) or is_url(output_dir)
+    source = str(input_dir) if is_url(input_dir) else Path(local_path(str(input_dir)))
+    target = str(output_dir) if is_url(output_dir) else Path(local_path(str(output_dir)))
+    if remote:
+        from dcmanon.remote.staging import check_urls
+
+        if isinstance(source, Path) and not source.is_dir():
+            raise UsageError(f"{source}: input folder not found")
+        check_urls(str(source), str(target))
+    else:
+        assert isinstance(source, Path) and isinstance(target, Path)
+        check_folders(source, target, options.quarantine)
+    start = time.perf_counter()
+    batch = BatchResult()
+    report = RunReport(options.report, _shown(source), _shown(target)) \
+        if options.report else None
+    tracker = _Tracker(batch, report, on_file, options.layout, anonymizer.record_mappings)
+    files = _inputs(source, tracker)
+    if on_start is not None:
+        on_start(len(files))
+    executor: Executor | None = None
+    try:
+        if files:
+            with _OutputFolder(target) as out:
+                executor = _make_executor(options, len(files))
+                batch.summary.workers = executor.workers
+                batch.summary.executor = executor.name
+                size = options.chunk_size or max(1, min(MAX_CHUNK, math.ceil(
+                    len(files) / (executor.workers * 4))))
+                job = Job(anonymizer, str(source), str(target),
+                          str(out.temp) if out.temp else "", options.layout, options.overwrite,
+                          str(options.quarantine) if options.quarantine else None, time.time())
+                for outcomes in executor.map_unordered(
+                        partial(process_chunk, job), _chunks(files, size),
+                        partial(_chunk_failed, _shown(source))):
+                    for outcome in outcomes:
+                        tracker.accept(outcome)
+                executor.sync()  # once for the run: a flush per file costs more than the rest
+                tracker.finish()
+    except KeyboardInterrupt:
+        batch.summary.interrupted = True
+        raise
+    finally:
+        if executor is not None:
+            executor.close()
+        batch.summary.seconds = time.perf_counter() - start
+        if report is not None:
+            report.summary(batch.summary)
+            report.close()
+    return batch
+
+
+class _Tracker:
+    """Counts outcomes, reports them, and refuses two inputs written to one output."""
+
+    def __init__(self, batch: BatchResult, report: RunReport | None,
+                 on_file: Callable[[FileResult | Skipped], None] | None, layout: Layout,
+                 mappings: bool) -> None:
+        self.batch, self.report, self.on_file = batch, report, on_file
+        self.hold_existing = layout is Layout.UID  # may be another input of this run
+        self.keep_mappings = mappings
+        self.written: dict[str, str] = {}
+        self.existing: list[FileResult] = []
+
+    def accept(self, outcome: Outcome) -> None:
+        if isinstance(outcome, FileResult) and outcome.target:
+            if outcome.status == "exists" and self.hold_existing:
+                self.existing.append(outcome)
+                return
+            if outcome.status == "done" and self.hold_existing:
+                other = self.written.setdefault(outcome.target, outcome.source)
+                if other != outcome.source:
+                    outcome = _collision(outcome, other)
+        self._emit(outcome)
+
+    def finish(self) -> None:
+        """Outputs that existed: from an earlier run (resumed), or from another input now."""
+        for outcome in self.existing:
+            other = self.written.get(outcome.target)
+            self._emit(_collision(outcome, other) if other else outcome)
+        self.existing.clear()
+
+    def _emit(self, outcome: Outcome) -> None:
+        batch = self.batch
+        batch.summary.add(outcome)
+        if isinstance(outcome, Skipped):
+            batch.skipped.append(outcome)
+        elif outcome.status == "failed":
+            batch.failed.append(outcome)
+        elif outcome.status == "done":
+            if outcome.flags and len(batch.flagged) < 10:
+                batch.flagged.append(outcome)
+            if self.keep_mappings:
+                batch.mappings.update(outcome.mappings)
+        if self.report is not None:
+            self.report.file(outcome)
+        if self.on_file is not None:
+            self.on_file(outcome)
+
+
+def _collision(outcome: FileResult, other: str) -> FileResult:
+    return FileResult(outcome.source, outcome.target, "failed",
+                      error=f"{outcome.source}: maps to the same output as {other} "
+                            f"({outcome.target}); two inputs are never written to one output",
+                      error_class="OutputCollision", size=outcome.size)

@@ -1,0 +1,202 @@
+"""Look for signs of PHI in a de-identified set without its originals (``dcmanon scan``).
+
+Without the originals there is nothing to compare with, so the scan looks for what PHI looks
+like: person names (PN values that are not pseudonyms or placeholders; ``Family^Given``,
+titles and cue words such as ``patient:`` in free text), dates, telephone numbers, e-mail
+addresses, social security numbers and postal addresses in text values; private elements;
+PatientIdentityRemoved missing or not ``YES``; and images that may carry burned-in text
+(BurnedInAnnotation ``YES``, or a modality that often does).
+
+Patterns err on the side of reporting: a finding is something to look at, not proof. The
+e-mail, telephone, SSN and date patterns are those :mod:`dcmanon.phi.identifiers` cleans free
+text with.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataset import Dataset
+
+from dcmanon.check.categories import SCAN_CATEGORIES
+from dcmanon.check.findings import FREE_TEXT_VRS, ElementText, Finding, Report, iter_texts, tokens
+from dcmanon.check.verify import PLACEHOLDERS
+from dcmanon.dicom.tags import describe_path
+from dcmanon.dicom.walk import iter_refs, quiet_pydicom
+from dcmanon.errors import InputError, UsageError
+from dcmanon.header.record import burned_in_flags
+from dcmanon.io.discover import is_dicom_candidate
+from dcmanon.io.files import read_dicom
+from dcmanon.phi.identifiers import PHI_PATTERNS as SCRUB_PATTERNS
+
+CATEGORIES = SCAN_CATEGORIES
+"""What ``scan`` reports, in the order reports list them."""
+TECHNICAL_KEYWORDS = frozenset({"SoftwareVersions", "ImplementationVersionName",
+                                "ManufacturerModelName", "CodeValue", "ContextIdentifier",
+                                "MappingResource", "CodingSchemeVersion",
+                                "ContextGroupVersion", "DeidentificationMethod"})
+"""Elements whose text is versions and codes: numbers there are not dates or phones."""
+_NAME_WORD = r"[A-Z][a-z'\-]+"
+NAME_PATTERNS = (
+    re.compile(r"(?<![\w^])[A-Za-z][A-Za-z'\-]+\^[A-Za-z][A-Za-z'\-]*"),  # DICOM PN syntax
+    re.compile(rf"\b(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\.?\s+{_NAME_WORD}"
+               rf"(?:\s+{_NAME_WORD})?"),
+    re.compile(rf"\b(?i:patient|pt|name|for|by|dear|signed|physician|surgeon|radiologist)"
+               rf"\s*[:=]?\s+{_NAME_WORD}\s+{_NAME_WORD}"),
+)
+"""Person names in free text: ``Doe^John``; titles; a cue word before two capitalized words."""
+PHONE_PATTERNS = (
+    re.compile(r"\b(?i:phone|telephone|tel|call|ph|fax|mobile|cell)\b\.?:?\s*"
+               r"\+?\(?\d[\d()\s.\-]{5,}\d"),
+    re.compile(r"(?<![\w.\-])\d{3}-\d{4}\s*(?:x|ext\.?)\s*\d+\b"),
+)
+"""Telephone numbers the scrub patterns miss: after a cue word, or with an extension."""
+ADDRESS_PATTERNS = (
+    re.compile(r"\b\d{1,5}\s+(?:[A-Z][A-Za-z'\-]+\s+){1,4}(?:Street|St|Road|Rd|Avenue|Ave|"
+               r"Lane|Ln|Drive|Dr|Way|Close|Terrace|Boulevard|Blvd|Court|Ct|Plaza|Place|Pl|"
+               r"Square|Sq|Highway|Hwy|Parkway|Pkwy|Strasse|Straße|Weg|Allee|Platz)\b"),
+    re.compile(r"\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"),  # US state and ZIP code
+    re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b"),  # UK postcode
+    re.compile(r"\bP\.?\s?O\.?\s+Box\s+\d+", re.IGNORECASE),
+)
+_SSN = re.compile(r"\d{3}-\d{2}-\d{4}")
+_DATE_PATTERNS = SCRUB_PATTERNS[3:]
+_PSEUDONYM = re.compile(r"[A-Z0-9]+-[A-Z2-7]{6,}")
+
+
+def pattern_kind(text: str) -> str:
+    """Name what a match of the scrub patterns is: e-mail, SSN, date or telephone number."""
+    if "@" in text:
+        return "email"
+    if _SSN.fullmatch(text):
+        return "id-number"
+    if any(p.fullmatch(text) for p in _DATE_PATTERNS):
+        return "date"
+    return "phone"
+
+
+def text_findings(text: str) -> list[tuple[str, str]]:
+    """(category, matched text) of every sign of PHI in one free-text value, not overlapping."""
+    hits: list[tuple[int, int, str]] = []
+    for pattern in SCRUB_PATTERNS:
+        hits.extend((m.start(), m.end(), pattern_kind(m.group())) for m in pattern.finditer(text))
+    for pattern in PHONE_PATTERNS:
+        hits.extend((m.start(), m.end(), "phone") for m in pattern.finditer(text))
+    for pattern in NAME_PATTERNS:
+        hits.extend((m.start(), m.end(), "name") for m in pattern.finditer(text))
+    for pattern in ADDRESS_PATTERNS:
+        hits.extend((m.start(), m.end(), "address") for m in pattern.finditer(text))
+    found: list[tuple[str, str]] = []
+    end = -1
+    for start, stop, kind in sorted(hits, key=lambda h: (h[0], -h[1])):
+        if start >= end:
+            found.append((kind, text[start:stop]))
+            end = stop
+    return found
+
+
+def pseudonymous(value: str) -> bool:
+    """Whether a PN value looks like a pseudonym or a placeholder rather than a name."""
+    text = value.strip()
+    if not text or any(c.isdigit() for c in text) or _PSEUDONYM.fullmatch(text):
+        return True
+    words = tokens(text)
+    return all(w in PLACEHOLDERS or len(w) < 2 for w in words)
+
+
+def scan_dataset(ds: Dataset, rel: str, report: Report) -> None:
+    """Add the findings of one dataset to ``report``."""
+    for et in iter_texts(ds):
+        _scan_element(et, rel, report)
+    with quiet_pydicom():
+        for path, tag, _vr in iter_refs(ds):
+            if tag >> 16 & 1 and not 0x10 <= tag & 0xFFFF <= 0xFF:
+                report.add(Finding("private-element", rel, describe_path(path, tag),
+                                   message="a private element (its content is not known)"))
+        removed = str(ds.get("PatientIdentityRemoved", "") or "").strip().upper()
+        flags = burned_in_flags(ds)
+    if removed != "YES":
+        report.add(Finding("identity-not-removed", rel, "(0012,0062) PatientIdentityRemoved",
+                           message="PatientIdentityRemoved is " +
+                                   ("not YES" if removed else "missing")))
+    for flag in flags:
+        element = "(0028,0301) BurnedInAnnotation" if flag.startswith("BurnedIn") \
+            else "(0008,0060) Modality"
+        report.add(Finding("burned-in", rel, element, message=f"pixels may hold text: {flag}"))
+
+
+def _scan_element(et: ElementText, rel: str, report: Report) -> None:
+    if et.vr == "PN":
+        for value in et.texts:
+            for group in value.split("="):
+                if not pseudonymous(group.replace("^", " ")):
+                    report.add(Finding("name", rel, et.where, "name", group,
+                                       "a person name that is not a pseudonym"))
+        return
+    if et.vr not in FREE_TEXT_VRS and et.vr != "UN":
+        return
+    technical = keyword_for_tag(et.tag) in TECHNICAL_KEYWORDS
+    for value in et.texts:
+        for kind, found in text_findings(value):
+            if technical and kind in ("date", "phone"):
+                continue
+            report.add(Finding(kind, rel, et.where, kind, found,
+                               f"free text that looks like {_ARTICLE[kind]}"))
+
+
+_ARTICLE = {"name": "a person name", "date": "a date", "phone": "a telephone number",
+            "email": "an e-mail address", "id-number": "a social security number",
+            "address": "a postal address"}
+
+
+def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Report:
+    """Scan a de-identified file or folder for signs of PHI.
+
+    Parameters
+    ----------
+    target : path
+        A file, or a folder read recursively (files that are not DICOM are counted, not read).
+    ignore : iterable of str
+        Categories not to count (e.g. ``burned-in`` once the pixels were checked by eye).
+
+    Returns
+    -------
+    Report
+        Every finding, with counts by category and by element; ``passed`` when none.
+
+    Raises
+    ------
+    UsageError
+        If ``target`` does not exist.
+    """
+    root = Path(target)
+    if not root.exists():
+        raise UsageError(f"{root}: not found")
+    report = Report("scan", ignored=frozenset(ignore))
+    if root.is_file():
+        files = [(root, root.name)]
+    else:
+        files = [(Path(folder, name), Path(folder, name).relative_to(root).as_posix())
+                 for folder, _, names in sorted(os.walk(root)) for name in sorted(names)
+                 if Path(folder, name).is_file()]  # never open a FIFO or device
+    other = 0
+    for path, rel in files:
+        if not is_dicom_candidate(path):
+            other += 1
+            continue
+        try:
+            scan_dataset(read_dicom(path), rel, report)
+        except InputError:
+            report.add(Finding("unreadable", rel, message="could not be read as DICOM"))
+            continue
+        except Exception as exc:  # one odd file must not stop the scan of the others
+            report.add(Finding("unreadable", rel, message="could not be scanned (unexpected "
+                                                          f"{type(exc).__name__})"))
+        report.files_checked += 1
+    if other:
+        report.notes.append(f"{other} file(s) are not DICOM and were not read")
+    return report

@@ -1,0 +1,57 @@
+"""``dcmanon check``: prove that outputs carry none of their originals' identifiers."""
+
+from __future__ import annotations
+
+import click
+
+from dcmanon.check.categories import CHECK_CATEGORIES
+from dcmanon.cli.options import config_options, configuration_given, guarded, load_run_config
+from dcmanon.cli.reports import finish, report_options
+from dcmanon.config.loader import default_config
+
+
+@click.command("check")
+@click.option("--original", required=True, type=click.Path(exists=True),
+              help="The original files (a folder, read recursively, or one file).")
+@click.option("--anonymized", required=True, type=click.Path(exists=True),
+              help="The de-identified files (a folder, or one file).")
+@report_options(CHECK_CATEGORIES)
+@config_options("the outputs were made with; the text of the elements it keeps is not "
+                "looked for")
+def check_command(original: str, anonymized: str, json_path: str | None,
+                  html_path: str | None, show_values: bool, ignore: tuple[str, ...],
+                  config_file: str | None, key_file: str | None, profile: str | None,
+                  options: tuple[str, ...]) -> None:
+    """Prove that a de-identified set carries none of its originals' identifiers.
+
+    \b
+      dcmanon check --original in_dir --anonymized out_dir --html report.html
+
+    The identifiers of the originals (person names in all their component forms, IDs, dates
+    in common spellings, UIDs, and the text of every element the configuration does not
+    keep) are looked for in every output: each element value at any depth, private elements,
+    the file meta, the raw bytes outside pixel data, and file and folder names. Original
+    dates and UIDs that survived are reported, and so is broken referential integrity (study
+    and series grouping, SOPInstanceUID = MediaStorageSOPInstanceUID, references that no
+    longer resolve within the set).
+
+    Found values are masked (first character and length) unless --show-values.
+
+    \b
+    Exit status:
+      0  nothing found
+      1  findings (listed; see --json / --html for all of them)
+      2  usage error
+    """
+    def run() -> None:
+        from dcmanon.check.verify import check
+
+        # As the main command: -c, else ./configuration.json, else the Basic Profile (which
+        # needs no key to be explained: no warning about one).
+        config = load_run_config(config_file, key_file, profile, options, writes=False) \
+            if configuration_given(config_file, profile, options) \
+            else default_config(secret="dcmanon check")
+        report = check(original, anonymized, config=config, ignore=ignore)
+        finish(report, json_path, html_path, show_values)
+
+    guarded(run)

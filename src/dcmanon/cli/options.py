@@ -1,0 +1,141 @@
+"""What the commands share: exit codes, failing with a message, loading the configuration and
+keys, and the option groups several commands take."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from dcmanon.anonymizer import describe_unexpected
+from dcmanon.config.loader import KEY_ENV, Config, load_config, parse_config
+from dcmanon.errors import DcmanonError
+from dcmanon.profiles import PROFILES, Option
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_CONFIG = "configuration.json"
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""Some files failed (file mode, folder mode), or findings (check, scan)."""
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``dcmanon: message`` on stderr and exit with ``code``."""
+    click.echo(f"dcmanon: {message}", err=True)
+    sys.exit(code)
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong with a file, in words (``Permission denied``), never its content."""
+    return exc.strerror or type(exc).__name__
+
+
+def guarded(run: Callable[[], None]) -> None:
+    """Run a command with library warnings silenced (pydicom's quote element values) and
+    every error turned into one line and its exit code, never a traceback."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            run()
+        except DcmanonError as exc:
+            fail(str(exc), exc.exit_code)
+        except Exception as exc:  # last resort: a clear line, never a traceback or a value
+            fail(f"internal error ({describe_unexpected(exc)}); please report it", EXIT_FAILED)
+
+
+def read_key_file(path: str | None) -> str | None:
+    """The project secret held in ``path`` (None without a path); exits if it is unusable."""
+    if path is None:
+        return None
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        fail(f"{path}: cannot read key file ({os_reason(exc)})")
+    except UnicodeDecodeError:
+        fail(f"{path}: the key file is not UTF-8 text (write the secret as text)")
+    if not key:
+        fail(f"{path}: key file is empty")
+    return key
+
+
+def configuration_given(config_path: str | None, profile: str | None,
+                        options: tuple[str, ...]) -> bool:
+    """Whether the user chose a configuration: -c, --profile, --option or ./configuration.json."""
+    return (config_path is not None or profile is not None or bool(options)
+            or Path(DEFAULT_CONFIG).is_file())
+
+
+def load_run_config(config_path: str | None, key_file: str | None, profile: str | None = None,
+                    options: tuple[str, ...] = (), *, writes: bool = True) -> Config:
+    """The run's configuration: ``-c``, else ``./configuration.json``, else the Basic Profile.
+
+    ``writes``: warn when pseudonyms will not match other runs (not for commands that only
+    read: explain, --dry-run, check). Exits with a message if the configuration is wrong.
+    """
+    overrides: dict[str, object] = {}
+    if profile is not None:
+        overrides["profile"] = profile
+    if options:
+        overrides["options"] = list(options)
+    secret = read_key_file(key_file)
+    if config_path is None and not Path(DEFAULT_CONFIG).is_file():
+        # No configuration at all: the built-in PS3.15 Basic Profile, which leaks nothing.
+        overrides.setdefault("profile", "basic")
+        try:
+            config = parse_config(overrides, source="command line", secret=secret)
+        except DcmanonError as exc:
+            fail(str(exc), exc.exit_code)
+        return _warn_keys(config) if writes else config
+    config_path = config_path or DEFAULT_CONFIG
+    try:
+        config = load_config(config_path, secret=secret, overrides=overrides)
+    except DcmanonError as exc:
+        fail(str(exc), exc.exit_code)
+    except Exception as exc:  # a loader bug must not print a traceback (or the file's text)
+        fail(f"{config_path}: cannot be read as a configuration ({type(exc).__name__})")
+    return _warn_keys(config) if writes else config
+
+
+def _warn_keys(config: Config) -> Config:
+    if config.generated_keys:
+        names = ", ".join(config.generated_keys)
+        click.echo(f"dcmanon: warning: no key for {names}: a random key is used for this run, "
+                   f"so its pseudonyms will not match other runs. Set {KEY_ENV}, use "
+                   "--key-file, or give keys in the configuration.", err=True)
+    return config
+
+
+def _apply(func: F, decorators: list[Callable[[F], F]]) -> F:
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def config_options(purpose: str) -> Callable[[F], F]:
+    """``-c``, ``--key-file``, ``--profile``, ``--option``: how every command is configured.
+
+    ``purpose`` completes the help of ``-c`` ("The configuration <purpose>").
+    """
+    def decorate(func: F) -> F:
+        return _apply(func, [
+            click.option("-c", "--configFile", "config_file", type=click.Path(dir_okay=False),
+                         help=f"The configuration {purpose} (JSON). Default: "
+                              f"./{DEFAULT_CONFIG}, else the PS3.15 Basic Profile."),
+            click.option("--key-file", "key_file", type=click.Path(dir_okay=False),
+                         help=f"File holding the project secret (else ${KEY_ENV}); keys every "
+                              "method that has no key of its own."),
+            click.option("--profile", "profile", type=click.Choice(sorted(PROFILES)),
+                         help="Built-in PS3.15 profile for elements no rule selects (default "
+                              "without a configuration: basic)."),
+            click.option("--option", "options", multiple=True, metavar="NAME",
+                         type=click.Choice([o.value for o in Option]),
+                         help="A PS3.15 option on top of the profile; repeat for several."),
+        ])
+    return decorate

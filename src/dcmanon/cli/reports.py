@@ -1,0 +1,62 @@
+"""The report options of ``check`` and ``scan``, and how their reports are written."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from dcmanon.cli.options import EXIT_FAILED, EXIT_OK, F, fail, os_reason
+
+if TYPE_CHECKING:
+    from dcmanon.check.findings import Report
+
+
+def report_options(categories: tuple[str, ...]) -> Callable[[F], F]:
+    """``--json``, ``--html``, ``--show-values``, ``--ignore`` (one of ``categories``)."""
+    def decorate(func: F) -> F:
+        for option in reversed([
+            click.option("--json", "json_path", type=click.Path(dir_okay=False),
+                         help="Also write the report as JSON to this file ('-': stdout)."),
+            click.option("--html", "html_path", type=click.Path(dir_okay=False),
+                         help="Also write the report as one self-contained HTML page."),
+            click.option("--show-values", is_flag=True,
+                         help="Show the values found; by default only their first character "
+                              "and length (the report would otherwise carry the PHI)."),
+            click.option("--ignore", "ignore", multiple=True, metavar="CATEGORY",
+                         type=click.Choice(categories),
+                         help="Do not count this category (e.g. original-uid when UIDs were "
+                              "kept on purpose); repeat for several."),
+        ]):
+            func = option(func)
+        return func
+    return decorate
+
+
+def finish(report: Report, json_path: str | None, html_path: str | None,
+           show_values: bool) -> NoReturn:
+    """Print the summary, write the report files, exit 0 (clean) or 1 (findings)."""
+    from dcmanon.check.report_html import render_html
+    from dcmanon.check.report_text import render_text, report_dict
+
+    if json_path is not None:
+        text = json.dumps(report_dict(report, show_values), indent=2, ensure_ascii=False)
+        if json_path == "-":
+            click.echo(text)
+        else:
+            _write(json_path, text + "\n")
+    if html_path is not None:
+        _write(html_path, render_html(report, show_values))
+    click.echo(render_text(report, show_values), err=json_path == "-")
+    sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{path}: cannot write the report ({os_reason(exc)})")

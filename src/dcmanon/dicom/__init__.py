@@ -1,0 +1,1 @@
+"""pydicom-level helpers: tags and paths, dates, element encoding, VR validation, walking."""

@@ -1,0 +1,140 @@
+"""Carry out a profile's action codes on elements no rule selected.
+
+Codes (see :mod:`dcmanon.profiles`): ``K`` keep, ``X`` remove, ``Z`` empty, ``D`` dummy,
+``U`` keyed UID, ``C`` clean, ``P`` patient pseudonym, ``S`` per-patient date shift, ``N`` not
+in the table (kept, instance UIDs replaced), and ``T`` the last-line scrub of an element a user
+rule kept.
+"""
+
+from __future__ import annotations
+
+from pydicom._uid_dict import UID_dictionary
+from pydicom.dataset import Dataset
+
+from dcmanon.config.loader import Config
+from dcmanon.config.selectors import ElementRef
+from dcmanon.dicom.dates import DateFormatError, parse_age
+from dcmanon.dicom.values import ElementData
+from dcmanon.keys import keyed_uid, patient_date_offset, patient_pseudonym
+from dcmanon.methods.base import Action, FileContext, Outcome
+from dcmanon.methods.profile_actions import clean, dummy, pseudonym, shift_patient_dates
+from dcmanon.profiles import Option, Profile
+
+PROFILE_ACTION_NAMES = {
+    "K": "keep", "X": "remove", "Z": "empty", "D": "dummy", "U": "refreshUID", "C": "clean",
+    "P": "pseudonym", "S": "dateShift", "N": "keep",
+}
+SCRUBBED_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN"})
+AGGREGATED_AGE = "090Y"
+"""HIPAA: ages over 89 are aggregated into a single category of 90 or older."""
+
+
+class ProfileActions:
+    """The actions of one configuration's profile, with its keys."""
+
+    def __init__(self, config: Config) -> None:
+        assert config.profile is not None
+        self.profile: Profile = config.profile
+        self.uid_key = config.uid_key
+        self.patient_key = config.patient_key
+        self.prefix = config.pseudonym_prefix
+        self.retain_uids = Option.RETAIN_UIDS in self.profile.options
+
+    def describe(self) -> str:
+        """Name the profile in messages."""
+        return self.profile.describe()
+
+    def code(self, ref: ElementRef, sop_class_uid: str) -> str:
+        """The action code for an element of an instance of ``sop_class_uid``."""
+        return self.profile.action(ref.tag, ref.vr, ref.creator, ref.parents, sop_class_uid)
+
+    def keeps_unread(self, code: str, vr: str) -> bool:
+        """Whether :meth:`apply` keeps an element with this code and VR whatever its value
+        (so the value need not be decoded)."""
+        if code not in ("K", "N", "T"):
+            return False
+        if vr == "UI":
+            return code != "N" or self.retain_uids
+        return vr != "AS" and vr not in SCRUBBED_VRS
+
+    @staticmethod
+    def sequence_code(code: str) -> str:
+        """Sequences are removed (X), emptied (Z), or kept with their items processed."""
+        return code if code in ("X", "Z") else "K"
+
+    def apply(self, code: str, data: ElementData, context: FileContext) -> Outcome:
+        """Apply a code to one non-sequence element."""
+        if code == "X":
+            return Action.REMOVE
+        if code in ("K", "N", "T"):
+            return self._kept(data, context, refresh_uids=code == "N")
+        if code == "Z":
+            return _empty(data)
+        if code == "U" or (data.vr == "UI" and code in ("D", "C")):
+            return self._uids(data)
+        if code == "D":
+            return dummy(data)
+        if code == "C":
+            return clean(data, context.identifiers)
+        if code == "P":
+            return pseudonym(data, patient_pseudonym(self.patient_key, context.patient_id,
+                                                     self.prefix))
+        if code == "S":
+            days = patient_date_offset(self.patient_key, context.patient_id)
+            return shift_patient_dates(data, days)
+        raise AssertionError(f"unknown profile action {code}")
+
+    def _uids(self, data: ElementData) -> ElementData:
+        return data.with_texts([keyed_uid(self.uid_key, t) if t else t
+                                for t in data.texts or ()])
+
+    def _kept(self, data: ElementData, context: FileContext, refresh_uids: bool) -> Outcome:
+        texts = data.texts
+        if texts is None:
+            return Action.KEEP
+        if data.vr == "UI" and refresh_uids and not self.retain_uids:
+            # Registered UIDs (SOP classes, transfer syntaxes...) identify nothing; every other
+            # UID is an instance UID, replaced so that no input UID survives.
+            if any(t and t not in UID_dictionary for t in texts):
+                return data.with_texts([t if (not t or t in UID_dictionary)
+                                        else keyed_uid(self.uid_key, t) for t in texts])
+            return Action.KEEP
+        if data.vr == "AS":
+            return _aggregate_ages(data)
+        if data.vr in SCRUBBED_VRS and any(context.identifiers.found_in(t) for t in texts):
+            return data.with_texts([context.identifiers.scrub(t, patterns=False)
+                                    for t in texts])
+        return Action.KEEP
+
+
+def _empty(data: ElementData) -> ElementData:
+    if data.texts is not None:
+        return data.with_texts([])
+    if data.numbers is not None:
+        return data.with_numbers([])
+    if data.fragments is not None:
+        return ElementData(data.tag, "OB", data=b"")
+    return ElementData(data.tag, data.vr, data=b"")
+
+
+def _aggregate_ages(data: ElementData) -> Outcome:
+    ages = []
+    changed = False
+    for text in data.texts or ():
+        try:
+            over = parse_age(text).years > 89
+        except DateFormatError:
+            over = False
+        ages.append(AGGREGATED_AGE if over else text)
+        changed = changed or over
+    return data.with_texts(ages) if changed else Action.KEEP
+
+
+def drop_orphan_creators(ds: Dataset) -> None:
+    """Remove private creators whose block no longer holds any element."""
+    tags = list(ds.keys())
+    used = {(t >> 16, (t & 0xFFFF) >> 8) for t in tags if t >> 16 & 1 and t & 0xFFFF >= 0x1000}
+    for tag in tags:
+        group, element = tag >> 16, tag & 0xFFFF
+        if group & 1 and 0x10 <= element <= 0xFF and (group, element) not in used:
+            del ds[tag]

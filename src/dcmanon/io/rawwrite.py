@@ -1,0 +1,214 @@
+"""Writing a dataset whose large values are still in its input file.
+
+:func:`write_streamed` writes what ``ds.save_as`` would write, byte for byte, but copies the
+deferred elements (header and value) from the input file in blocks, and writes the elements
+the rules left untouched (still raw bytes in the file's own encoding) straight from those
+bytes, without pydicom's per-element machinery. Everything else (changed elements, sequences)
+is written by pydicom.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.filebase import DicomFileLike
+from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.tag import BaseTag
+from pydicom.uid import UID
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+
+from dcmanon.errors import InputError
+from dcmanon.io.streaming import deferred_element
+
+COPY_BLOCK = 1 << 20
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE0DD
+_PIXEL_DATA = 0x7FE00010
+_TRUNCATED = "truncated (the file ends inside an element)"
+
+
+def _segments(ds: Dataset) -> Iterator[list[int] | RawDataElement]:
+    """The dataset in tag order: runs of ordinary elements, and deferred elements alone."""
+    run: list[int] = []
+    for tag in sorted(ds.keys()):
+        raw = deferred_element(ds, tag)
+        if raw is None:
+            run.append(int(tag))
+            continue
+        if run:
+            yield run
+            run = []
+        yield raw
+    if run:
+        yield run
+
+
+def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool) -> None:
+    """Write ``ds`` to ``handle``: the bytes ``ds.save_as`` would write.
+
+    Deferred values are copied from the input file (never held in memory); untouched raw
+    elements are written from their bytes.
+
+    Raises
+    ------
+    InputError
+        If the input file no longer holds the deferred elements where it did.
+    """
+    syntax = _syntax(ds)
+    encoding = None if syntax is None else (bool(syntax.is_implicit_VR),
+                                            bool(syntax.is_little_endian))
+    if syntax is None or encoding != tuple(ds.original_encoding) or (
+            ds.original_character_set != ds._character_set):
+        # pydicom converts every element to re-encode them: let it, but stream the bulk.
+        if any(deferred_element(ds, tag) for tag in list(ds.keys())):
+            _write_segments(ds, handle, enforce)
+        else:
+            if syntax is not None and encoding != tuple(ds.original_encoding):
+                # Elements read as implicit VR have no VR until converted (at every depth).
+                for _ in ds.iterall():
+                    pass
+            ds.save_as(handle, enforce_file_format=enforce)
+        return
+    implicit, little = bool(syntax.is_implicit_VR), bool(syntax.is_little_endian)
+    _subset(ds, [], head=True).save_as(handle, enforce_file_format=enforce)  # preamble, meta
+    fp = DicomFileLike(handle)
+    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    charset = ds.get("SpecificCharacterSet", "iso8859")
+    endian = "<" if little else ">"
+    source: io.BufferedReader | None = None
+    try:
+        for tag in sorted(ds.keys()):
+            if tag.element == 0 and tag.group > 6:
+                continue  # retired group lengths are never written (as pydicom)
+            element = ds.get_item(tag, keep_deferred=True)
+            if tag == _PIXEL_DATA and not deferred_element(ds, tag):
+                # As dcmwrite: encapsulated pixel data has an undefined length.
+                pixels = ds[tag]
+                pixels.is_undefined_length = syntax.is_compressed
+                write_data_element(fp, pixels, charset)
+            elif not isinstance(element, RawDataElement):
+                write_data_element(fp, element, charset)
+            elif element.value is None and element.length:
+                if source is None:
+                    source = open(str(ds.filename), "rb")  # noqa: SIM115 (closed below)
+                copy_element(source, element, handle, str(ds.filename))
+            elif (isinstance(element.value, bytes) and element.length != _UNDEFINED
+                  and element.is_implicit_VR == implicit
+                  and element.is_little_endian == little):
+                handle.write(_raw_header(element, implicit, endian))
+                handle.write(element.value)
+            else:
+                write_data_element(fp, element, charset)
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _syntax(ds: FileDataset) -> UID | None:
+    """The transfer syntax pydicom will write with, when it is a public, plain one."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not syntax:
+        return None
+    uid = UID(str(syntax))
+    if uid.is_private or not uid.is_transfer_syntax or uid.is_deflated:
+        return None
+    return uid
+
+
+def _raw_header(element: RawDataElement, implicit: bool, endian: str) -> bytes:
+    """Tag, VR and length of a raw element, as pydicom writes them."""
+    tag, length = int(element.tag), len(element.value or b"")
+    if implicit:
+        return struct.pack(f"{endian}HHL", tag >> 16, tag & 0xFFFF, length)
+    vr = str(element.VR)
+    if vr in EXPLICIT_VR_LENGTH_32:
+        return struct.pack(f"{endian}HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
+    return struct.pack(f"{endian}HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+
+def _subset(ds: FileDataset, tags: list[int], *, head: bool) -> Dataset:
+    """A dataset holding some of ``ds``'s elements, encoded exactly as ``ds`` would be."""
+    part: Dataset
+    implicit, little = ds.original_encoding
+    if head:
+        part = FileDataset("", Dataset(), preamble=ds.preamble, file_meta=ds.file_meta,
+                           is_implicit_VR=bool(implicit), is_little_endian=bool(little))
+    else:
+        part = Dataset()
+        part._parent_encoding = ds._character_set
+    part.set_original_encoding(implicit, little, ds.original_character_set)
+    for tag in tags:
+        part._dict[BaseTag(tag)] = ds.get_item(tag, keep_deferred=True)
+    return part
+
+
+def _write_segments(ds: FileDataset, handle: BinaryIO, enforce: bool) -> None:
+    """Runs of ordinary elements by pydicom, deferred elements copied (any encoding)."""
+    source = str(ds.filename)
+    charset = ds.get("SpecificCharacterSet", "iso8859")
+    first = True
+    fp: DicomFileLike | None = None
+    with open(source, "rb") as src:
+        for segment in _segments(ds):
+            if first:
+                head = segment if isinstance(segment, list) else []
+                _subset(ds, head, head=True).save_as(handle, enforce_file_format=enforce)
+                fp = DicomFileLike(handle)
+                implicit, little = ds.original_encoding
+                fp.is_implicit_VR, fp.is_little_endian = bool(implicit), bool(little)
+                first = False
+                if isinstance(segment, list):
+                    continue
+            assert fp is not None
+            if isinstance(segment, list):
+                write_dataset(fp, _subset(ds, segment, head=False), charset)
+            else:
+                copy_element(src, segment, handle, source)
+
+
+def copy_element(src: io.BufferedReader, raw: RawDataElement, out: BinaryIO, name: str) -> None:
+    """Copy one element (header and value) from the input to the output, in blocks."""
+    explicit_long = not raw.is_implicit_VR and raw.VR in EXPLICIT_VR_LENGTH_32
+    header_length = 12 if explicit_long else 8
+    src.seek(raw.value_tell - header_length)
+    header = src.read(header_length)
+    endian = "<" if raw.is_little_endian else ">"
+    if len(header) != header_length:
+        raise InputError(f"{name}: {_TRUNCATED}")
+    group, element = struct.unpack(f"{endian}HH", header[:4])
+    if (group << 16 | element) != raw.tag:
+        raise InputError(f"{name}: changed while it was being read")
+    out.write(header)
+    if raw.length != _UNDEFINED:
+        _copy(src, out, raw.length, name)
+        return
+    while True:  # encapsulated: items, then the sequence delimiter
+        item = src.read(8)
+        if len(item) != 8:
+            raise InputError(f"{name}: {_TRUNCATED}")
+        out.write(item)
+        group, element, length = struct.unpack(f"{endian}HHL", item)
+        tag = group << 16 | element
+        if tag == _SEQUENCE_END:
+            return
+        if tag != _ITEM or length == _UNDEFINED:
+            raise InputError(f"{name}: not a readable DICOM file, corrupt encapsulated data")
+        _copy(src, out, length, name)
+
+
+def _copy(src: io.BufferedReader, out: BinaryIO, length: int, name: str) -> None:
+    buffer = bytearray(min(COPY_BLOCK, max(length, 1)))
+    view = memoryview(buffer)
+    remaining = length
+    while remaining:
+        count = src.readinto(view[:min(remaining, len(buffer))])
+        if not count:
+            raise InputError(f"{name}: {_TRUNCATED}")
+        out.write(view[:count])
+        remaining -= count

@@ -1,0 +1,1 @@
+"""What identifies a patient: the identifiers a dataset holds and the patterns PHI takes in text."""

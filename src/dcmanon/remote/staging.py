@@ -1,0 +1,171 @@
+"""Input and output folders given as URLs (``s3://``, ``gs://``, ``ftp://``...), through fsspec.
+
+What cluster users expect: every worker reaches the same bucket or server, whatever machine it
+runs on. A worker stages each input in a local temporary folder, anonymizes it with the ordinary
+machinery, and publishes the output so that it appears under its name only when complete:
+an object store's upload is atomic by itself; elsewhere the output is uploaded under a
+temporary name, then renamed. A URL's password is never shown: messages and reports name
+``user@host``.
+
+fsspec knows ``ftp://``, ``http(s)://`` (read only), ``sftp://`` and more by itself; ``s3://``
+needs ``s3fs``, ``gs://`` needs ``gcsfs``, ``az://`` needs ``adlfs`` (on every worker).
+Credentials come from the URL or from each implementation's usual configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import shutil
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from dcmanon.errors import UsageError
+from dcmanon.remote.urls import display, join
+
+_MARKER_BYTES = 132
+COPY_BLOCK = 1 << 20
+MAKE_FOLDER_ATTEMPTS = 5
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+"""fsspec protocols of object stores, whose uploads are atomic by themselves."""
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec file system of a URL and the path inside it (once per process: a forked
+    worker opens its own connections).
+
+    Raises
+    ------
+    UsageError
+        If fsspec, or the implementation for the URL's scheme, is not installed.
+    """
+    return _filesystem(url, os.getpid())
+
+
+@lru_cache(maxsize=16)
+def _filesystem(url: str, pid: int) -> tuple[Any, str]:
+    try:
+        fsspec: Any = importlib.import_module("fsspec")
+    except ImportError:
+        raise UsageError("folders given as URLs need fsspec: pip install fsspec") from None
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        scheme = url.split("://", 1)[0]
+        raise UsageError(f"{display(url)}: no file system for {scheme}:// "
+                         f"({type(exc).__name__}: install the fsspec implementation for it, "
+                         "e.g. s3fs for s3://)") from None
+    return fs, str(path).rstrip("/")
+
+
+def list_inputs(url: str) -> list[str]:
+    """The files under a URL, as sorted POSIX paths relative to it.
+
+    Raises
+    ------
+    UsageError
+        If the URL cannot be listed (the message names the URL without its password).
+    """
+    fs, root = filesystem(url)
+    try:
+        if not fs.isdir(root):
+            raise UsageError(f"{display(url)}: input folder not found")
+        found = fs.find(root)
+    except UsageError:
+        raise
+    except Exception as exc:  # every implementation raises its own errors
+        raise UsageError(f"{display(url)}: cannot list the input folder "
+                         f"({type(exc).__name__})") from None
+    prefix = root + "/"
+    return sorted(str(path)[len(prefix):] for path in found if str(path).startswith(prefix))
+
+
+def check_urls(input_dir: str, output_dir: str) -> None:
+    """Refuse an input and output that are the same folder or nested in each other.
+
+    Raises
+    ------
+    UsageError
+        If they are.
+    """
+    source, target = input_dir.rstrip("/") + "/", output_dir.rstrip("/") + "/"
+    if source == target:
+        raise UsageError("input and output folders are the same; choose another output folder")
+    if target.startswith(source):
+        raise UsageError("the output folder is inside the input folder; choose a folder outside")
+    if source.startswith(target):
+        raise UsageError("the input folder is inside the output folder; choose another folder")
+
+
+def stage_input(url: str, relative: str, target: Path) -> bool:
+    """Download one input; False if it is not a DICOM file (no .dcm name, no DICM marker)."""
+    fs, root = filesystem(url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with fs.open(join(root, relative), "rb") as remote, target.open("wb") as local:
+        head = remote.read(_MARKER_BYTES)
+        if not relative.lower().endswith(".dcm") and head[128:132] != b"DICM":
+            return False
+        local.write(head)
+        shutil.copyfileobj(remote, local, COPY_BLOCK)
+    return True
+
+
+def upload(fs: Any, local: Path, remote: str) -> None:
+    """Upload an output so that it appears under its name only when complete.
+
+    An object store's upload is atomic by itself: the object is uploaded under its name.
+    Elsewhere (FTP, SFTP...) it goes under a temporary name beside the target, then is renamed
+    into place.
+    """
+    parent = remote.rsplit("/", 1)[0]
+    direct = _is_object_store(fs)
+    temporary = remote if direct else f"{parent}/.dcmanon-{uuid.uuid4().hex}.part"
+    try:
+        _make_folders(fs, parent)
+        fs.put_file(str(local), temporary)
+        if not direct:
+            fs.mv(temporary, remote)
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # best effort: the upload itself failed
+            fs.rm_file(temporary)
+        if isinstance(exc, OSError):
+            raise
+        raise OSError(type(exc).__name__) from None
+
+
+def _is_object_store(fs: Any) -> bool:
+    """Whether ``fs`` is an object store (S3, Google Cloud Storage, Azure Blob): an object
+    appears only once its upload is complete, and a "rename" is a copy and a delete."""
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return not OBJECT_STORES.isdisjoint(protocols)
+
+
+def _make_folders(fs: Any, folder: str) -> None:
+    """Create a remote folder and its parents; another worker may be creating them too (a
+    folder made meanwhile fails the creation: look again, with fresh listings)."""
+    for attempt in range(MAKE_FOLDER_ATTEMPTS):
+        try:
+            fs.makedirs(folder, exist_ok=True)
+            return
+        except Exception:
+            fs.invalidate_cache()
+            if attempt == MAKE_FOLDER_ATTEMPTS - 1:
+                raise
+
+
+def exists(fs: Any, path: str) -> bool:
+    """Whether a remote file exists now (not in a listing cached before another worker
+    wrote it)."""
+    try:
+        fs.invalidate_cache(path.rsplit("/", 1)[0])
+        return bool(fs.exists(path))
+    except Exception:
+        return False
+
+
+def reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or \
+        type(exc).__name__
