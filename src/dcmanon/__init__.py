@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from dcmanon._version import __version__
-from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.config.loader import Config, default_config, load_config, parse_config
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -17,6 +17,7 @@ __all__ = [
     "Anonymizer",
     "Config",
     "FileResult",
+    "FileStatus",
     "__version__",
     "default_config",
     "load_config",

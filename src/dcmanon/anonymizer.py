@@ -8,6 +8,7 @@ import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydicom.dataset import Dataset, FileDataset
 from dcmanon.config.loader import Config
 from dcmanon.dicom.validation import validate_dataset
 from dcmanon.dicom.walk import quiet_pydicom
-from dcmanon.errors import DcmanonError, InputError
+from dcmanon.errors import DcmanonError, InputError, OutputError, describe_os_error
 from dcmanon.header.engine import Engine
 from dcmanon.header.mapping import mappings, original_identities
 from dcmanon.io.fastpath import FastOutput, FastPath
@@ -37,14 +38,39 @@ Target = str | os.PathLike[str] | Callable[[Dataset], str | os.PathLike[str]]
 """Where an output goes: a path, or a function of the anonymized dataset that names it."""
 
 
+class FileStatus(str, Enum):
+    """What happened to one input file."""
+
+    DONE = "done"
+    """Anonymized and written."""
+    FAILED = "failed"
+    """Not written; the result says why."""
+    EXISTS = "exists"
+    """The output was already there and was kept."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class DatasetOutcome:
+    """What anonymizing one dataset did, beside the dataset changed in place."""
+
+    actions: dict[str, int]
+    """Elements handled, by action."""
+    flags: tuple[str, ...] = ()
+    """Why the output may still need a look (e.g. burned-in text in its pixels)."""
+    mappings: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
+    """(kind, original, pseudonym) pairs — only when asked: they re-identify."""
+
+
 @dataclass(frozen=True)
 class FileResult:
     """The outcome for one file: status, elements per action, error (never a value)."""
 
     source: str
     target: str
-    status: str
-    """``done``, ``failed``, or ``exists`` (the output was already there and was kept)."""
+    status: FileStatus
     actions: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_class: str | None = None
@@ -101,8 +127,6 @@ class Anonymizer:
         self.fast_path = fast_path
         self._fast = FastPath(self.engine, record_mappings) if fast_path and not (
             validate_input or validate_output) else None
-        self._last_flags: tuple[str, ...] = ()
-        self._last_mappings: tuple[tuple[str, str, str], ...] = ()
 
     def same_as(self, other: Anonymizer) -> bool:
         """Whether ``other`` anonymizes exactly as this one does (same configuration, keys,
@@ -117,19 +141,33 @@ class Anonymizer:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
-        state = dict(state)
-        config = state.pop("config")
-        self.__init__(config, **state)  # type: ignore[misc]
+        self.__dict__.update(Anonymizer.from_state(state).__dict__)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Anonymizer:
+        """A new anonymizer from :meth:`__getstate__`'s description."""
+        options = dict(state)
+        return cls(options.pop("config"), **options)
 
     def copy(self) -> Anonymizer:
         """The same anonymizer (configuration, keys, date) with caches of its own: one per
         thread, since the caches are not shared safely between threads."""
-        twin = Anonymizer.__new__(Anonymizer)
-        twin.__setstate__(self.__getstate__())
-        return twin
+        return Anonymizer.from_state(self.__getstate__())
 
     def anonymize_dataset(self, ds: Dataset) -> dict[str, int]:
         """Anonymize ``ds`` in place and return how many elements each action handled.
+
+        Raises
+        ------
+        ValidationError
+            If validation is on and a value breaks its VR's rules.
+        ElementError
+            If a method cannot process an element; ``ds`` must then be discarded.
+        """
+        return self.anonymize_dataset_outcome(ds).actions
+
+    def anonymize_dataset_outcome(self, ds: Dataset) -> DatasetOutcome:
+        """As :meth:`anonymize_dataset`, with the flags and (when recorded) the mappings.
 
         Raises
         ------
@@ -148,9 +186,8 @@ class Anonymizer:
         if self.validate_output:
             with quiet_pydicom():
                 validate_dataset(ds, stage="output")
-        self._last_flags = tuple(result.flags)
-        self._last_mappings = mappings(before, ds, self.config) if before else ()
-        return dict(sorted(result.actions.items()))
+        return DatasetOutcome(dict(sorted(result.actions.items())), tuple(result.flags),
+                              mappings(before, ds, self.config) if before else ())
 
     def anonymize_file(self, source: str | os.PathLike[str], target: Target,
                        exclusive: bool = False,
@@ -186,12 +223,12 @@ class Anonymizer:
                                     sync)
         dst = "" if callable(target) else os.fspath(target)
         try:
-            ds, actions = self._read_and_anonymize(src)
+            ds, outcome = self._read_and_anonymize(src)
             if callable(target):
                 dst = os.fspath(target(ds))
         except DcmanonError as exc:
             return _failed(src, dst, exc)
-        except Exception as exc:  # the per-file boundary: one bad file never stops a batch
+        except Exception as exc:  # noqa: BLE001  (per-file boundary: one bad file never stops a batch)
             return _unexpected(src, dst, exc, "could not be anonymized")
 
         def write() -> None:
@@ -201,8 +238,8 @@ class Anonymizer:
                                    replace_before=replace_before, sync=sync)
 
         return _written(src, dst, write) or FileResult(
-            src, dst, "done", actions, flags=self._last_flags, mappings=self._last_mappings,
-            size=_size(src))
+            src, dst, FileStatus.DONE, outcome.actions, flags=outcome.flags,
+            mappings=outcome.mappings, size=_size(src))
 
     def _fast_output(self, src: str) -> FastOutput | None:
         """The fast path's output, or None: the file then takes pydicom's path, which reads
@@ -213,8 +250,11 @@ class Anonymizer:
             return self._fast.anonymize(src)
         except NotPlain:
             return None
-        except Exception as exc:  # a fast-path bug must not cost the file: pydicom's path
-            _log.debug("fast path failed on a file (%s)", describe_unexpected(exc))
+        except Exception as exc:  # noqa: BLE001  (a fast-path bug must not cost the file)
+            # Logged (the class and where, never a message that may quote a value), since
+            # it is a bug to report; the file still takes pydicom's path.
+            _log.warning("fast path failed on a file, which took pydicom's path instead (%s); "
+                         "please report it", describe_unexpected(exc))
             return None
 
     def _write_fast(self, fast: FastOutput, src: str, target: Target, exclusive: bool,
@@ -225,7 +265,7 @@ class Anonymizer:
             dst = os.fspath(target(fast.names())) if callable(target) else os.fspath(target)
         except DcmanonError as exc:
             return _failed(src, "", exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (per-file boundary, as above)
             return _unexpected(src, "", exc, "could not be anonymized")
 
         def write() -> None:
@@ -234,10 +274,11 @@ class Anonymizer:
                          sync=sync)
 
         return _written(src, dst, write) or FileResult(
-            src, dst, "done", dict(sorted(fast.actions.items())), flags=tuple(fast.flags),
+            src, dst, FileStatus.DONE, dict(sorted(fast.actions.items())),
+            flags=tuple(fast.flags),
             mappings=fast.mappings, size=fast.size)
 
-    def _read_and_anonymize(self, src: str) -> tuple[FileDataset, dict[str, int]]:
+    def _read_and_anonymize(self, src: str) -> tuple[FileDataset, DatasetOutcome]:
         """Read ``src`` with its large values left on disk, and anonymize it.
 
         A rule that changes a large value needs it: the file is then read again in full.
@@ -246,13 +287,13 @@ class Anonymizer:
         if needs_full_read(ds):  # big endian (deflated files are read in full already)
             if has_deferred(ds):
                 ds = read_dicom(src, defer=False)
-            return ds, self.anonymize_dataset(ds)
+            return ds, self.anonymize_dataset_outcome(ds)
         held = hold_bulk(ds)
-        actions = self.anonymize_dataset(ds)
+        outcome = self.anonymize_dataset_outcome(ds)
         if held and not release_bulk(ds, held):
             ds = read_dicom(src, defer=False)
-            actions = self.anonymize_dataset(ds)
-        return ds, actions
+            outcome = self.anonymize_dataset_outcome(ds)
+        return ds, outcome
 
 
 def _written(src: str, dst: str, write: Callable[[], None]) -> FileResult | None:
@@ -260,14 +301,14 @@ def _written(src: str, dst: str, write: Callable[[], None]) -> FileResult | None
     try:
         write()
     except FileExistsError:
-        return FileResult(src, dst, "exists")
+        return FileResult(src, dst, FileStatus.EXISTS)
     except DcmanonError as exc:  # e.g. the input changed or ended while it was copied
         return _failed(src, dst, exc)
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return FileResult(src, dst, "failed", error=f"{dst}: cannot write ({reason})",
-                          error_class="OutputError")
-    except Exception as exc:
+        return FileResult(src, dst, FileStatus.FAILED,
+                          error=f"{dst}: cannot write ({describe_os_error(exc)})",
+                          error_class=OutputError.__name__)
+    except Exception as exc:  # noqa: BLE001  (per-file boundary: the file fails, the batch goes on)
         return _unexpected(src, dst, exc, "could not be written")
     return None
 
@@ -275,7 +316,8 @@ def _written(src: str, dst: str, write: Callable[[], None]) -> FileResult | None
 def _failed(src: str, dst: str, exc: DcmanonError) -> FileResult:
     """A failure dcmanon explains (input errors already name the file)."""
     message = str(exc) if isinstance(exc, InputError) else f"{src}: {exc}"
-    return FileResult(src, dst, "failed", error=message, error_class=type(exc).__name__)
+    return FileResult(src, dst, FileStatus.FAILED, error=message,
+                      error_class=type(exc).__name__)
 
 
 def _size(path: str) -> int:
@@ -291,7 +333,7 @@ def _unexpected(src: str, dst: str, exc: Exception, what: str) -> FileResult:
     The messages of pydicom and other libraries may quote element values.
     """
     error = f"{src}: {what} (unexpected {describe_unexpected(exc)}; please report it)"
-    return FileResult(src, dst, "failed", error=error, error_class=type(exc).__name__)
+    return FileResult(src, dst, FileStatus.FAILED, error=error, error_class=type(exc).__name__)
 
 
 def describe_unexpected(exc: BaseException) -> str:

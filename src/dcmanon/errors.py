@@ -20,6 +20,10 @@ class UsageError(DcmanonError):
     exit_code = 2
 
 
+class MissingExtraError(UsageError):
+    """An optional part of dcmanon is needed but not installed; the message names the extra."""
+
+
 @dataclass(frozen=True)
 class ConfigProblem:
     """One problem found in a configuration, with its JSON location."""
@@ -47,6 +51,22 @@ class ConfigError(DcmanonError):
 
 class InputError(DcmanonError):
     """An input file cannot be read as DICOM (missing, unreadable, not DICOM, truncated)."""
+
+
+class OutputError(DcmanonError):
+    """An output could not be written (its folder, the disk, the remote file system)."""
+
+
+class OutputCollision(OutputError):
+    """Two inputs would be written to one output; the second is not written."""
+
+
+class LayoutError(DcmanonError):
+    """The anonymized dataset cannot name its output (``--layout uid``)."""
+
+
+class WorkerError(DcmanonError):
+    """The worker processing a file failed (it died, or its connection was lost)."""
 
 
 class ElementError(DcmanonError):
@@ -94,3 +114,10 @@ class ValidationError(ElementError):
 
 class DecryptError(DcmanonError):
     """A value could not be decrypted (wrong key or not produced by ``encrypt``)."""
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """What went wrong with a file, in words (``Permission denied``), never its content."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__

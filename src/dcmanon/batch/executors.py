@@ -19,16 +19,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
-from dcmanon.errors import UsageError
+from dcmanon.errors import MissingExtraError, UsageError
 
 T = TypeVar("T")
 R = TypeVar("R")
 logger = logging.getLogger(__name__)
 IN_FLIGHT_PER_WORKER = 2
-
-
-class MissingExtraError(UsageError):
-    """An optional part of dcmanon is needed but not installed; the message names the extra."""
 
 
 def available_cores() -> int:
@@ -72,7 +68,7 @@ class SerialExecutor:
                 result = fn(item)
             except (KeyboardInterrupt, SystemExit):
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  (a failed chunk fails its files, not the run)
                 result = on_error(item, exc)
             yield result
 
@@ -154,7 +150,7 @@ class ProcessExecutor:
                     broken = True  # a worker died (killed, out of memory, a crash in C)
                     logger.warning("a worker process died; its chunk is reported as failed")
                     yield on_error(item, exc)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001  (a failed chunk fails its files only)
                     yield on_error(item, exc)
             if broken:  # the pool is unusable: fail what it held, go on with a new one
                 for future, item in list(pending.items()):
@@ -241,7 +237,7 @@ class DaskExecutor:
             item = pending.pop(future.key)
             try:
                 yield future.result()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  (a lost worker fails its chunk only)
                 yield on_error(item, exc)
             following = next(source, _END)
             if following is not _END:

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 
 from pydicom.dataset import Dataset
 
-from dcmanon.errors import DcmanonError
+from dcmanon.errors import LayoutError
 
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
@@ -24,10 +24,6 @@ class Layout(str, Enum):
 
     MIRROR = "mirror"
     UID = "uid"
-
-
-class LayoutError(DcmanonError):
-    """The anonymized dataset cannot name its output (``--layout uid``)."""
 
 
 def mirror_target(output_dir: Path, relative: str) -> Path:

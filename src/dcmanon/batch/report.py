@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from dcmanon.anonymizer import FileResult
+from dcmanon.anonymizer import FileResult, FileStatus
 from dcmanon.io.discover import Skipped
 from dcmanon.remote.urls import is_url
 
@@ -55,11 +55,11 @@ class Summary:
         if isinstance(outcome, Skipped):
             self.skipped += 1
             return
-        if outcome.status == "done":
+        if outcome.status == FileStatus.DONE:
             self.done += 1
             self.bytes += outcome.size
             self.flagged += bool(outcome.flags)
-        elif outcome.status == "exists":
+        elif outcome.status == FileStatus.EXISTS:
             self.existing += 1
         else:
             self.failed += 1
@@ -108,7 +108,7 @@ class RunReport:
                       "target": _relative(outcome.target, self.output_dir),
                       "status": outcome.status, "actions": outcome.actions,
                       "bytes": outcome.size}
-            if outcome.status == "failed":
+            if outcome.status == FileStatus.FAILED:
                 record["error_class"] = outcome.error_class
                 record["error"] = outcome.error
             if outcome.flags:

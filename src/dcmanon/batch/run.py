@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
-from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.executors import (
     DaskExecutor,
     Executor,
@@ -32,7 +32,7 @@ from dcmanon.batch.layout import Layout
 from dcmanon.batch.report import RunReport, Summary
 from dcmanon.batch.staged import process_remote_file
 from dcmanon.batch.worker import Job, Outcome, process_file
-from dcmanon.errors import UsageError
+from dcmanon.errors import InputError, OutputCollision, UsageError, WorkerError, describe_os_error
 from dcmanon.io.discover import Skipped, Unlisted, discover
 from dcmanon.remote.urls import display, is_url, join, local_path
 
@@ -136,7 +136,7 @@ class _OutputFolder:
             self._lock = (self.temp / LOCK_FILE).open("ab")
         except OSError as exc:
             raise UsageError(f"{self.folder}: cannot write to the output folder "
-                             f"({exc.strerror or type(exc).__name__})") from None
+                             f"({describe_os_error(exc)})") from None
         try:
             import fcntl
         except ImportError:  # not POSIX: no lock
@@ -197,10 +197,10 @@ def _make_executor(options: BatchOptions, files: int) -> Executor:
 
 def _chunk_failed(input_dir: str, chunk: list[str], exc: BaseException) -> list[Outcome]:
     """Every file of a chunk whose worker failed (a worker that died, a lost connection)."""
-    return [FileResult(_below(input_dir, rel), "", "failed",
+    return [FileResult(_below(input_dir, rel), "", FileStatus.FAILED,
                        error=f"{_below(input_dir, rel)}: the worker processing it failed "
                              f"({type(exc).__name__})",
-                       error_class="WorkerError") for rel in chunk]
+                       error_class=WorkerError.__name__) for rel in chunk]
 
 
 def _below(root: str, relative: str) -> str:
@@ -224,9 +224,10 @@ def _inputs(source: Path | str, tracker: _Tracker) -> list[str]:
         if isinstance(item, Path):
             files.append(item.relative_to(source).as_posix())
         elif isinstance(item, Unlisted):
-            tracker.accept(FileResult(item.path, "", "failed", error=f"{item.path}: cannot "
-                                      f"list the folder ({item.reason}); its files were not "
-                                      "processed", error_class="InputError"))
+            tracker.accept(FileResult(
+                item.path, "", FileStatus.FAILED, error=f"{item.path}: cannot list the folder "
+                f"({item.reason}); its files were not processed",
+                error_class=InputError.__name__))
         else:
             tracker.accept(item)
     return files
@@ -329,10 +330,10 @@ class _Tracker:
 
     def accept(self, outcome: Outcome) -> None:
         if isinstance(outcome, FileResult) and outcome.target:
-            if outcome.status == "exists" and self.hold_existing:
+            if outcome.status == FileStatus.EXISTS and self.hold_existing:
                 self.existing.append(outcome)
                 return
-            if outcome.status == "done" and self.hold_existing:
+            if outcome.status == FileStatus.DONE and self.hold_existing:
                 other = self.written.setdefault(outcome.target, outcome.source)
                 if other != outcome.source:
                     outcome = _collision(outcome, other)
@@ -350,9 +351,9 @@ class _Tracker:
         batch.summary.add(outcome)
         if isinstance(outcome, Skipped):
             batch.skipped.append(outcome)
-        elif outcome.status == "failed":
+        elif outcome.status == FileStatus.FAILED:
             batch.failed.append(outcome)
-        elif outcome.status == "done":
+        elif outcome.status == FileStatus.DONE:
             if outcome.flags and len(batch.flagged) < 10:
                 batch.flagged.append(outcome)
             if self.keep_mappings:
@@ -364,7 +365,7 @@ class _Tracker:
 
 
 def _collision(outcome: FileResult, other: str) -> FileResult:
-    return FileResult(outcome.source, outcome.target, "failed",
+    return FileResult(outcome.source, outcome.target, FileStatus.FAILED,
                       error=f"{outcome.source}: maps to the same output as {other} "
                             f"({outcome.target}); two inputs are never written to one output",
-                      error_class="OutputCollision", size=outcome.size)
+                      error_class=OutputCollision.__name__, size=outcome.size)

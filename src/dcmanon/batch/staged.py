@@ -10,11 +10,12 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dcmanon.anonymizer import FileResult
+from dcmanon.anonymizer import FileResult, FileStatus
 from dcmanon.batch.layout import Layout, uid_target
 from dcmanon.batch.worker import Job, Outcome, process_file, quarantine
+from dcmanon.errors import InputError, OutputError, describe_os_error
 from dcmanon.io.discover import NOT_DICOM, NOT_REGULAR, Skipped, is_dicom_candidate, is_special
-from dcmanon.remote.staging import exists, filesystem, reason, stage_input, upload
+from dcmanon.remote.staging import exists, filesystem, stage_input, upload
 from dcmanon.remote.urls import display, is_url, join
 
 
@@ -32,8 +33,8 @@ def process_remote_file(job: Job, relative: str) -> Outcome:
                 if not stage_input(job.input_dir, relative, staged_in):
                     return Skipped(display(source_url), NOT_DICOM)
             except OSError as exc:
-                return _failed(display(source_url), "", f"cannot read it ({reason(exc)})",
-                               "InputError")
+                return _failed(display(source_url), "",
+                               f"cannot read it ({describe_os_error(exc)})", InputError.__name__)
             local_job = dataclasses.replace(job, input_dir=str(Path(stage, "input")))
         else:
             local_job = job
@@ -61,16 +62,21 @@ def _to_remote(job: Job, relative: str, stage: Path, source: str) -> Outcome:
 
     target_rel = relative
     if job.layout is Layout.MIRROR:
-        if not job.overwrite and exists(fs, join(out_root, relative)):
-            return FileResult(source, display(join(job.output_dir, relative)), "exists")
+        shown = display(join(job.output_dir, relative))
+        try:
+            if not job.overwrite and exists(fs, join(out_root, relative)):
+                return FileResult(source, shown, FileStatus.EXISTS)
+        except OSError as exc:
+            return _failed(source, shown, f"{shown}: cannot write ({describe_os_error(exc)})",
+                           OutputError.__name__)
         result = job.warm_anonymizer().anonymize_file(local_source, staged_out, sync=False)
     else:
         result = job.warm_anonymizer().anonymize_file(local_source, name, sync=False)
         if names:
             target_rel = names[0]
     target = display(join(job.output_dir, target_rel))
-    if result.status != "done":
-        if result.status == "failed" and job.quarantine is not None:
+    if result.status != FileStatus.DONE:
+        if result.status == FileStatus.FAILED and job.quarantine is not None:
             result = quarantine(result, Path(job.quarantine), relative)
         named = target if job.layout is Layout.MIRROR or names else ""
         return _renamed(dataclasses.replace(result, target=named), str(local_source), source,
@@ -78,17 +84,17 @@ def _to_remote(job: Job, relative: str, stage: Path, source: str) -> Outcome:
     remote_target = join(out_root, target_rel)
     try:
         if job.layout is Layout.UID and exists(fs, remote_target) and not job.overwrite:
-            return FileResult(source, target, "exists")
+            return FileResult(source, target, FileStatus.EXISTS)
         upload(fs, staged_out, remote_target)
     except OSError as exc:
-        return _failed(source, target, f"{target}: cannot write ({reason(exc)})",
-                       "OutputError")
+        return _failed(source, target, f"{target}: cannot write ({describe_os_error(exc)})",
+                       OutputError.__name__)
     return dataclasses.replace(result, source=source, target=target)
 
 
 def _failed(source: str, target: str, error: str, error_class: str) -> FileResult:
     message = error if error.startswith(source) else f"{source}: {error}"
-    return FileResult(source, target, "failed", error=message, error_class=error_class)
+    return FileResult(source, target, FileStatus.FAILED, error=message, error_class=error_class)
 
 
 def _renamed(outcome: Outcome, local: str, url: str, *others: str) -> Outcome:

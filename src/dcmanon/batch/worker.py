@@ -15,8 +15,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.layout import Layout, mirror_target, uid_target
+from dcmanon.errors import describe_os_error
 from dcmanon.io.discover import NOT_DICOM, NOT_REGULAR, Skipped, is_dicom_candidate, is_special
 
 REASON_SUFFIX = ".reason.txt"
@@ -67,7 +68,7 @@ def process_file(job: Job, relative: str) -> Outcome:
     if job.layout is Layout.MIRROR:
         target = mirror_target(output, relative)
         if not job.overwrite and os.path.lexists(target):  # a dangling link counts too
-            return FileResult(str(source), str(target), "exists")
+            return FileResult(str(source), str(target), FileStatus.EXISTS)
         if job.overwrite:
             result = anonymizer.anonymize_file(source, target, False, job.temp_dir,
                                                sync=False)
@@ -77,7 +78,7 @@ def process_file(job: Job, relative: str) -> Outcome:
         result = anonymizer.anonymize_file(
             source, lambda ds: uid_target(output, ds), True, job.temp_dir,
             replace_before=job.started if job.overwrite else None, sync=False)
-    if result.status == "failed" and job.quarantine is not None:
+    if result.status == FileStatus.FAILED and job.quarantine is not None:
         result = quarantine(result, Path(job.quarantine), relative)
     return result
 
@@ -96,7 +97,7 @@ def quarantine(result: FileResult, folder: Path, relative: str) -> FileResult:
         text = f"{result.error_class or 'Error'}: {result.error or 'failed'}\n"
         _atomic_write(reason, text.encode("utf-8"))
     except OSError as exc:
-        error = f"{result.error} (could not be quarantined: {exc.strerror or type(exc).__name__})"
+        error = f"{result.error} (could not be quarantined: {describe_os_error(exc)})"
         return dataclasses.replace(result, error=error)
     return result
 

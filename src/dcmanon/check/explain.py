@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dcmanon.check.findings import mask
+from dcmanon.dicom.constants import UNDEFINED_LENGTH
 from dcmanon.dicom.tags import describe_tag
 from dcmanon.dicom.walk import quiet_pydicom
 from dcmanon.header.engine import Decision, Engine
@@ -92,17 +93,17 @@ def _value(item: Dataset, tag: int, vr: str, show_values: bool) -> str:
     if vr == "SQ":
         try:
             return f"{len(item[tag].value or ())} item(s)"
-        except Exception:
+        except Exception:  # noqa: BLE001  (explain shows what it can; pydicom may not parse it)
             return "sequence (unreadable)"
     if vr in BINARY_VRS or tag >> 16 == 0x7FE0:
         length = getattr(raw, "length", None)
-        if not isinstance(length, int) or length == 0xFFFFFFFF:
+        if not isinstance(length, int) or length == UNDEFINED_LENGTH:
             value = raw.value if raw is not None else None
             length = len(value) if isinstance(value, bytes | bytearray) else None
         return f"{length} bytes" if length is not None else "encapsulated"
     try:
         value = item[tag].value
-    except Exception:
+    except Exception:  # noqa: BLE001  (a value pydicom cannot convert: its bytes instead)
         value = raw.value if raw is not None else None
     if isinstance(value, bytes | bytearray):
         text = bytes(value).decode("latin-1")

@@ -173,7 +173,7 @@ def _walk(ds: Dataset, path: ElementPath, implicit: bool, private: bool) -> Iter
         try:
             element = ds[tag]
             value: object = element.value
-        except Exception:  # a value pydicom cannot convert: its bytes are read instead
+        except Exception:  # noqa: BLE001  (a value pydicom cannot convert: its bytes instead)
             value = raw.value
         if vr == "SQ":
             items: list[object] = list(value) if isinstance(value, Sequence | list | tuple) \

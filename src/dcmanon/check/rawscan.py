@@ -14,13 +14,13 @@ from pathlib import Path
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from dcmanon.dicom.constants import UNDEFINED_LENGTH
 from dcmanon.dicom.tags import describe_tag
 
 CHUNK = 8 << 20
 OVERLAP = 1024
 """Chunks overlap so that a word across a chunk border is still found."""
 PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
-UNDEFINED_LENGTH = 0xFFFFFFFF
 _HEADER = 12
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
-from dcmanon.check.categories import SCAN_CATEGORIES
 from dcmanon.check.findings import FREE_TEXT_VRS, ElementText, Finding, Report, iter_texts, tokens
 from dcmanon.check.verify import PLACEHOLDERS
 from dcmanon.dicom.tags import describe_path
@@ -33,7 +32,6 @@ from dcmanon.io.discover import is_dicom_candidate
 from dcmanon.io.files import read_dicom
 from dcmanon.phi.identifiers import PHI_PATTERNS as SCRUB_PATTERNS
 
-CATEGORIES = SCAN_CATEGORIES
 """What ``scan`` reports, in the order reports list them."""
 TECHNICAL_KEYWORDS = frozenset({"SoftwareVersions", "ImplementationVersionName",
                                 "ManufacturerModelName", "CodeValue", "ContextIdentifier",
@@ -193,7 +191,7 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Repor
         except InputError:
             report.add(Finding("unreadable", rel, message="could not be read as DICOM"))
             continue
-        except Exception as exc:  # one odd file must not stop the scan of the others
+        except Exception as exc:  # noqa: BLE001  (one odd file must not stop the scan)
             report.add(Finding("unreadable", rel, message="could not be scanned (unexpected "
                                                           f"{type(exc).__name__})"))
         report.files_checked += 1

@@ -23,7 +23,6 @@ from pathlib import Path
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
-from dcmanon.check.categories import CHECK_CATEGORIES
 from dcmanon.check.findings import (
     FREE_TEXT_VRS,
     ElementText,
@@ -38,14 +37,13 @@ from dcmanon.check.integrity import SetShape, instance_uid, integrity_findings
 from dcmanon.check.rawscan import raw_texts
 from dcmanon.config.loader import Config, default_config
 from dcmanon.dicom.tags import ElementPath
-from dcmanon.errors import InputError, UsageError
+from dcmanon.errors import InputError, UsageError, describe_os_error
 from dcmanon.header.engine import Engine
 from dcmanon.io.discover import discover, is_dicom_candidate
 from dcmanon.io.files import META_ELEMENTS_KEPT, read_dicom
 from dcmanon.methods.profile_actions import DUMMY_TEXT
 from dcmanon.phi.identifiers import IDENTIFYING_KEYWORDS, collect_identifiers, date_spellings
 
-CATEGORIES = CHECK_CATEGORIES
 """What ``check`` reports, in the order reports list them."""
 PLACEHOLDERS = frozenset({"anonymous", "anonymized", "anon", "removed", "unknown", "none",
                           "null", "deleted", "redacted", "http anonymous invalid", "name",
@@ -217,9 +215,7 @@ def collect_originals(root: Path, config: Config) -> Originals:
         rel = item.relative_to(base).as_posix()
         try:
             originals.add(read_dicom(item), rel)
-        except InputError:
-            originals.unreadable.append(rel)
-        except Exception:  # an odd file: its identifiers are unknown, which is reported
+        except Exception:  # noqa: BLE001  (unreadable or odd: its identifiers are unknown, which is reported)
             originals.unreadable.append(rel)
     return originals
 
@@ -279,7 +275,7 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
         try:
             seen = _check_dataset(ds, rel, originals, report, outputs) \
                 if ds is not None else set()
-        except Exception as exc:  # one odd file must not stop the check of the others
+        except Exception as exc:  # noqa: BLE001  (one odd file must not stop the check)
             report.add(Finding("unreadable", rel, message="its values could not all be read "
                                f"(unexpected {type(exc).__name__}): raw bytes still searched"))
             seen = set()
@@ -368,4 +364,4 @@ def _check_raw(path: Path, ds: Dataset | None, rel: str, originals: Originals,
                                        "an original UID in the bytes of the file"))
     except OSError as exc:
         report.add(Finding("unreadable", rel, message=f"could not be read "
-                                                      f"({exc.strerror or type(exc).__name__})"))
+                                                      f"({describe_os_error(exc)})"))

@@ -6,8 +6,8 @@ import os
 
 import click
 
-from dcmanon.cli.options import EXIT_FAILED, fail, load_run_config, os_reason
-from dcmanon.errors import DcmanonError, InputError
+from dcmanon.cli.options import EXIT_FAILED, fail, load_run_config
+from dcmanon.errors import DcmanonError, InputError, describe_os_error
 
 
 @click.command("decrypt")
@@ -45,8 +45,8 @@ def decrypt_command(input_file: str, output_file: str, config_file: str,
     except DcmanonError as exc:
         fail(f"error: {input_file}: {exc}", EXIT_FAILED)
     except OSError as exc:
-        fail(f"error: {output_file}: cannot write ({os_reason(exc)})", EXIT_FAILED)
-    except Exception as exc:  # never a traceback: library messages may quote values
+        fail(f"error: {output_file}: cannot write ({describe_os_error(exc)})", EXIT_FAILED)
+    except Exception as exc:  # noqa: BLE001  (never a traceback: messages may quote values)
         fail(f"error: {input_file}: could not be decrypted (unexpected "
              f"{type(exc).__name__}; please report it)", EXIT_FAILED)
     click.echo(f"dcmanon: {count} elements decrypted", err=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.layout import Layout
 from dcmanon.batch.run import BatchOptions, BatchResult, run_folder
 from dcmanon.cli.options import EXIT_INTERRUPTED, F, fail
@@ -94,7 +94,7 @@ def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
 
     def progress(outcome: FileResult | Skipped) -> None:
         bar.update(1)
-        if isinstance(outcome, FileResult) and outcome.status == "failed":
+        if isinstance(outcome, FileResult) and outcome.status == FileStatus.FAILED:
             bar.write(f"dcmanon: error: {outcome.error}", file=sys.stderr)
 
     def started(files: int) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from dcmanon._version import __version__
-from dcmanon.anonymizer import Anonymizer, FileResult
+from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.cli.check import check_command
 from dcmanon.cli.decrypt import decrypt_command
 from dcmanon.cli.explain import dry_run, explain_command
@@ -111,7 +111,7 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
         if input_file is not None and output_file is not None:
             result = _run_file(anonymizer, input_file, output_file)
             _write_mappings(mapping_dir, result.mappings)
-            if result.status == "failed":
+            if result.status == FileStatus.FAILED:
                 fail(f"error: {result.error or 'failed'}", EXIT_FAILED)
             sys.exit(EXIT_OK)
         assert input_folder is not None and output_folder is not None

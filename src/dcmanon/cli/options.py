@@ -13,7 +13,7 @@ import click
 
 from dcmanon.anonymizer import describe_unexpected
 from dcmanon.config.loader import KEY_ENV, Config, load_config, parse_config
-from dcmanon.errors import DcmanonError
+from dcmanon.errors import DcmanonError, describe_os_error
 from dcmanon.profiles import PROFILES, Option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,11 +32,6 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
-def os_reason(exc: OSError) -> str:
-    """What went wrong with a file, in words (``Permission denied``), never its content."""
-    return exc.strerror or type(exc).__name__
-
-
 def guarded(run: Callable[[], None]) -> None:
     """Run a command with library warnings silenced (pydicom's quote element values) and
     every error turned into one line and its exit code, never a traceback."""
@@ -46,7 +41,7 @@ def guarded(run: Callable[[], None]) -> None:
             run()
         except DcmanonError as exc:
             fail(str(exc), exc.exit_code)
-        except Exception as exc:  # last resort: a clear line, never a traceback or a value
+        except Exception as exc:  # noqa: BLE001  (last resort: one line, never a traceback)
             fail(f"internal error ({describe_unexpected(exc)}); please report it", EXIT_FAILED)
 
 
@@ -57,7 +52,7 @@ def read_key_file(path: str | None) -> str | None:
     try:
         key = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        fail(f"{path}: cannot read key file ({os_reason(exc)})")
+        fail(f"{path}: cannot read key file ({describe_os_error(exc)})")
     except UnicodeDecodeError:
         fail(f"{path}: the key file is not UTF-8 text (write the secret as text)")
     if not key:
@@ -98,7 +93,7 @@ def load_run_config(config_path: str | None, key_file: str | None, profile: str 
         config = load_config(config_path, secret=secret, overrides=overrides)
     except DcmanonError as exc:
         fail(str(exc), exc.exit_code)
-    except Exception as exc:  # a loader bug must not print a traceback (or the file's text)
+    except Exception as exc:  # noqa: BLE001  (a loader bug must not print the file's text)
         fail(f"{config_path}: cannot be read as a configuration ({type(exc).__name__})")
     return _warn_keys(config) if writes else config
 

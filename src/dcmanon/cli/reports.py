@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from dcmanon.cli.options import EXIT_FAILED, EXIT_OK, F, fail, os_reason
+from dcmanon.cli.options import EXIT_FAILED, EXIT_OK, F, fail
+from dcmanon.errors import describe_os_error
 
 if TYPE_CHECKING:
     from dcmanon.check.findings import Report
@@ -59,4 +60,4 @@ def _write(path: str, text: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
-        fail(f"{path}: cannot write the report ({os_reason(exc)})")
+        fail(f"{path}: cannot write the report ({describe_os_error(exc)})")

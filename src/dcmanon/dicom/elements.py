@@ -26,6 +26,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.uid import UID
 
+from dcmanon.dicom.constants import PIXEL_DATA, UNDEFINED_LENGTH
 from dcmanon.dicom.values import (
     NUMBER_FORMATS,
     SINGLE_VALUED_STRING_VRS,
@@ -35,8 +36,6 @@ from dcmanon.dicom.values import (
     unpack_numbers,
 )
 
-UNDEFINED_LENGTH = 0xFFFFFFFF
-PIXEL_DATA = 0x7FE00010
 _ITEM = b"\xfe\xff\x00\xe0"
 _PN_DELIMITERS = {0x5C, 0x3D, 0x5E}  # backslash, and PN's "=" and "^" for ISO 2022 switching
 _DELIMITERS = {0x5C}
@@ -132,10 +131,6 @@ def _dictionary_vr(tag: int) -> str | None:
     except KeyError:
         return None
     return known if known and known != "UN" else None
-
-
-def _encodings(root: Dataset) -> list[str]:
-    return list(character_sets(root))
 
 
 def _texts_from_value(value: Any) -> list[str]:

@@ -31,13 +31,13 @@ from dcmanon.dicom.tags import ElementPath, describe_path
 from dcmanon.dicom.walk import block_of, private_creators, quiet_pydicom
 from dcmanon.errors import UnsupportedVRError, ValueFormatError
 from dcmanon.header.profile import (
-    PROFILE_ACTION_NAMES,
     ProfileActions,
     drop_orphan_creators,
 )
 from dcmanon.header.record import burned_in_flags, record_deidentification
 from dcmanon.methods import Action, FileContext, MethodError, apply_method
 from dcmanon.phi.identifiers import Identifiers, collect_identifiers
+from dcmanon.profiles import ProfileCode
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Step:
     """For a sequence: removed, emptied (redact) or kept with its items processed; other
     methods cannot act on sequences."""
     rule: Rule | None
-    code: str | None
+    code: ProfileCode | None
     """The profile's action code when no rule selects the element."""
 
     @property
@@ -73,7 +73,7 @@ class Step:
         return None if self.code is not None else self.sequence_method
 
 
-_SEQUENCE_METHODS = {"X": Method.REMOVE, "Z": Method.REDACT}
+_SEQUENCE_METHODS = {ProfileCode.REMOVE: Method.REMOVE, ProfileCode.EMPTY: Method.REDACT}
 _STEP_CACHE_SIZE = 100_000
 ElementOutcome = Action | RawDataElement
 """What becomes of an element: kept, removed, or replaced by new raw bytes."""
@@ -204,7 +204,7 @@ class Engine:
         rule = self.plan.rule_for(ref)
         if rule is None and self.profile_actions is not None:
             code = self.profile_actions.code(ref, sop_class_uid)
-            step = Step(PROFILE_ACTION_NAMES[code], _SEQUENCE_METHODS.get(code, Method.KEEP),
+            step = Step(code.action_name, _SEQUENCE_METHODS.get(code, Method.KEEP),
                         None, code)
         else:
             method = rule.method if rule else self.plan.config.unmatched
@@ -221,7 +221,7 @@ class Engine:
             return step.rule.describe()
         if step.code is not None and self.profile_actions is not None:
             return self.profile_actions.describe() + (
-                ": not in Table E.1-1" if step.code == "N"
+                ": not in Table E.1-1" if step.code is ProfileCode.UNLISTED
                 else f": Table E.1-1 action {step.code}")
         return "unmatched"
 
@@ -320,7 +320,8 @@ class Engine:
             if self.profile_actions is None:
                 return Action.KEEP
             # The second line of defence: kept text loses identifiers anyway.
-            return self._profile_outcome(raw, tag, vr, "T", path, context, encoding)
+            return self._profile_outcome(raw, tag, vr, ProfileCode.SCRUB, path, context,
+                                         encoding)
         if step.method is Method.REMOVE:
             return Action.REMOVE
         rule = step.rule
@@ -340,11 +341,11 @@ class Engine:
                                    vr, rule.describe()) from None
 
     def _profile_outcome(self, raw: DataElement | RawDataElement, tag: int, vr: str,
-                         code: str, path: ElementPath, context: FileContext,
+                         code: ProfileCode, path: ElementPath, context: FileContext,
                          encoding: Encoding) -> ElementOutcome:
         actions = self.profile_actions
         assert actions is not None
-        if code == "X":
+        if code is ProfileCode.REMOVE:
             return Action.REMOVE
         if actions.keeps_unread(code, vr):
             return Action.KEEP

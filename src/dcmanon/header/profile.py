@@ -1,9 +1,6 @@
 """Carry out a profile's action codes on elements no rule selected.
 
-Codes (see :mod:`dcmanon.profiles`): ``K`` keep, ``X`` remove, ``Z`` empty, ``D`` dummy,
-``U`` keyed UID, ``C`` clean, ``P`` patient pseudonym, ``S`` per-patient date shift, ``N`` not
-in the table (kept, instance UIDs replaced), and ``T`` the last-line scrub of an element a user
-rule kept.
+The codes are :class:`dcmanon.profiles.ProfileCode`.
 """
 
 from __future__ import annotations
@@ -18,12 +15,9 @@ from dcmanon.dicom.values import ElementData
 from dcmanon.keys import keyed_uid, patient_date_offset, patient_pseudonym
 from dcmanon.methods.base import Action, FileContext, Outcome
 from dcmanon.methods.profile_actions import clean, dummy, pseudonym, shift_patient_dates
-from dcmanon.profiles import Option, Profile
+from dcmanon.profiles import Option, Profile, ProfileCode
 
-PROFILE_ACTION_NAMES = {
-    "K": "keep", "X": "remove", "Z": "empty", "D": "dummy", "U": "refreshUID", "C": "clean",
-    "P": "pseudonym", "S": "dateShift", "N": "keep",
-}
+_KEPT = frozenset({ProfileCode.KEEP, ProfileCode.UNLISTED, ProfileCode.SCRUB})
 SCRUBBED_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN"})
 AGGREGATED_AGE = "090Y"
 """HIPAA: ages over 89 are aggregated into a single category of 90 or older."""
@@ -44,42 +38,38 @@ class ProfileActions:
         """Name the profile in messages."""
         return self.profile.describe()
 
-    def code(self, ref: ElementRef, sop_class_uid: str) -> str:
+    def code(self, ref: ElementRef, sop_class_uid: str) -> ProfileCode:
         """The action code for an element of an instance of ``sop_class_uid``."""
         return self.profile.action(ref.tag, ref.vr, ref.creator, ref.parents, sop_class_uid)
 
-    def keeps_unread(self, code: str, vr: str) -> bool:
+    def keeps_unread(self, code: ProfileCode, vr: str) -> bool:
         """Whether :meth:`apply` keeps an element with this code and VR whatever its value
         (so the value need not be decoded)."""
-        if code not in ("K", "N", "T"):
+        if code not in _KEPT:
             return False
         if vr == "UI":
-            return code != "N" or self.retain_uids
+            return code is not ProfileCode.UNLISTED or self.retain_uids
         return vr != "AS" and vr not in SCRUBBED_VRS
 
-    @staticmethod
-    def sequence_code(code: str) -> str:
-        """Sequences are removed (X), emptied (Z), or kept with their items processed."""
-        return code if code in ("X", "Z") else "K"
-
-    def apply(self, code: str, data: ElementData, context: FileContext) -> Outcome:
+    def apply(self, code: ProfileCode, data: ElementData, context: FileContext) -> Outcome:
         """Apply a code to one non-sequence element."""
-        if code == "X":
+        if code is ProfileCode.REMOVE:
             return Action.REMOVE
-        if code in ("K", "N", "T"):
-            return self._kept(data, context, refresh_uids=code == "N")
-        if code == "Z":
+        if code in _KEPT:
+            return self._kept(data, context, refresh_uids=code is ProfileCode.UNLISTED)
+        if code is ProfileCode.EMPTY:
             return _empty(data)
-        if code == "U" or (data.vr == "UI" and code in ("D", "C")):
+        if code is ProfileCode.UID or (
+                data.vr == "UI" and code in (ProfileCode.DUMMY, ProfileCode.CLEAN)):
             return self._uids(data)
-        if code == "D":
+        if code is ProfileCode.DUMMY:
             return dummy(data)
-        if code == "C":
+        if code is ProfileCode.CLEAN:
             return clean(data, context.identifiers)
-        if code == "P":
+        if code is ProfileCode.PSEUDONYM:
             return pseudonym(data, patient_pseudonym(self.patient_key, context.patient_id,
                                                      self.prefix))
-        if code == "S":
+        if code is ProfileCode.SHIFT:
             days = patient_date_offset(self.patient_key, context.patient_id)
             return shift_patient_dates(data, days)
         raise AssertionError(f"unknown profile action {code}")

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcmanon.errors import describe_os_error
+
 NOT_DICOM = "not a DICOM file (no .dcm name, no DICM marker)"
 NOT_REGULAR = "not a regular file (a FIFO, socket or device is never opened)"
 _PREAMBLE = 128
@@ -67,7 +69,7 @@ def discover(input_dir: Path, *, check_marker: bool = True
     unlisted: list[Unlisted] = []
 
     def on_error(exc: OSError) -> None:
-        unlisted.append(Unlisted(str(exc.filename), exc.strerror or type(exc).__name__))
+        unlisted.append(Unlisted(str(exc.filename), describe_os_error(exc)))
 
     for folder, dirs, files in os.walk(input_dir, onerror=on_error):
         yield from unlisted

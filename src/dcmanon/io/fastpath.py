@@ -32,6 +32,7 @@ from pydicom.tag import BaseTag
 
 from dcmanon.config.selectors import ElementRef
 from dcmanon.config.settings import Method
+from dcmanon.dicom.constants import PIXEL_DATA, SPECIFIC_CHARACTER_SET, UNDEFINED_LENGTH
 from dcmanon.dicom.elements import Encoding, character_sets
 from dcmanon.dicom.walk import block_of, quiet_pydicom
 from dcmanon.errors import DcmanonError
@@ -41,9 +42,6 @@ from dcmanon.header.profile import SCRUBBED_VRS
 from dcmanon.header.record import burned_in_flags, record_deidentification
 from dcmanon.io.rawdataset import (
     LONG_VRS,
-    PIXEL_DATA,
-    SPECIFIC_CHARACTER_SET,
-    UNDEFINED,
     NotPlain,
     RawElement,
     RawFile,
@@ -72,7 +70,7 @@ from dcmanon.io.splice import (
 from dcmanon.io.streaming import DROPPED_TAGS
 from dcmanon.methods import Action, FileContext
 from dcmanon.phi.identifiers import IDENTIFYING_TAGS, Identifiers, dictionary_vr, identifier_terms
-from dcmanon.profiles import Profile
+from dcmanon.profiles import Profile, ProfileCode
 
 SOP_CLASS_UID, SOP_INSTANCE_UID = 0x00080016, 0x00080018
 STUDY_INSTANCE_UID, SERIES_INSTANCE_UID = 0x0020000D, 0x0020000E
@@ -252,7 +250,7 @@ class FastPath:
         code = step.code
         if vr == "SQ":
             kind = _Kind.SEQUENCE
-        elif code == "X" or (code is None and step.sequence_method is Method.REMOVE):
+        elif code is ProfileCode.REMOVE or (code is None and step.sequence_method is Method.REMOVE):
             kind = _Kind.DROP
         elif (code is not None and self.actions is not None
               and self.actions.keeps_unread(code, vr)) or (
@@ -419,9 +417,9 @@ class _Walk:
         self.sop_class = context.sop_class_uid
         self.actions: Counter[str] = Counter()
         self.output: dict[int, RawDataElement | None] = {}
+        """Top-level elements of :data:`OUTPUT_TAGS` as written (None: removed)."""
         self.after_uids: set[str] | None = set() if fast.record_mappings else None
         """The output's UIDs, at any depth (for mapping files)."""
-        """Top-level elements of :data:`OUTPUT_TAGS` as written (None: removed)."""
 
     def level(self, elements: list[RawElement], path: tuple[tuple[int, int], ...],
               parent_creators: tuple[str | None, ...], *, top: bool = False
@@ -513,7 +511,7 @@ class _Walk:
                 self.encoding_key)
 
     def _kept(self, element: RawElement) -> Piece | OnDisk:
-        if element.tag == PIXEL_DATA and (element.length == UNDEFINED) != is_compressed(
+        if element.tag == PIXEL_DATA and (element.length == UNDEFINED_LENGTH) != is_compressed(
                 self.raw.transfer_syntax):
             raise NotPlain("pixel data encoded against its transfer syntax")
         if element.on_disk:
@@ -540,11 +538,11 @@ class _Walk:
             else:
                 content.append(b"\xfe\xff\x00\xe0" + size_of(pieces).to_bytes(4, "little"))
                 content.extend(pieces)
-        undefined = element.length == UNDEFINED
+        undefined = element.length == UNDEFINED_LENGTH
         if undefined:
             content.append(SEQUENCE_END)
-            return [sequence_header(element.tag, UNDEFINED, self.raw.implicit, undefined=True),
-                    *content]
+            return [sequence_header(element.tag, UNDEFINED_LENGTH, self.raw.implicit,
+                                    undefined=True), *content]
         return [sequence_header(element.tag, size_of(content), self.raw.implicit,
                                  undefined=False), *content]
 

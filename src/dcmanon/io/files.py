@@ -17,6 +17,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dcmanon._version import __version__
+from dcmanon.dicom.constants import UNDEFINED_LENGTH
 from dcmanon.errors import InputError
 from dcmanon.io.rawwrite import write_streamed
 
@@ -33,12 +34,9 @@ META_ELEMENTS_KEPT = frozenset({
 """The only file meta elements written. All others go: AE titles (0016-0018), presentation
 addresses (0026-0028), private information (0100, 0102), RTV identifiers (0031-0038) can
 name sites, people or instances."""
-META_ELEMENTS_DROPPED = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
-"""Kept for compatibility: a few of the elements :data:`META_ELEMENTS_KEPT` leaves out."""
 
 DEFER_SIZE = 256 * 1024
 """Values longer than this stay on disk until needed (and are copied, never loaded, if kept)."""
-_UNDEFINED_LENGTH = 0xFFFFFFFF
 _ELEMENT_HEADER = 8
 _TRUNCATED = "truncated (the file ends inside an element)"
 
@@ -93,7 +91,7 @@ def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDatas
         raise
     except EOFError:
         raise InputError(f"{name}: {_TRUNCATED}") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (pydicom raises many kinds on a corrupt file)
         # pydicom's messages may quote bytes of the file: only the class is reported.
         raise InputError(f"{name}: not a readable DICOM file, corrupt or truncated "
                          f"({type(exc).__name__})") from None
@@ -150,7 +148,7 @@ def _check_complete(ds: Dataset, name: str, size: int) -> None:
             end = -1  # a parsed sequence: its end is not known
             continue
         length = elem.length
-        if length == _UNDEFINED_LENGTH:
+        if length == UNDEFINED_LENGTH:
             end = -1
             continue
         end = elem.value_tell + length

@@ -26,19 +26,23 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from dcmanon.dicom.constants import (
+    BULK_VRS,
+    ITEM,
+    ITEM_END,
+    PIXEL_DATA,
+    SEQUENCE_END,
+    SPECIFIC_CHARACTER_SET,
+    UNDEFINED_LENGTH,
+)
 from dcmanon.dicom.elements import element_vr
 
-UNDEFINED = 0xFFFFFFFF
-ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-PIXEL_DATA = 0x7FE00010
-SPECIFIC_CHARACTER_SET = 0x00080005
 HEAD_BYTES = 64 * 1024
 """How much of a file is read at first. A binary value that starts within it and runs to the
 end of the file (pixel data) is left on disk: it is copied, never read. A header longer than
 this is read again, up to :data:`MAX_HEAD_BYTES`; longer ones take pydicom's path."""
 MAX_HEAD_BYTES = 16 << 20
 LONG_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
-BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _TAG = struct.Struct("<HH")
 _TAG_LENGTH = struct.Struct("<LL")
@@ -51,9 +55,6 @@ _VR_BY_CODE = {int.from_bytes(vr.encode(), "little"): (vr, vr in LONG_VR_NAMES) 
     "UN UR US UT UV").split()}
 """The VRs of PS3.5 by their two bytes read as a little endian number, and whether their
 length takes 4 bytes (anything else in an explicit VR header is not plain)."""
-_HEADER_SHORT = struct.Struct("<HH2sH")
-_HEADER_LONG = struct.Struct("<HH2sHL")
-_IMPLICIT_HEADER = struct.Struct("<HHL")
 
 
 class NotPlain(Exception):
@@ -81,7 +82,7 @@ class RawElement:
     """Offset of the element's first byte (its tag)."""
     value_start: int
     length: int
-    """The value's length as written (:data:`UNDEFINED` for undefined lengths)."""
+    """The value's length as written (:data:`UNDEFINED_LENGTH` for undefined lengths)."""
     end: int
     """Offset just after the element (sequence delimiter included)."""
     items: list[RawItem] | None = None
@@ -91,11 +92,11 @@ class RawElement:
     def raw(self, buffer: bytes, implicit: bool, value: bytes | None = None) -> RawDataElement:
         """The element as pydicom's reader would give it (its value sliced from ``buffer``)."""
         if value is None:
-            stop = self.end if self.length == UNDEFINED else self.value_start + self.length
-            if self.length == UNDEFINED and self.tag == PIXEL_DATA:
+            stop = self.end if self.length == UNDEFINED_LENGTH else self.value_start + self.length
+            if self.length == UNDEFINED_LENGTH and self.tag == PIXEL_DATA:
                 stop -= 8  # pydicom's value stops before the sequence delimiter
             value = buffer[self.value_start:stop]
-        length = self.length if self.length == UNDEFINED else len(value)
+        length = self.length if self.length == UNDEFINED_LENGTH else len(value)
         return RawDataElement(BaseTag(self.tag), self.written_vr, length, value,
                               self.value_start, implicit, True)
 
@@ -176,7 +177,7 @@ def _parse_meta(buffer: bytes, position: int) -> tuple[dict[int, tuple[str, byte
         else:
             length = int.from_bytes(buffer[position + 6:position + 8], "little")
             start = position + 8
-        if length == UNDEFINED or start + length > len(buffer) or not vr.isalpha():
+        if length == UNDEFINED_LENGTH or start + length > len(buffer) or not vr.isalpha():
             raise NotPlain("unusual file meta")
         meta[group << 16 | element] = (vr.decode(), buffer[start:start + length])
         position = start + length
@@ -205,7 +206,8 @@ def _transfer_syntax(meta: dict[int, tuple[str, bytes]]) -> str:
 
 @lru_cache(maxsize=4096)
 def _implicit_vr(tag: int, undefined: bool) -> str:
-    probe = RawDataElement(Tag(tag), None, UNDEFINED if undefined else 0, None, 0, True, True)
+    length = UNDEFINED_LENGTH if undefined else 0
+    probe = RawDataElement(Tag(tag), None, length, None, 0, True, True)
     return element_vr(probe, tag, True)
 
 
@@ -217,9 +219,9 @@ class _Parser:
         self.implicit = implicit
         self.file_size = file_size
         self.item_end = 0
+        """Where the last item of undefined length ended (after its delimiter)."""
         self.nested_charset = False
         """Whether an item declares its own Specific Character Set."""
-        """Where the last item of undefined length ended (after its delimiter)."""
 
     def dataset(self, position: int, stop: int, *, top: bool = False,
                 until_item_end: bool = False) -> list[RawElement]:
@@ -249,7 +251,7 @@ class _Parser:
                 self.nested_charset = True
             if implicit:
                 written: str | None = None
-                vr = _implicit_vr(tag, length == UNDEFINED)
+                vr = _implicit_vr(tag, length == UNDEFINED_LENGTH)
                 value_start = position + 8
             else:
                 known = _VR_BY_CODE.get(length & 0xFFFF)
@@ -269,7 +271,7 @@ class _Parser:
             element = RawElement(tag, vr, written, position, value_start, length, 0)
             if vr == "SQ":
                 self._sequence(element, stop)
-            elif length == UNDEFINED:
+            elif length == UNDEFINED_LENGTH:
                 if tag != PIXEL_DATA or not top:
                     raise NotPlain("undefined length outside sequences and pixel data")
                 element.end = self._fragments(value_start, stop)
@@ -293,25 +295,25 @@ class _Parser:
         buffer = self.buffer
         items: list[RawItem] = []
         position = element.value_start
-        end = stop if element.length == UNDEFINED else position + element.length
+        end = stop if element.length == UNDEFINED_LENGTH else position + element.length
         if end > stop:
             raise NotPlain("sequence runs past its end")
         while True:
-            if element.length != UNDEFINED and position == end:
+            if element.length != UNDEFINED_LENGTH and position == end:
                 break
             if position + 8 > end:
                 raise NotPlain("truncated sequence")
             group, number = _TAG.unpack_from(buffer, position)
             tag = group << 16 | number
             length = int.from_bytes(buffer[position + 4:position + 8], "little")
-            if tag == SEQUENCE_END and element.length == UNDEFINED:
+            if tag == SEQUENCE_END and element.length == UNDEFINED_LENGTH:
                 if length:
                     raise NotPlain("unusual sequence delimiter")
                 position += 8
                 break
             if tag != ITEM:
                 raise NotPlain("not an item inside a sequence")
-            if length == UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 children = self.dataset(position + 8, end, until_item_end=True)
                 position = self.item_end
             else:
@@ -319,7 +321,7 @@ class _Parser:
                     raise NotPlain("item runs past its sequence")
                 children = self.dataset(position + 8, position + 8 + length)
                 position += 8 + length
-            items.append(RawItem(length == UNDEFINED, children))
+            items.append(RawItem(length == UNDEFINED_LENGTH, children))
         element.items = items
         element.end = position
 
@@ -336,7 +338,7 @@ class _Parser:
                 if length:
                     raise NotPlain("unusual sequence delimiter")
                 return position + 8
-            if tag != ITEM or length == UNDEFINED:
+            if tag != ITEM or length == UNDEFINED_LENGTH:
                 raise NotPlain("corrupt encapsulated data")
             position += 8 + length
 

@@ -22,13 +22,11 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from dcmanon.dicom.constants import ITEM, PIXEL_DATA, SEQUENCE_END, UNDEFINED_LENGTH
 from dcmanon.errors import InputError
 from dcmanon.io.streaming import deferred_element
 
 COPY_BLOCK = 1 << 20
-_UNDEFINED = 0xFFFFFFFF
-_ITEM, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE0DD
-_PIXEL_DATA = 0x7FE00010
 _TRUNCATED = "truncated (the file ends inside an element)"
 
 
@@ -86,7 +84,7 @@ def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool) -> None:
             if tag.element == 0 and tag.group > 6:
                 continue  # retired group lengths are never written (as pydicom)
             element = ds.get_item(tag, keep_deferred=True)
-            if tag == _PIXEL_DATA and not deferred_element(ds, tag):
+            if tag == PIXEL_DATA and not deferred_element(ds, tag):
                 # As dcmwrite: encapsulated pixel data has an undefined length.
                 pixels = ds[tag]
                 pixels.is_undefined_length = syntax.is_compressed
@@ -97,7 +95,7 @@ def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool) -> None:
                 if source is None:
                     source = open(str(ds.filename), "rb")  # noqa: SIM115 (closed below)
                 copy_element(source, element, handle, str(ds.filename))
-            elif (isinstance(element.value, bytes) and element.length != _UNDEFINED
+            elif (isinstance(element.value, bytes) and element.length != UNDEFINED_LENGTH
                   and element.is_implicit_VR == implicit
                   and element.is_little_endian == little):
                 handle.write(_raw_header(element, implicit, endian))
@@ -185,7 +183,7 @@ def copy_element(src: io.BufferedReader, raw: RawDataElement, out: BinaryIO, nam
     if (group << 16 | element) != raw.tag:
         raise InputError(f"{name}: changed while it was being read")
     out.write(header)
-    if raw.length != _UNDEFINED:
+    if raw.length != UNDEFINED_LENGTH:
         _copy(src, out, raw.length, name)
         return
     while True:  # encapsulated: items, then the sequence delimiter
@@ -195,9 +193,9 @@ def copy_element(src: io.BufferedReader, raw: RawDataElement, out: BinaryIO, nam
         out.write(item)
         group, element, length = struct.unpack(f"{endian}HHL", item)
         tag = group << 16 | element
-        if tag == _SEQUENCE_END:
+        if tag == SEQUENCE_END:
             return
-        if tag != _ITEM or length == _UNDEFINED:
+        if tag != ITEM or length == UNDEFINED_LENGTH:
             raise InputError(f"{name}: not a readable DICOM file, corrupt encapsulated data")
         _copy(src, out, length, name)
 

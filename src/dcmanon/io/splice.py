@@ -15,9 +15,14 @@ from typing import BinaryIO
 
 from pydicom.dataelem import RawDataElement
 
+from dcmanon.dicom.constants import UNDEFINED_LENGTH
 from dcmanon.errors import InputError
 from dcmanon.io.files import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from dcmanon.io.rawdataset import LONG_VRS, UNDEFINED, NotPlain, RawFile
+from dcmanon.io.rawdataset import (
+    LONG_VRS,
+    NotPlain,
+    RawFile,
+)
 from dcmanon.io.rawwrite import COPY_BLOCK
 
 JOINED_PIECE = 64 * 1024
@@ -42,7 +47,7 @@ class OnDisk:
 def encode_new(element: RawDataElement, implicit: bool) -> bytes:
     """A new element's bytes, as pydicom writes a raw element."""
     value = bytes(element.value or b"")
-    if element.length == UNDEFINED:
+    if element.length == UNDEFINED_LENGTH:
         raise NotPlain("a new value of undefined length")
     tag = int(element.tag)
     if implicit:
@@ -58,9 +63,10 @@ def encode_new(element: RawDataElement, implicit: bool) -> bytes:
 def sequence_header(tag: int, length: int, implicit: bool, *, undefined: bool) -> bytes:
     """A sequence's header (tag, VR, length), as pydicom writes it."""
     if implicit:
-        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, UNDEFINED if undefined else length)
+        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF,
+                           UNDEFINED_LENGTH if undefined else length)
     return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0,
-                       UNDEFINED if undefined else length)
+                       UNDEFINED_LENGTH if undefined else length)
 
 
 def size_of(pieces: list[Piece | OnDisk]) -> int:

@@ -22,11 +22,10 @@ from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
+from dcmanon.dicom.constants import BULK_VRS, UNDEFINED_LENGTH
 from dcmanon.dicom.elements import element_vr
 from dcmanon.errors import InputError
 
-BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "OB or OW", "US or OW"})
-"""VRs whose deferred values are held out of the rules' sight (binary: nothing to read)."""
 MARKER = b"dcmanon:deferred"
 """What a held value looks like to the rules (16 bytes: a whole number of units of any VR)."""
 DROPPED_TAGS = frozenset({
@@ -35,7 +34,6 @@ DROPPED_TAGS = frozenset({
     0x4FFE0001,  # MACParametersSequence: goes with the signatures
 })
 """Elements removed from every output, at every depth, whatever the rules say."""
-_UNDEFINED = 0xFFFFFFFF
 _TRUNCATED = "truncated (the file ends inside an element)"
 
 
@@ -86,7 +84,7 @@ def hold_bulk(ds: Dataset) -> dict[int, RawDataElement]:
         if raw is None:
             continue
         if element_vr(raw, int(tag), raw.is_implicit_VR) not in BULK_VRS:
-            if raw.length != _UNDEFINED:
+            if raw.length != UNDEFINED_LENGTH:
                 texts.append(raw)
             continue
         held[int(tag)] = raw

@@ -58,6 +58,53 @@ class Option(str, Enum):
         return None
 
 
+
+class ProfileCode(str, Enum):
+    """What the profile does to one element: Table E.1-1's codes, once a compound code
+    (``X/Z/D``...) is resolved for the element's place, and dcmanon's own.
+
+    Members compare, hash and print as their one-letter code.
+    """
+
+    KEEP = "K"
+    REMOVE = "X"
+    EMPTY = "Z"
+    DUMMY = "D"
+    """Replace with a dummy value of the same VR."""
+    UID = "U"
+    """Replace with a keyed ``2.25.`` UID."""
+    CLEAN = "C"
+    """Keep, with the dataset's identifiers cleaned out of the text."""
+    PSEUDONYM = "P"
+    """PatientName / PatientID: the keyed patient pseudonym."""
+    SHIFT = "S"
+    """A date moved by the patient's keyed offset (Retain Longitudinal Modified Dates)."""
+    UNLISTED = "N"
+    """Not in the table: kept, but instance UIDs in it are still replaced."""
+    SCRUB = "T"
+    """The last-line scrub of a text element a user rule kept."""
+
+    __hash__ = str.__hash__  # as its code: a dict keyed by codes finds the member
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def action_name(self) -> str:
+        """The action as run reports count it (``remove``, ``dummy``...)."""
+        return _ACTION_NAMES[self]
+
+
+_ACTION_NAMES = {
+    ProfileCode.KEEP: "keep", ProfileCode.REMOVE: "remove", ProfileCode.EMPTY: "empty",
+    ProfileCode.DUMMY: "dummy", ProfileCode.UID: "refreshUID", ProfileCode.CLEAN: "clean",
+    ProfileCode.PSEUDONYM: "pseudonym", ProfileCode.SHIFT: "dateShift",
+    ProfileCode.UNLISTED: "keep", ProfileCode.SCRUB: "clean",
+}
+
 _COLUMNS = {
     Option.RETAIN_SAFE_PRIVATE: "retain_safe_private",
     Option.RETAIN_UIDS: "retain_uids",
@@ -188,8 +235,12 @@ class Profile:
         return row.basic
 
     def action(self, tag: int, vr: str, creator: str | None, parents: tuple[int, ...],
-               sop_class_uid: str) -> str:
-        """The action code for one element (one of K X Z D U C P S N)."""
+               sop_class_uid: str) -> ProfileCode:
+        """The action for one element."""
+        return ProfileCode(self._code(tag, vr, creator, parents, sop_class_uid))
+
+    def _code(self, tag: int, vr: str, creator: str | None, parents: tuple[int, ...],
+              sop_class_uid: str) -> str:
         table = load_table()
         group, element = tag >> 16, tag & 0xFFFF
         if group & 1:

@@ -15,6 +15,7 @@ Credentials come from the URL or from each implementation's usual configuration.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import os
 import shutil
@@ -76,7 +77,7 @@ def list_inputs(url: str) -> list[str]:
         found = fs.find(root)
     except UsageError:
         raise
-    except Exception as exc:  # every implementation raises its own errors
+    except Exception as exc:  # noqa: BLE001  (every implementation raises its own errors)
         raise UsageError(f"{display(url)}: cannot list the input folder "
                          f"({type(exc).__name__})") from None
     prefix = root + "/"
@@ -150,7 +151,7 @@ def _make_folders(fs: Any, folder: str) -> None:
         try:
             fs.makedirs(folder, exist_ok=True)
             return
-        except Exception:
+        except Exception:  # re-raised after the last attempt (FTP errors are not OSError)
             fs.invalidate_cache()
             if attempt == MAKE_FOLDER_ATTEMPTS - 1:
                 raise
@@ -158,14 +159,21 @@ def _make_folders(fs: Any, folder: str) -> None:
 
 def exists(fs: Any, path: str) -> bool:
     """Whether a remote file exists now (not in a listing cached before another worker
-    wrote it)."""
+    wrote it).
+
+    Raises
+    ------
+    OSError
+        If the file system cannot tell: the output must then not be written, since an
+        existing one is replaced only with ``overwrite``.
+    """
     try:
         fs.invalidate_cache(path.rsplit("/", 1)[0])
         return bool(fs.exists(path))
-    except Exception:
-        return False
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (every implementation raises its own errors)
+        raise OSError(errno.EIO, f"cannot tell whether it exists ({type(exc).__name__})"
+                      ) from None
 
 
-def reason(exc: BaseException) -> str:
-    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or \
-        type(exc).__name__
