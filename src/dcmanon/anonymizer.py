@@ -167,15 +167,8 @@ class Anonymizer:
         return self.anonymize_dataset_outcome(ds).actions
 
     def anonymize_dataset_outcome(self, ds: Dataset) -> DatasetOutcome:
-        """As :meth:`anonymize_dataset`, with the flags and (when recorded) the mappings.
-
-        Raises
-        ------
-        ValidationError
-            If validation is on and a value breaks its VR's rules.
-        ElementError
-            If a method cannot process an element; ``ds`` must then be discarded.
-        """
+        """As :meth:`anonymize_dataset` (which raises the same errors), with the flags and,
+        when recorded, the mappings."""
         drop_signatures(ds, nested=False)
         if self.validate_input:
             with quiet_pydicom():
@@ -189,9 +182,9 @@ class Anonymizer:
         return DatasetOutcome(dict(sorted(result.actions.items())), tuple(result.flags),
                               mappings(before, ds, self.config) if before else ())
 
-    def anonymize_file(self, source: str | os.PathLike[str], target: Target,
+    def anonymize_file(self, source: str | os.PathLike[str], target: Target, *,
                        exclusive: bool = False,
-                       temp_dir: str | os.PathLike[str] | None = None, *,
+                       temp_dir: str | os.PathLike[str] | None = None,
                        replace_before: float | None = None, sync: bool = True) -> FileResult:
         """Anonymize one file. The input is only read; the output appears only when complete.
 
@@ -248,7 +241,8 @@ class Anonymizer:
             return None
         try:
             return self._fast.anonymize(src)
-        except NotPlain:
+        except NotPlain as why:  # the reasons are fixed texts, never a value
+            _log.debug("a file takes pydicom's path: %s", why)
             return None
         except Exception as exc:  # noqa: BLE001  (a fast-path bug must not cost the file)
             # Logged (the class and where, never a message that may quote a value), since

@@ -11,7 +11,9 @@ the killed run left in the temporary folder.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +40,7 @@ from dcmanon.remote.urls import display, is_url, join, local_path
 
 __all__ = ["BatchOptions", "BatchResult", "check_folders", "process_chunk", "run_folder"]
 
+_log = logging.getLogger(__name__)
 TEMP_FOLDER = ".dcmanon-tmp"
 LOCK_FILE = ".lock"
 MAX_CHUNK = 64
@@ -92,17 +95,36 @@ def check_folders(input_dir: Path, output_dir: Path, *others: Path | None) -> No
     """
     if not input_dir.is_dir():
         raise UsageError(f"{input_dir}: input folder not found")
-    source, target = input_dir.resolve(), output_dir.resolve()
-    if source == target:
-        raise UsageError("input and output folders are the same; choose another output folder")
-    if target.is_relative_to(source):
-        raise UsageError("the output folder is inside the input folder; choose a folder outside")
-    if source.is_relative_to(target):
-        raise UsageError("the input folder is inside the output folder; choose another folder")
+    source = input_dir.resolve()
+    refuse_nested(_folder_key(source), _folder_key(output_dir.resolve()))
     for other in others:
         if other is not None and (other.resolve().is_relative_to(source)
                                   or source.is_relative_to(other.resolve())):
             raise UsageError(f"{other}: must not be inside the input folder (or contain it)")
+
+
+def refuse_nested(source: str, target: str) -> None:
+    """Refuse an input and output folder (local paths or URLs, each ending in ``/``) that are
+    the same or nested in each other: outputs would be read again as inputs, or overwrite them.
+
+    Raises
+    ------
+    UsageError
+        If they are.
+    """
+    if source == target:
+        raise UsageError("input and output folders are the same; choose another output folder")
+    if target.startswith(source):
+        raise UsageError("the output folder is inside the input folder; choose a folder outside")
+    if source.startswith(target):
+        raise UsageError("the input folder is inside the output folder; choose another folder")
+
+
+def _folder_key(folder: Path | str) -> str:
+    """A folder as :func:`refuse_nested` compares it: its text, ending in one separator."""
+    if isinstance(folder, Path):
+        return str(folder).rstrip(os.sep) + os.sep
+    return folder.rstrip("/") + "/"
 
 
 def process_chunk(job: Job, chunk: list[str]) -> list[Outcome]:
@@ -183,6 +205,12 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def _make_executor(options: BatchOptions, files: int) -> Executor:
+    executor = _choose_executor(options, files)
+    _log.debug("%d input file(s) for %s", files, type(executor).__name__)
+    return executor
+
+
+def _choose_executor(options: BatchOptions, files: int) -> Executor:
     workers = options.jobs or available_cores()
     if options.scheduler is not None and options.executor != "dask":
         raise UsageError("a scheduler address is for --executor dask")
@@ -268,11 +296,9 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
     source = str(input_dir) if is_url(input_dir) else Path(local_path(str(input_dir)))
     target = str(output_dir) if is_url(output_dir) else Path(local_path(str(output_dir)))
     if remote:
-        from dcmanon.remote.staging import check_urls
-
         if isinstance(source, Path) and not source.is_dir():
             raise UsageError(f"{source}: input folder not found")
-        check_urls(str(source), str(target))
+        refuse_nested(_folder_key(str(source)), _folder_key(str(target)))
     else:
         assert isinstance(source, Path) and isinstance(target, Path)
         check_folders(source, target, options.quarantine)

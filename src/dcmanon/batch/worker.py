@@ -10,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.layout import Layout, mirror_target, uid_target
 from dcmanon.errors import describe_os_error
 from dcmanon.io.discover import NOT_DICOM, NOT_REGULAR, Skipped, is_dicom_candidate, is_special
+from dcmanon.io.files import write_atomic
 
 REASON_SUFFIX = ".reason.txt"
 
@@ -69,14 +70,11 @@ def process_file(job: Job, relative: str) -> Outcome:
         target = mirror_target(output, relative)
         if not job.overwrite and os.path.lexists(target):  # a dangling link counts too
             return FileResult(str(source), str(target), FileStatus.EXISTS)
-        if job.overwrite:
-            result = anonymizer.anonymize_file(source, target, False, job.temp_dir,
-                                               sync=False)
-        else:
-            result = anonymizer.anonymize_file(source, target, True, job.temp_dir, sync=False)
+        result = anonymizer.anonymize_file(source, target, exclusive=not job.overwrite,
+                                           temp_dir=job.temp_dir, sync=False)
     else:
         result = anonymizer.anonymize_file(
-            source, lambda ds: uid_target(output, ds), True, job.temp_dir,
+            source, lambda ds: uid_target(output, ds), exclusive=True, temp_dir=job.temp_dir,
             replace_before=job.started if job.overwrite else None, sync=False)
     if result.status == FileStatus.FAILED and job.quarantine is not None:
         result = quarantine(result, Path(job.quarantine), relative)
@@ -91,34 +89,16 @@ def quarantine(result: FileResult, folder: Path, relative: str) -> FileResult:
     """
     copy = mirror_target(folder, relative)
     reason = copy.with_name(copy.name + REASON_SUFFIX)
+    text = f"{result.error_class or 'Error'}: {result.error or 'failed'}\n"
+
+    def write_reason(handle: BinaryIO) -> None:
+        handle.write(text.encode("utf-8"))
+
     try:
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_copy(Path(result.source), copy)
-        text = f"{result.error_class or 'Error'}: {result.error or 'failed'}\n"
-        _atomic_write(reason, text.encode("utf-8"))
+        with Path(result.source).open("rb") as original:
+            write_atomic(copy, lambda handle: shutil.copyfileobj(original, handle))
+        write_atomic(reason, write_reason)
     except OSError as exc:
         error = f"{result.error} (could not be quarantined: {describe_os_error(exc)})"
         return dataclasses.replace(result, error=error)
     return result
-
-
-def _atomic_copy(source: Path, target: Path) -> None:
-    fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(prefix=".dcmanon-", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

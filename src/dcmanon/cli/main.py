@@ -26,6 +26,7 @@ from dcmanon.cli.options import (
     fail,
     guarded,
     load_run_config,
+    setup_logging,
 )
 from dcmanon.cli.scan import scan_command
 from dcmanon.header.mapping import write_mapping_files
@@ -56,13 +57,15 @@ from dcmanon.header.mapping import write_mapping_files
               help="Print, for each input (-i or -I), what every rule does to every element "
                    "(as `dcmanon explain`); write nothing.")
 @batch_options
+@click.option("--debug", "debug", is_flag=True,
+              help="Log what dcmanon does on stderr (files, tags, decisions; never a value).")
 @click.version_option(__version__, "--version")
 @click.pass_context
 def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
          input_folder: str | None, output_folder: str | None, config_file: str | None,
          key_file: str | None, profile: str | None, options: tuple[str, ...],
          validate_input: bool, validate_output: bool, mapping_dir: str | None,
-         dry_run_: bool, **batch: Any) -> None:
+         dry_run_: bool, debug: bool, **batch: Any) -> None:
     """De-identify DICOM files: one file, or a whole folder tree.
 
     \b
@@ -94,6 +97,7 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
       2  usage or configuration error (nothing written)
       130  interrupted (the file in progress was not written)
     """
+    setup_logging(debug)
     if ctx.invoked_subcommand is not None:
         return
 

@@ -3,6 +3,7 @@ keys, and the option groups several commands take."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from collections.abc import Callable
@@ -24,6 +25,30 @@ EXIT_FAILED = 1
 """Some files failed (file mode, folder mode), or findings (check, scan)."""
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+def setup_logging(debug: bool) -> None:
+    """Send dcmanon's log records to stderr: warnings always, everything with ``--debug``.
+
+    The library logs tags, keywords and files, never values (it has no handler of its own).
+    """
+    logger = logging.getLogger("dcmanon")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("dcmanon: %(levelname)s: %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the stderr of the moment (click's), not to the stream there was when the
+    handler was made."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # noqa: BLE001  (logging must never break a run)
+            self.handleError(record)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -494,6 +494,7 @@ class _Builder:
         return settings.model_copy(update={"key": key})
 
     def _derived_key_named(self, purpose: str) -> str:
+        """A key for ``purpose``: from the project secret, else random for the run."""
         if self.secret:
             from dcmanon.keys import derive_text_key
 
@@ -503,11 +504,5 @@ class _Builder:
         return self.generated[purpose]
 
     def _derived_key(self, method: Method) -> str:
-        """A key for a method that has none: from the project secret, else random for the run."""
-        if self.secret:
-            from dcmanon.keys import derive_text_key
-
-            return derive_text_key(self.secret, method.value)
-        if method.value not in self.generated:
-            self.generated[method.value] = secrets.token_hex(16)
-        return self.generated[method.value]
+        """A key for a method that has none (its purpose is the method's name)."""
+        return self._derived_key_named(method.value)

@@ -84,22 +84,6 @@ def list_inputs(url: str) -> list[str]:
     return sorted(str(path)[len(prefix):] for path in found if str(path).startswith(prefix))
 
 
-def check_urls(input_dir: str, output_dir: str) -> None:
-    """Refuse an input and output that are the same folder or nested in each other.
-
-    Raises
-    ------
-    UsageError
-        If they are.
-    """
-    source, target = input_dir.rstrip("/") + "/", output_dir.rstrip("/") + "/"
-    if source == target:
-        raise UsageError("input and output folders are the same; choose another output folder")
-    if target.startswith(source):
-        raise UsageError("the output folder is inside the input folder; choose a folder outside")
-    if source.startswith(target):
-        raise UsageError("the input folder is inside the output folder; choose another folder")
-
 
 def stage_input(url: str, relative: str, target: Path) -> bool:
     """Download one input; False if it is not a DICOM file (no .dcm name, no DICM marker)."""
