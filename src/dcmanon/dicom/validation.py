@@ -65,19 +65,26 @@ def _field_over(digits: str, fields: tuple[tuple[int, int, str], ...]) -> str | 
     return None
 
 
-def _check_da(v: str) -> str | None:
+def _check_range(v: str, pattern: re.Pattern[str], form: str,
+                 fields: tuple[tuple[int, int, str], ...]) -> str | None:
+    """Check a DA or TM value, or a range of two (``a-b``, either side may be empty)."""
     parts = v.split("-")
     if len(parts) > 2:
         return "has more than one range separator '-'"
     for part in (p.rstrip(" ") for p in parts):
         if not part:
             continue
-        if not _DIGITS8.search(part):
-            return "does not match the DA format YYYYMMDD"
-        problem = _field_over(part, ((4, 12, "a month"), (6, 31, "a day")))
+        if not pattern.search(part):
+            return f"does not match the {form}"
+        problem = _field_over(part, fields)
         if problem:
             return problem
     return None
+
+
+def _check_da(v: str) -> str | None:
+    return _check_range(v, _DIGITS8, "DA format YYYYMMDD",
+                        ((4, 12, "a month"), (6, 31, "a day")))
 
 
 def _is_negative_offset(part: str) -> bool:
@@ -163,18 +170,8 @@ def _check_pn(v: str) -> str | None:
 
 
 def _check_tm(v: str) -> str | None:
-    parts = v.split("-")
-    if len(parts) > 2:
-        return "has more than one range separator '-'"
-    for part in (p.rstrip(" ") for p in parts):
-        if not part:
-            continue
-        if not _TM.search(part):
-            return "does not match the TM format HH[MM[SS[.F{1-6}]]]"
-        problem = _field_over(part, ((0, 23, "hours"), (2, 59, "minutes"), (4, 60, "seconds")))
-        if problem:
-            return problem
-    return None
+    return _check_range(v, _TM, "TM format HH[MM[SS[.F{1-6}]]]",
+                        ((0, 23, "hours"), (2, 59, "minutes"), (4, 60, "seconds")))
 
 
 _Rule = tuple[Callable[[str], object], str]  # (test that is truthy on failure, reason)
