@@ -34,7 +34,7 @@ from dcmanon.check.findings import (
     uid_like,
 )
 from dcmanon.check.integrity import SetShape, instance_uid, integrity_findings
-from dcmanon.check.rawscan import raw_texts
+from dcmanon.check.rawscan import SHORT_TERM, TEXT_RUN, raw_texts, text_runs
 from dcmanon.config.loader import Config, default_config
 from dcmanon.dicom.tags import ElementPath
 from dcmanon.errors import InputError, UsageError, describe_os_error
@@ -351,12 +351,15 @@ def _check_raw(path: Path, ds: Dataset | None, rel: str, originals: Originals,
     reported: set[str] = set()
     try:
         for text, locate in raw_texts(path, ds):
-            for match in originals.terms.find(text):
-                if match.term not in seen and match.term not in reported:
+            for offset, run in text_runs(text):
+                for match in originals.terms.find(run):
+                    if match.term in seen or match.term in reported or (
+                            len(match.found) < SHORT_TERM and len(run) < TEXT_RUN):
+                        continue
                     reported.add(match.term)
-                    report.add(Finding("raw-bytes", rel, locate(match.start), match.kind,
-                                       match.found, "an identifier in the bytes of the file, "
-                                       "outside any text value"))
+                    report.add(Finding("raw-bytes", rel, locate(offset + match.start),
+                                       match.kind, match.found, "an identifier in the bytes "
+                                       "of the file, outside any text value"))
             for uid in uid_like(text):
                 if uid in originals.uids and uid not in seen and uid not in reported:
                     reported.add(uid)
