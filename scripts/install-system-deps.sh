@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install the external DICOM tools the test suite compares against.
+# Install the external DICOM tools the test suite compares against (`make test` runs this
+# first; tests/conftest.py's external_tool fixture finds the tools on PATH).
 #
 # Debian packages, installed only when one of their binaries is missing:
 #   dcmtk          -> dcmdump, storescu
 #   dicom3tools    -> dciodvfy
-#   libgdcm-tools  -> gdcmanon, gdcmdump
+#   libgdcm-tools  -> gdcmanon, gdcmdump, gdcminfo
 #   chromium       -> chromium (headless: opens the HTML report of `dcmanon check`)
 #
 # Idempotent: when every binary is already on PATH nothing is installed and
@@ -19,6 +20,7 @@ readonly REQUIREMENTS=(
     "dicom3tools:dciodvfy"
     "libgdcm-tools:gdcmanon"
     "libgdcm-tools:gdcmdump"
+    "libgdcm-tools:gdcminfo"
     "chromium:chromium"
 )
 
@@ -54,7 +56,9 @@ if [[ "$(id -u)" -ne 0 ]]; then
     if command -v sudo >/dev/null 2>&1; then
         SUDO=(sudo)
     else
-        echo "install-system-deps: need root to install ${missing_packages[*]}" >&2
+        echo "install-system-deps: need root (or sudo) to install ${missing_packages[*]}:" \
+             "run this script as root, or run pytest directly to skip the tests that need" \
+             "them" >&2
         exit 1
     fi
 fi

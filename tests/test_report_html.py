@@ -3,15 +3,14 @@
 Chromium renders the page from a ``file://`` URL with networking features off; the DOM it
 dumps must show the verdict, the counts by category and element, and no unmasked value. A
 screenshot is saved under ``tmp_path``. ``scripts/install-system-deps.sh`` installs Chromium;
-without it the test skips, except under CI (``$CI`` set), where it fails.
+without it the browser tests skip, or fail with ``DCMANON_REQUIRE_PEERS=1`` (``make test``, CI).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -23,23 +22,14 @@ from dcmanon.check.report_html import render_html
 from dcmanon.check.verify import check
 from tests.verify_sets import Sets, edit, make_sets, original
 
-pytestmark = pytest.mark.peer
-
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--window-size=1280,900")
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    found = shutil.which("chromium") or (
-        "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
-    if found is None:
-        message = "chromium is not installed: run scripts/install-system-deps.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+def chromium(external_tool: Callable[[str], str]) -> str:
+    return external_tool("chromium")
 
 
 def browse(chromium: str, page: Path, tmp_path: Path, *action: str) -> str:
@@ -117,6 +107,7 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
+@pytest.mark.browser
 def test_a_failing_report_shows_its_verdict_and_counts(chromium: str, clean: Sets,
                                                        tmp_path: Path) -> None:
     report, name = failing_report(clean, tmp_path)
@@ -141,6 +132,7 @@ def test_a_failing_report_shows_its_verdict_and_counts(chromium: str, clean: Set
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank image
 
 
+@pytest.mark.browser
 def test_a_passing_report_shows_pass(chromium: str, clean: Sets, tmp_path: Path) -> None:
     report = check(clean.original, clean.anonymized)
     page = tmp_path / "report.html"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import io
 import pathlib
 import re
-import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pydicom import dcmread
@@ -306,10 +305,9 @@ def test_markers_planted_and_not_shared(tree: tuple[pathlib.Path, list[pathlib.P
 
 
 @pytest.mark.peer
-def test_dciodvfy_reports_no_error(tmp_path: pathlib.Path) -> None:
-    dciodvfy = shutil.which("dciodvfy")
-    if dciodvfy is None:
-        pytest.skip("dciodvfy (dicom3tools) is not installed")
+def test_dciodvfy_reports_no_error(tmp_path: pathlib.Path,
+                                   external_tool: Callable[[str], str]) -> None:
+    dciodvfy = external_tool("dciodvfy")
     path = tmp_path / "ct.dcm"
     make_instance(make_patient(2), 1, 1, 1).save_as(path, enforce_file_format=True)
     result = subprocess.run(
