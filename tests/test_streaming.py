@@ -24,8 +24,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit
 
 from dcmanon import Anonymizer, parse_config
-from dcmanon.io import files as dicomio
 from dcmanon.dicom.walk import quiet_pydicom
+from dcmanon.io import files as dicomio
 from dcmanon.io.files import prepare_file_meta, read_dicom, write_dicom_atomic
 from dcmanon.testing import make_instance, make_patient
 
