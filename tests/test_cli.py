@@ -3,8 +3,8 @@
 Most runs use click's CliRunner on ``dcmanon.cli.main`` (the real command, in-process: an
 exception escaping it would have been a traceback, and every run checks there was none); a few
 run ``python -m dcmanon`` in a subprocess to check the real process exit codes and stderr.
-Inputs are synthetic (``dcmanon.testing``); the reference's configurations in ../shared are
-used where the brief names them (skipped when ../shared is absent).
+Inputs are synthetic (``dcmanon.testing``); the reference's configurations (tests/data/microsoft)
+are used where the brief names them.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The fast path writes the file the pydicom path writes, byte for byte.
 
 Every DICOM file the test suite has (pydicom's bundled test files, the reference's sample
-files, synthetic patients in both VR forms, the profile-marker dataset with every attribute of
-Table E.1-1 at three depths) is anonymized twice, with several configurations: once by the
-fast path, once by pydicom's. The outputs, the actions counted and the flags must be the same;
-a file the fast path does not handle must take pydicom's path, never fail on its own.
+files in tests/data, synthetic patients in both VR forms, the profile-marker dataset with every
+attribute of Table E.1-1 at three depths) is anonymized twice, with several configurations: once
+by the fast path, once by pydicom's. The outputs, the actions counted and the flags must be the
+same; a file the fast path does not handle must take pydicom's path, never fail on its own.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from dcmanon import Anonymizer, parse_config
 from dcmanon.config.loader import Config
 from dcmanon.io.rawdataset import NotPlain
 from dcmanon.testing import make_instance, make_patient
-from tests.conformance.vectors import encapsulated_file
+from tests.conformance.vectors import REFERENCE, encapsulated_file
 from tests.test_profile_markers import _dataset as marker_dataset
 
 TEST_FILES = Path(get_testdata_file("CT_small.dcm", download=False) or "").parent
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "microsoft"
 TODAY = dt.date(2026, 11, 22)
 SECRET = "fast-path-test"
 CONFIGS: dict[str, object] = {
@@ -57,15 +56,13 @@ CONFIGS: dict[str, object] = {
 
 def _config(name: str) -> Config:
     if name == "microsoft-default":
-        text = (SHARED / "configuration.json").read_text()
+        text = (REFERENCE / "configuration.json").read_text()
         return parse_config(text, secret=SECRET)
     return parse_config(json.dumps(CONFIGS[name]), secret=SECRET)
 
 
 def _inputs(tmp_path: Path) -> list[Path]:
-    files = sorted(TEST_FILES.glob("*.dcm"))
-    if SHARED.is_dir():
-        files += sorted((SHARED / "data").rglob("*.dcm"))
+    files = sorted(TEST_FILES.glob("*.dcm")) + sorted((REFERENCE / "data").rglob("*.dcm"))
     synthetic = tmp_path / "synthetic"
     synthetic.mkdir()
     patient = make_patient(3, seed=7)
@@ -94,8 +91,6 @@ def _inputs(tmp_path: Path) -> list[Path]:
 @pytest.mark.parametrize("config_name", [*CONFIGS, "microsoft-default"])
 def test_fast_path_writes_what_the_pydicom_path_writes(tmp_path: Path,
                                                        config_name: str) -> None:
-    if config_name == "microsoft-default" and not SHARED.is_dir():
-        pytest.skip("../shared/conformance/microsoft is not here")
     config = _config(config_name)
     fast = Anonymizer(config, today=TODAY)
     slow = Anonymizer(config, today=TODAY, fast_path=False)

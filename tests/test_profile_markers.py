@@ -1,8 +1,9 @@
 """Every attribute of PS3.15 Table E.1-1, planted with a marker at three depths, gets its action.
 
 For the basic profile and for each option on its own: no marker survives unless the action
-keeps it. Expectations come from the standard's table (the generated copy shipped with the
-package), checked against what the output holds — not from the code that applies them.
+keeps it. Expectations come from the standard's table as the tests hold it (tests/data/standard,
+not the engine's generated copy: a wrong row there must fail here), checked against what the
+output holds — not from the code that applies them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from dcmanon import Anonymizer, parse_config
-from dcmanon.profiles import Option, ProfileRow, load_table
+from dcmanon.profiles import Option
+from tests.standard import StandardRow, e1_1_rows, option_columns
 
 KEPT_SEQUENCE = 0x00400260  # PerformedProtocolCodeSequence: not in Table E.1-1, so kept (K)
 DEEPER_SEQUENCE = 0x00400440  # ProtocolContextSequence: also K
@@ -28,7 +30,7 @@ TEXT_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR"}
 GUESSED_VR = {"DateTime": "DT", "URI": "UR"}
 
 
-def _vr(tag: int, row: ProfileRow) -> str:
+def _vr(tag: int, row: StandardRow) -> str:
     vr = row.vr or next((v for k, v in GUESSED_VR.items() if row.keyword.endswith(k)), "LO")
     if " or " in vr:
         vr = vr.split(" or ")[0]
@@ -64,7 +66,7 @@ def _marker(n: int, vr: str, code: str) -> Any:
     return text
 
 
-def _plant(ds: Dataset, rows: list[tuple[int, ProfileRow, str]], depth: int) -> None:
+def _plant(ds: Dataset, rows: list[tuple[int, StandardRow, str]], depth: int) -> None:
     for n, (tag, row, vr) in enumerate(rows):
         number = n + depth * 1000
         if vr == "SQ":
@@ -77,14 +79,16 @@ def _plant(ds: Dataset, rows: list[tuple[int, ProfileRow, str]], depth: int) -> 
             ds[tag] = DataElement(tag, vr, _marker(number, vr, code))
 
 
-def _rows() -> list[tuple[int, ProfileRow, str]]:
-    table = load_table()
+def _rows() -> list[tuple[int, StandardRow, str]]:
+    """Every single-tag row of the standard's Table E.1-1, by tag (the pattern rows —
+    curves, overlays, private attributes — are planted on their own)."""
     chosen = []
-    for tag, row in sorted(table.rows.items()):
-        if tag >> 16 in (0x0002, 0x0004) or tag in (KEPT_SEQUENCE, DEEPER_SEQUENCE):
+    for row in e1_1_rows():
+        tag = row.tag_number
+        if tag is None or tag >> 16 in (0x0002, 0x0004) or tag in {KEPT_SEQUENCE, DEEPER_SEQUENCE}:
             continue
         chosen.append((tag, row, _vr(tag, row)))
-    return chosen
+    return sorted(chosen, key=lambda item: item[0])
 
 
 def _dataset() -> Dataset:
@@ -113,8 +117,9 @@ def _dataset() -> Dataset:
     return ds
 
 
-def _expected(row: ProfileRow, options: frozenset[Option]) -> str:
-    codes = {row.options[o.column] for o in options if o.column in row.options}
+def _expected(row: StandardRow, options: frozenset[Option]) -> str:
+    columns = option_columns()
+    codes = {row.options[columns[o.value]] for o in options if columns[o.value] in row.options}
     return "C" if "C" in codes else "K" if "K" in codes else row.basic
 
 

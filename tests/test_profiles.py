@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
@@ -15,25 +14,36 @@ from dcmanon.cli import main
 from dcmanon.errors import ConfigError
 from dcmanon.profiles import EDITION, PROFILES, Option, Profile, load_table
 from dcmanon.testing import make_instance, make_patient, write_study_tree
-
-SHARED_TABLE = Path(__file__).resolve().parents[2] / "shared" / "standard" / "ps315_e1_1.json"
+from tests.standard import cid7050_codes, e1_1_rows, option_columns, safe_private, table_e1_1
 
 
 def test_generated_table_matches_the_standard_row_for_row() -> None:
-    if not SHARED_TABLE.is_file():
-        pytest.skip("../shared/standard is not here (the standard's tables are read at test time)")
-    source = json.loads(SHARED_TABLE.read_text())
+    standard = table_e1_1()
     table = load_table()
-    assert table.edition == source["edition"] == EDITION
+    assert table.edition == standard["edition"] == EDITION
     ours = {**{f"({t >> 16:04X},{t & 0xFFFF:04X})": r for t, r in table.rows.items()},
             table.curve_row.tag: table.curve_row, table.private_row.tag: table.private_row,
             **{r.tag: r for r in table.overlay_rows.values()}}
-    assert len(ours) == len(source["rows"]) == 657
-    for row in source["rows"]:
-        mine = ours[row["tag"]]
-        assert mine.basic == row["basic"], row["tag"]
+    rows = e1_1_rows()
+    assert len(ours) == len(rows) == 657
+    columns = option_columns()
+    assert set(columns) == {option.value for option in Option}
+    for row in rows:
+        mine = ours[row.tag]
+        assert (mine.keyword, mine.vr) == (row.keyword, row.vr), row.tag
+        assert mine.basic == row.basic, row.tag
         for option in Option:
-            assert mine.options.get(option.column, "") == row[option.column], row["tag"]
+            assert option.column == columns[option.value]
+            assert mine.options.get(option.column, "") == row.options.get(option.column, ""), \
+                row.tag
+    codes = cid7050_codes()
+    assert {c["key"]: str(c["cid7050_code"]) for c in table.columns} == codes
+
+
+def test_every_safe_private_attribute_of_the_standard_is_known_safe() -> None:
+    standard = safe_private()
+    assert len(standard) == 479
+    assert standard - load_table().safe_private == set()
 
 
 def test_option_names_are_forgiving_and_unknown_ones_get_a_hint() -> None:
@@ -77,7 +87,8 @@ def test_research_profile_keeps_what_research_needs_and_nothing_identifying() ->
 
 
 def load_table_code(option: Option) -> str:
-    return next(str(c["cid7050_code"]) for c in load_table().columns if c["key"] == option.column)
+    """The option's CID 7050 code, from the standard (not the engine's table)."""
+    return cid7050_codes()[option_columns()[option.value]]
 
 
 def test_user_rules_come_first_and_override_the_profile() -> None:

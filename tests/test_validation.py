@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from io import BytesIO
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -16,8 +14,7 @@ from pydicom.sequence import Sequence
 
 from dcmanon.dicom.validation import element_problem, validate_dataset
 from dcmanon.errors import ValidationError
-
-VECTORS = Path("/work/shared/conformance/microsoft/vectors")
+from tests.conformance.vectors import all_cases
 
 PATIENT_NAME = 0x00100010
 PATIENT_AGE = 0x00101010
@@ -476,8 +473,7 @@ def _dataset_from_vector(rows: list[list[object]]) -> Dataset:
 
 
 def test_vector_engine_validate_input_fails_on_patient_age() -> None:
-    cases = json.loads((VECTORS / "engine.json").read_text())["cases"]
-    case = next(c for c in cases if c["id"] == "engine-validate-input-fails")
+    case = next(c for c in all_cases("engine.json") if c["id"] == "engine-validate-input-fails")
     with pytest.raises(ValidationError) as caught:
         validate_dataset(_dataset_from_vector(case["input_dataset"]), stage="input")
     assert caught.value.element == "(0010,1010) PatientAge"
@@ -486,16 +482,14 @@ def test_vector_engine_validate_input_fails_on_patient_age() -> None:
 
 
 def test_vector_engine_input_passes_once_the_age_is_valid() -> None:
-    cases = json.loads((VECTORS / "engine.json").read_text())["cases"]
-    case = next(c for c in cases if c["id"] == "engine-validate-input-fails")
+    case = next(c for c in all_cases("engine.json") if c["id"] == "engine-validate-input-fails")
     rows = [r if r[0] != "(0010,1010)" else [r[0], r[1], ["100Y"]] for r in case["input_dataset"]]
     validate_dataset(_dataset_from_vector(rows))
 
 
 def _overlength_cases() -> list[tuple[str, str, int, str]]:
-    cases = json.loads((VECTORS / "cryptohash.json").read_text())["cases"]
     found = []
-    for case in cases:
+    for case in all_cases("cryptohash.json"):
         if "expected_error_if_validating" in case:
             tag = int(case["tag"][1:5] + case["tag"][6:10], 16)
             found.append((case["id"], case["vr"], tag, case["expected_values"][0]))

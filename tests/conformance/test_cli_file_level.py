@@ -3,7 +3,7 @@
 Covers ``vectors/cli.json``, ``vectors/file_level.json`` and the reference's data files
 (``data/samples``, ``data/cli``, ``data/core``). Every run goes through the real command line
 (``python -m dcmanon`` in a subprocess), in a temporary copy of the reference's data, with the
-shipped ``configuration.json`` read from ../shared at test time.
+shipped ``configuration.json`` (tests/data/microsoft).
 
 Where dcmanon deviates on purpose (README, "Deviations from the reference"; POLICY.md), the
 vector is not run as conformance: a ``test_deviation_...`` test asserts what dcmanon does
@@ -31,7 +31,7 @@ import pytest
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.multival import MultiValue
 
-from tests.conformance.vectors import REFERENCE, cases, parse_tag, require_reference
+from tests.conformance.vectors import REFERENCE, all_cases, cases, parse_tag, require_reference
 
 pytestmark = pytest.mark.conformance
 
@@ -113,7 +113,7 @@ def _run_date_in_range() -> None:
 def workdir(tmp_path: Path) -> Path:
     """A working folder laid out as the vectors expect: ``data/`` (a copy of the reference's
     data), ``DicomFiles/`` (the reference test's input folder) and ``configuration.json`` (a
-    link to the shipped configuration in ../shared)."""
+    link to the shipped configuration in tests/data/microsoft)."""
     ref = require_reference()
     shutil.copytree(ref / "data", tmp_path / "data")
     shutil.copytree(ref / "data" / "cli" / "input", tmp_path / "DicomFiles")
@@ -154,9 +154,7 @@ def compare_with_expected(ours: Dataset, expected: Dataset, source: Dataset) -> 
 
 
 def test_every_cli_case_is_classified() -> None:
-    require_reference()
-    data = json.loads((REFERENCE / "vectors" / "cli.json").read_text(encoding="utf-8"))
-    ids = {case["id"] for case in data["cases"]}
+    ids = {case["id"] for case in all_cases("cli.json")}
     assert ids == CLI_CONFORMING | set(CLI_DEVIATING)
     assert not CLI_CONFORMING & set(CLI_DEVIATING)
 

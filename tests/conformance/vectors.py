@@ -1,9 +1,14 @@
-"""Access to the reference anonymizer's test vectors in ../shared (skipped when absent)."""
+"""Access to the reference anonymizer's test vectors, derived into tests/data/microsoft.
+
+``tools/generate_test_data.py`` writes them (with their provenance) from ../shared; the tests
+read only the committed copy.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +23,31 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import JPEGBaseline8Bit
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "microsoft"
-MISSING = ("../shared/conformance/microsoft is not here "
-           "(the reference's vectors are read at test time)")
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "microsoft"
 
 
 def require_reference() -> Path:
-    """The reference folder, or skip the test with the reason."""
-    if not REFERENCE.is_dir():
-        pytest.skip(MISSING)
+    """The reference's data folder (configuration.json, data/): part of the repository."""
     return REFERENCE
+
+
+@cache
+def _vectors_text() -> str:
+    return (REFERENCE / "vectors.json").read_text(encoding="utf-8")
+
+
+def all_cases(name: str) -> list[dict[str, Any]]:
+    """Every case of the reference's ``vectors/<name>`` (a KeyError for an unknown name).
+
+    Parsed on each call, so that a test changing its case cannot change another's.
+    """
+    cases: list[dict[str, Any]] = json.loads(_vectors_text())["cases"][name]
+    return cases
 
 
 def cases(name: str, predicate: Any = None) -> list[Any]:
     """``pytest.param`` for every case of ``vectors/<name>`` (optionally filtered), by id."""
-    path = REFERENCE / "vectors" / name
-    if not path.is_file():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=MISSING), id="missing")]
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return [pytest.param(case, id=case["id"]) for case in data["cases"]
+    return [pytest.param(case, id=case["id"]) for case in all_cases(name)
             if predicate is None or predicate(case)]
 
 
@@ -92,9 +103,7 @@ def string_values(ds: Dataset, tag: int) -> list[str] | None:
 
 def assert_each_case_taken_once(name: str, groups: dict[str, Callable[[Any], bool]]) -> None:
     """Each case of ``vectors/<name>`` is taken by exactly one test group (none dropped)."""
-    require_reference()
-    data = json.loads((REFERENCE / "vectors" / name).read_text(encoding="utf-8"))
-    for case in data["cases"]:
+    for case in all_cases(name):
         taken = [group for group, predicate in groups.items() if predicate(case)]
         assert len(taken) == 1, (case["id"], taken)
 
