@@ -19,10 +19,10 @@ from dcmanon.errors import InputError
 
 MAX_INFLATED_SIZE = 1 << 30
 """Default limit on a deflated dataset's inflated size (1 GiB). A deflated file is read in
-full, so the limit is what one file may cost in memory (about twice this, inflated bytes and
-values). Deflate is used for structured reports, waveforms and small images; 1 GiB admits
-any of those and a large uncompressed multi-frame image, and refuses a bomb after about two
-seconds of inflating, with a few tens of MB held."""
+full, so the limit is what one file may cost in memory (about three times this: inflated
+bytes, values, and the output deflated again). Deflate is used for structured reports,
+waveforms and small images; 1 GiB admits any of those and a large uncompressed multi-frame
+image, and refuses a bomb after about three seconds of inflating, with ~110 MB peak memory."""
 CHUNK = 1 << 20
 """Bytes inflated at most per step."""
 READ = 64 << 10
