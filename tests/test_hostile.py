@@ -18,7 +18,11 @@ from click.testing import CliRunner
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.check.scan import scan
@@ -49,7 +53,7 @@ def _meta(syntax: str, instance: str) -> bytes:
     return b"\0" * 128 + b"DICM" + fp.getvalue()
 
 
-def _head(instance: str) -> bytes:
+def _head(instance: str, *, implicit: bool = False) -> bytes:
     """A few top-level elements, explicit VR little endian, with a name and an ID (PHI)."""
     ds = Dataset()
     ds.SOPClassUID = SOP_CLASS
@@ -60,7 +64,7 @@ def _head(instance: str) -> bytes:
     ds.PatientName = SECRET_NAME
     ds.PatientID = SECRET_ID
     fp = DicomBytesIO()
-    fp.is_little_endian, fp.is_implicit_VR = True, False
+    fp.is_little_endian, fp.is_implicit_VR = True, implicit
     write_dataset(fp, ds)
     return fp.getvalue()
 
@@ -96,15 +100,19 @@ def write_deflated(path: Path, instance: str = "2.25.1002") -> Path:
     return path
 
 
-def write_nested(path: Path, depth: int, instance: str = "2.25.2001") -> Path:
+def write_nested(path: Path, depth: int, instance: str = "2.25.2001", *,
+                 implicit: bool = False) -> Path:
     """``depth`` ContentSequences, each in the only item of the one above (undefined lengths:
-    pydicom's reader must follow them all), explicit VR little endian, encoded by hand."""
-    opening = (b"\x40\x00\x30\xa7SQ\0\0\xff\xff\xff\xff"  # (0040,A730) SQ, undefined length
-               b"\xfe\xff\x00\xe0\xff\xff\xff\xff")       # item, undefined length
-    closing = (b"\xfe\xff\x0d\xe0\0\0\0\0"                  # item delimiter
-               b"\xfe\xff\xdd\xe0\0\0\0\0")                 # sequence delimiter
-    leaf = b"\x08\x00\x60\x00CS\x02\x00OT"  # (0008,0060) Modality inside the deepest item
-    path.write_bytes(_meta(ExplicitVRLittleEndian, instance) + _head(instance)
+    pydicom's reader must follow them all), little endian, encoded by hand."""
+    vr = b"" if implicit else b"SQ\0\0"
+    opening = (b"\x40\x00\x30\xa7" + vr + b"\xff\xff\xff\xff"  # (0040,A730), undefined length
+               b"\xfe\xff\x00\xe0\xff\xff\xff\xff")             # item, undefined length
+    closing = (b"\xfe\xff\x0d\xe0\0\0\0\0"                        # item delimiter
+               b"\xfe\xff\xdd\xe0\0\0\0\0")                       # sequence delimiter
+    # (0008,0060) Modality inside the deepest item
+    leaf = b"\x08\x00\x60\x00" + (b"\x02\0\0\0" if implicit else b"CS\x02\x00") + b"OT"
+    syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    path.write_bytes(_meta(syntax, instance) + _head(instance, implicit=implicit)
                      + opening * depth + leaf + closing * depth)
     return path
 
@@ -222,11 +230,13 @@ def test_a_bomb_past_the_default_limit_takes_little_memory(tmp_path: Path) -> No
 # --- deep nesting -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("implicit", [False, True])
 @pytest.mark.parametrize("depth", [65, 150, 2000])
 @pytest.mark.parametrize("options", [{}, {"fast_path": False}, {"validate_input": True}])
 def test_nesting_past_the_limit_fails_naming_the_sequence(tmp_path: Path, depth: int,
-                                                          options: dict[str, bool]) -> None:
-    source = write_nested(tmp_path / "deep.dcm", depth)
+                                                          options: dict[str, bool],
+                                                          implicit: bool) -> None:
+    source = write_nested(tmp_path / "deep.dcm", depth, implicit=implicit)
     result = _anonymizer(**options).anonymize_file(source, tmp_path / "o.dcm")
     assert result.status == "failed"
     assert result.error_class == "InputError"
@@ -238,9 +248,11 @@ def test_nesting_past_the_limit_fails_naming_the_sequence(tmp_path: Path, depth:
     assert not (tmp_path / "o.dcm").exists()
 
 
+@pytest.mark.parametrize("implicit", [False, True])
 @pytest.mark.parametrize("options", [{}, {"fast_path": False}])
-def test_nesting_at_the_limit_is_anonymized(tmp_path: Path, options: dict[str, bool]) -> None:
-    source = write_nested(tmp_path / "deep.dcm", 64)
+def test_nesting_at_the_limit_is_anonymized(tmp_path: Path, options: dict[str, bool],
+                                            implicit: bool) -> None:
+    source = write_nested(tmp_path / "deep.dcm", 64, implicit=implicit)
     result = _anonymizer(**options).anonymize_file(source, tmp_path / "o.dcm")
     assert result.status == "done", result.error
 

@@ -9,6 +9,7 @@ nesting deeper than the limit are refused, naming the sequence where the limit w
 from __future__ import annotations
 
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from dcmanon.dicom.elements import element_vr, file_encoding
 from dcmanon.dicom.tags import describe_tag
@@ -57,5 +58,8 @@ def too_deep(ds: Dataset, limit: int = MAX_NESTING) -> int | None:
                     continue
                 if level > limit:
                     return int(tag)
-                stack.extend((item, level + 1) for item in current[tag].value or ())
+                items = current[tag].value
+                if isinstance(items, Sequence):  # (anything else holds no items)
+                    stack.extend((item, level + 1) for item in items
+                                 if isinstance(item, Dataset))
     return None

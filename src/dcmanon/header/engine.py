@@ -188,6 +188,8 @@ class Engine:
         ------
         ElementError
             If a method cannot process an element (the dataset must then be discarded).
+        InputError
+            If sequences nest deeper than ``max_nesting`` (the dataset must be discarded).
         """
         result = DatasetResult()
         context = self.context_for(ds)
