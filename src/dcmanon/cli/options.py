@@ -129,7 +129,7 @@ def _warn_keys(config: Config) -> Config:
         names = ", ".join(config.weak_keys)
         click.echo(f"dcmanon: warning: weak key: {names} shorter than {MIN_KEY_LENGTH} "
                    "characters; keyed pseudonyms, hashes and date offsets can be recomputed by "
-                   f"guessing it. Use a random key of {MIN_KEY_LENGTH} characters or more.",
+                   f"guessing it. Use {MIN_KEY_LENGTH} or more random characters.",
                    err=True)
     if config.generated_keys:
         names = ", ".join(config.generated_keys)
