@@ -26,7 +26,7 @@ from dcmanon import cli
 from dcmanon.testing import make_instance, make_patient, write_study_tree
 from tests.conformance.vectors import require_reference
 
-KEY = "test-cli-project-secret"
+KEY = "test-cli-project-secret-of-32-characters"
 
 CONFIG: dict[str, Any] = {
     "rules": [

@@ -178,3 +178,36 @@ def test_bad_files_in_parallel_workers(reference: Reference, tmp_path: Path) -> 
                            options=BatchOptions(jobs=2, min_parallel=0, chunk_size=16))
     assert batch.summary.failed > count // 3
     _check(batch, source, out, count, reference)
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(depth=st.integers(65, 3000), inflated=st.integers(5 << 20, 64 << 20),
+       mutations=st.lists(mutation, max_size=5))
+def test_hostile_files_fail_one_by_one(depth: int, inflated: int,
+                                       mutations: list[tuple[int, int, int, int, bytes]],
+                                       reference: Reference,
+                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A deflate bomb and sequences nested past the limit among good and bad files: each
+    fails alone (InputError naming it), the good ones are written as in a clean run."""
+    from tests.test_hostile import write_bomb, write_nested
+
+    root = tmp_path_factory.mktemp("hostile")
+    source, out = root / "in", root / "out"
+    source.mkdir()
+    for index, data in enumerate(GOOD):
+        (source / f"good{index}.dcm").write_bytes(data)
+    for index, data in enumerate(_mutate(*m) for m in mutations):
+        (source / f"bad{index:03d}.dcm").write_bytes(data)
+    write_bomb(source / "bad-bomb.dcm", inflated)
+    write_nested(source / "bad-deep.dcm", depth)
+    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret=KEY),
+                            max_inflated_size=4 << 20)
+    with watchdog(120):
+        batch = run_folder(anonymizer, source, out, options=BatchOptions(jobs=1))
+    _check(batch, source, out, len(mutations) + 2, reference)
+    failed = {Path(f.source).name: f for f in batch.failed}
+    assert "inflates to more than 4 MiB" in (failed["bad-bomb.dcm"].error or "")
+    assert "nested more than 64 levels deep (at (0040,A730) ContentSequence)" in (
+        failed["bad-deep.dcm"].error or "")
+    assert {failed[n].error_class for n in ("bad-bomb.dcm", "bad-deep.dcm")} == {"InputError"}

@@ -15,6 +15,7 @@ from typing import Any
 from pydicom.dataset import Dataset, FileDataset
 
 from dcmanon.config.loader import Config
+from dcmanon.dicom.nesting import MAX_NESTING, check_nesting_limit, nesting_problem, too_deep
 from dcmanon.dicom.validation import validate_dataset
 from dcmanon.dicom.walk import quiet_pydicom
 from dcmanon.errors import DcmanonError, InputError, OutputError, describe_os_error
@@ -22,6 +23,7 @@ from dcmanon.header.engine import Engine
 from dcmanon.header.mapping import mappings, original_identities
 from dcmanon.io.fastpath import FastOutput, FastPath
 from dcmanon.io.files import prepare_file_meta, read_dicom, write_atomic, write_dicom_atomic
+from dcmanon.io.inflate import MAX_INFLATED_SIZE, check_size_limit
 from dcmanon.io.rawdataset import NotPlain
 from dcmanon.io.splice import write_pieces
 from dcmanon.io.streaming import (
@@ -100,6 +102,13 @@ class Anonymizer:
     fast_path : bool
         Anonymize plain files at the byte level (:mod:`dcmanon.io.fastpath`); the output is the
         same either way. Off, every file takes pydicom's path (to compare the two).
+    max_inflated_size : int
+        A deflated file whose dataset inflates to more bytes than this fails (default 1 GiB,
+        :data:`dcmanon.io.inflate.MAX_INFLATED_SIZE`): a deflate bomb is refused in bounded
+        memory.
+    max_nesting : int
+        A file whose sequences nest more levels deep than this fails (default 64, at most
+        128; :mod:`dcmanon.dicom.nesting`).
 
     Examples
     --------
@@ -116,16 +125,20 @@ class Anonymizer:
 
     def __init__(self, config: Config, *, validate_input: bool = False,
                  validate_output: bool = False, today: dt.date | None = None,
-                 record_mappings: bool = False, fast_path: bool = True) -> None:
+                 record_mappings: bool = False, fast_path: bool = True,
+                 max_inflated_size: int = MAX_INFLATED_SIZE,
+                 max_nesting: int = MAX_NESTING) -> None:
         self.config = config
+        self.max_inflated_size = check_size_limit(max_inflated_size)
+        self.max_nesting = check_nesting_limit(max_nesting)
         self.validate_input = validate_input
         self.validate_output = validate_output
         self.record_mappings = record_mappings
-        self.engine = Engine(config, today)
+        self.engine = Engine(config, today, max_nesting=max_nesting)
         self.today = self.engine.today
         # Validation needs the whole dataset: those runs take pydicom's path.
         self.fast_path = fast_path
-        self._fast = FastPath(self.engine, record_mappings) if fast_path and not (
+        self._fast = FastPath(self.engine, record_mappings, max_nesting) if fast_path and not (
             validate_input or validate_output) else None
 
     def same_as(self, other: Anonymizer) -> bool:
@@ -137,7 +150,8 @@ class Anonymizer:
         """Pickle what rebuilds the anonymizer (for worker processes), not its caches."""
         return {"config": self.config, "validate_input": self.validate_input,
                 "validate_output": self.validate_output, "today": self.today,
-                "record_mappings": self.record_mappings, "fast_path": self.fast_path}
+                "record_mappings": self.record_mappings, "fast_path": self.fast_path,
+                "max_inflated_size": self.max_inflated_size, "max_nesting": self.max_nesting}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
@@ -167,8 +181,15 @@ class Anonymizer:
         return self.anonymize_dataset_outcome(ds).actions
 
     def anonymize_dataset_outcome(self, ds: Dataset) -> DatasetOutcome:
-        """As :meth:`anonymize_dataset` (which raises the same errors), with the flags and,
-        when recorded, the mappings."""
+        """As :meth:`anonymize_dataset` (which raises the same errors, and
+        :class:`~dcmanon.errors.InputError` for sequences nested past the limit), with the flags
+        and, when recorded, the mappings."""
+        deep = too_deep(ds, self.max_nesting)
+        if deep is not None:
+            raise InputError(nesting_problem(deep, self.max_nesting))
+        return self._outcome(ds)
+
+    def _outcome(self, ds: Dataset) -> DatasetOutcome:
         drop_signatures(ds, nested=False)
         if self.validate_input:
             with quiet_pydicom():
@@ -210,7 +231,10 @@ class Anonymizer:
             instead: per-file flushes cost more than anonymizing).
         """
         src = os.fspath(source)
-        fast = self._fast_output(src)
+        try:
+            fast = self._fast_output(src)
+        except InputError as exc:  # nested past the limit
+            return _failed(src, "" if callable(target) else os.fspath(target), exc)
         if fast is not None:
             return self._write_fast(fast, src, target, exclusive, temp_dir, replace_before,
                                     sync)
@@ -244,6 +268,8 @@ class Anonymizer:
         except NotPlain as why:  # the reasons are fixed texts, never a value
             _log.debug("a file takes pydicom's path: %s", why)
             return None
+        except InputError:
+            raise
         except Exception as exc:  # noqa: BLE001  (a fast-path bug must not cost the file)
             # Logged (the class and where, never a message that may quote a value), since
             # it is a bug to report; the file still takes pydicom's path.
@@ -277,17 +303,21 @@ class Anonymizer:
 
         A rule that changes a large value needs it: the file is then read again in full.
         """
-        ds = read_dicom(src)
+        ds = self._read(src, defer=True)  # (its nesting checked)
         if needs_full_read(ds):  # big endian (deflated files are read in full already)
             if has_deferred(ds):
-                ds = read_dicom(src, defer=False)
-            return ds, self.anonymize_dataset_outcome(ds)
+                ds = self._read(src, defer=False)
+            return ds, self._outcome(ds)
         held = hold_bulk(ds)
-        outcome = self.anonymize_dataset_outcome(ds)
+        outcome = self._outcome(ds)
         if held and not release_bulk(ds, held):
-            ds = read_dicom(src, defer=False)
-            outcome = self.anonymize_dataset_outcome(ds)
+            ds = self._read(src, defer=False)
+            outcome = self._outcome(ds)
         return ds, outcome
+
+    def _read(self, src: str, *, defer: bool) -> FileDataset:
+        return read_dicom(src, defer=defer, max_inflated_size=self.max_inflated_size,
+                          max_nesting=self.max_nesting)
 
 
 def _written(src: str, dst: str, write: Callable[[], None]) -> FileResult | None:

@@ -25,6 +25,7 @@ from dcmanon.cli.options import (
     config_options,
     fail,
     guarded,
+    limit_options,
     load_run_config,
     setup_logging,
 )
@@ -57,6 +58,7 @@ from dcmanon.header.mapping import write_mapping_files
               help="Print, for each input (-i or -I), what every rule does to every element "
                    "(as `dcmanon explain`); write nothing.")
 @batch_options
+@limit_options
 @click.option("--debug", "debug", is_flag=True,
               help="Log what dcmanon does on stderr (files, tags, decisions; never a value).")
 @click.version_option(__version__, "--version")
@@ -65,7 +67,8 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
          input_folder: str | None, output_folder: str | None, config_file: str | None,
          key_file: str | None, profile: str | None, options: tuple[str, ...],
          validate_input: bool, validate_output: bool, mapping_dir: str | None,
-         dry_run_: bool, debug: bool, **batch: Any) -> None:
+         dry_run_: bool, max_inflated_size: int, max_nesting: int, debug: bool,
+         **batch: Any) -> None:
     """De-identify DICOM files: one file, or a whole folder tree.
 
     \b
@@ -111,7 +114,8 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
         config = load_run_config(config_file, key_file, profile, options)
         anonymizer = Anonymizer(config, validate_input=validate_input,
                                 validate_output=validate_output,
-                                record_mappings=mapping_dir is not None)
+                                record_mappings=mapping_dir is not None,
+                                max_inflated_size=max_inflated_size, max_nesting=max_nesting)
         if input_file is not None and output_file is not None:
             result = _run_file(anonymizer, input_file, output_file)
             _write_mappings(mapping_dir, result.mappings)

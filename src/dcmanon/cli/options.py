@@ -13,7 +13,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from dcmanon.anonymizer import describe_unexpected
-from dcmanon.config.loader import KEY_ENV, Config, load_config, parse_config
+from dcmanon.config.loader import KEY_ENV, MIN_KEY_LENGTH, Config, load_config, parse_config
+from dcmanon.dicom.nesting import MAX_NESTING, MAX_NESTING_ALLOWED
 from dcmanon.errors import DcmanonError, describe_os_error
 from dcmanon.profiles import PROFILES, Option
 
@@ -124,6 +125,12 @@ def load_run_config(config_path: str | None, key_file: str | None, profile: str 
 
 
 def _warn_keys(config: Config) -> Config:
+    if config.weak_keys:
+        names = ", ".join(config.weak_keys)
+        click.echo(f"dcmanon: warning: weak key: {names} shorter than {MIN_KEY_LENGTH} "
+                   "characters; keyed pseudonyms, hashes and date offsets can be recomputed by "
+                   f"guessing it. Use {MIN_KEY_LENGTH} or more random characters.",
+                   err=True)
     if config.generated_keys:
         names = ", ".join(config.generated_keys)
         click.echo(f"dcmanon: warning: no key for {names}: a random key is used for this run, "
@@ -159,3 +166,40 @@ def config_options(purpose: str) -> Callable[[F], F]:
                          help="A PS3.15 option on top of the profile; repeat for several."),
         ])
     return decorate
+
+
+_UNITS = {"": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20,
+          "g": 30, "gb": 30, "gib": 30, "t": 40, "tb": 40, "tib": 40}
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def parse_size(ctx: click.Context, param: click.Parameter, value: str | int) -> int:
+    """A size in bytes: ``1073741824``, ``1GiB``, ``512MiB``, ``64K`` (binary units).
+
+    Raises
+    ------
+    click.BadParameter
+        Unless a positive whole number, with or without a unit.
+    """
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    digits = text.rstrip(_LETTERS).strip()
+    unit = text[len(text.rstrip(_LETTERS)):]
+    if not digits.isdigit() or unit not in _UNITS or int(digits) < 1:
+        raise click.BadParameter(f"{value!r} is not a size (a positive whole number of bytes, "
+                                 "or with KiB, MiB, GiB)", ctx, param)
+    return int(digits) << _UNITS[unit]
+
+
+def limit_options(func: F) -> F:
+    """``--max-inflated-size``, ``--max-nesting``: what a hostile input may cost."""
+    return _apply(func, [
+        click.option("--max-inflated-size", "max_inflated_size", metavar="SIZE",
+                     callback=parse_size, default="1GiB", show_default=True,
+                     help="Fail a deflated file whose dataset inflates to more than this "
+                          "(a deflate bomb); e.g. 256MiB, 4GiB."),
+        click.option("--max-nesting", "max_nesting", metavar="N", default=MAX_NESTING,
+                     type=click.IntRange(1, MAX_NESTING_ALLOWED), show_default=True,
+                     help="Fail a file whose sequences nest more levels deep than this."),
+    ])

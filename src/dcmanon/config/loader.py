@@ -41,6 +41,9 @@ KEYED_METHODS = {
 }
 KEY_ENV = "DCMANON_KEY"
 """Environment variable holding the project secret that keys every derivation."""
+MIN_KEY_LENGTH = 32
+"""Keys shorter than this (the reference anonymizer's length) are weak: keyed pseudonyms,
+hashes and offsets of a guessable key can be recomputed from guessed values."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,10 @@ class Config:
     """The built-in profile applied to elements no rule selects (None: ``unmatched``)."""
     generated_keys: tuple[str, ...] = ()
     """Methods that had no key and got a random one for this run (outputs won't link)."""
+    weak_keys: tuple[str, ...] = ()
+    """Keys shorter than :data:`MIN_KEY_LENGTH` characters, by where they were given
+    (``the project secret``, ``parameters.cryptoHashKey``, ``dateShiftKey of rules[1]``);
+    never the keys themselves."""
     uid_key: str = field(default="", repr=False)
     """Key of the profile's UIDs (the same as refreshUID's, so references stay consistent)."""
     patient_key: str = field(default="", repr=False)
@@ -179,6 +186,9 @@ class _Builder:
         self.problems: list[ConfigProblem] = []
         self.secret = secret
         self.generated: dict[str, str] = {}
+        self.weak: set[str] = set()
+        if secret and len(secret) < MIN_KEY_LENGTH:
+            self.weak.add("the project secret")
         self.sections = self._sections(raw)
         self.defaults: dict[Method, tuple[str, dict[str, Any]]] = {}
         """Method → (JSON location, setting object) of ``defaultSettings``."""
@@ -241,7 +251,7 @@ class _Builder:
             uid_key = parameters.get("refreshUIDKey") or self._derived_key(Method.REFRESH_UID)
             patient_key = self._derived_key_named("patient")
         return Config(tuple(rules), unmatched, profile, tuple(sorted(self.generated)),
-                      uid_key, patient_key, prefix)
+                      tuple(sorted(self.weak)), uid_key, patient_key, prefix)
 
     def _profile(self) -> Profile | None:
         """The ``profile`` (a built-in name) and its ``options`` (PS3.15 option names)."""
@@ -351,6 +361,8 @@ class _Builder:
                 self.problem(location, message)
             if not problems:
                 keys[name] = resolved
+                if len(resolved) < MIN_KEY_LENGTH:
+                    self.weak.add(f"parameters.{name}")
         return keys
 
     def _resolve_key(self, location: str, value: str, how: str) -> str | None:
@@ -482,13 +494,17 @@ class _Builder:
         if settings is None:  # each part binds alone, so this cannot happen; be safe
             self.problem(where, "the settings do not bind")
             return None
-        return self._with_key(method, settings, parameters)
+        return self._with_key(method, settings, parameters, where)
 
     def _with_key(self, method: Method, settings: AnySettings,
-                  parameters: dict[str, str]) -> AnySettings:
-        """Fill a missing key: ``parameters`` first, then the project secret, else random."""
+                  parameters: dict[str, str], where: str) -> AnySettings:
+        """Fill a missing key: ``parameters`` first, then the project secret, else random.
+        A key of the settings themselves is noted if it is weak."""
         key_name = KEYED_METHODS.get(method)
-        if key_name is None or getattr(settings, "key", None) is not None:
+        given = getattr(settings, "key", None)
+        if key_name is not None and isinstance(given, str) and len(given) < MIN_KEY_LENGTH:
+            self.weak.add(f"{key_name} of {where}")
+        if key_name is None or given is not None:
             return settings
         key = parameters.get(key_name) or self._derived_key(method)
         return settings.model_copy(update={"key": key})

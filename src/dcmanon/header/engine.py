@@ -27,9 +27,10 @@ from dcmanon.dicom.elements import (
     encode_element,
     file_encoding,
 )
+from dcmanon.dicom.nesting import MAX_NESTING, nesting_problem
 from dcmanon.dicom.tags import ElementPath, describe_path
 from dcmanon.dicom.walk import block_of, private_creators, quiet_pydicom
-from dcmanon.errors import UnsupportedVRError, ValueFormatError
+from dcmanon.errors import InputError, UnsupportedVRError, ValueFormatError
 from dcmanon.header.profile import (
     ProfileActions,
     drop_orphan_creators,
@@ -143,9 +144,14 @@ class Engine:
         The validated configuration.
     today : datetime.date, optional
         The date the 89-year rule is measured against (default: today).
+    max_nesting : int
+        Refuse sequences nested deeper than this (:mod:`dcmanon.dicom.nesting`); the readers
+        refuse such files first, this guards datasets built in memory.
     """
 
-    def __init__(self, config: Config, today: dt.date | None = None) -> None:
+    def __init__(self, config: Config, today: dt.date | None = None, *,
+                 max_nesting: int = MAX_NESTING) -> None:
+        self.max_nesting = max_nesting
         self.plan = Plan(config)
         self.today = today or dt.date.today()
         self.profile = config.profile
@@ -182,6 +188,8 @@ class Engine:
         ------
         ElementError
             If a method cannot process an element (the dataset must then be discarded).
+        InputError
+            If sequences nest deeper than ``max_nesting`` (the dataset must be discarded).
         """
         result = DatasetResult()
         context = self.context_for(ds)
@@ -249,6 +257,7 @@ class Engine:
                              context.sop_class_uid)
             out.append(Decision(path, int(tag), vr, step.action, self.describe_step(step)))
             if vr == "SQ" and step.sequence_method is Method.KEEP:
+                self._guard_depth(path, int(tag))
                 for index, item in enumerate(ds[tag].value or ()):
                     self._explain(item, (*path, (int(tag), index)), (*parent_creators, creator),
                                   context, encoding.for_item(item), out)
@@ -291,11 +300,17 @@ class Engine:
         elif method is Method.REDACT:
             ds[tag] = DataElement(tag, "SQ", Sequence())
         elif method is Method.KEEP:
+            self._guard_depth(path, tag)
             for index, item in enumerate(ds[tag].value or ()):
                 self._walk(item, (*path, (tag, index)), parent_creators, context, result,
                            encoding.for_item(item))
         else:
             raise self.sequence_error(step, path, tag)
+
+    def _guard_depth(self, path: ElementPath, tag: int) -> None:
+        """Refuse to walk into a sequence nested deeper than the limit."""
+        if len(path) >= self.max_nesting:
+            raise InputError(nesting_problem(tag, self.max_nesting))
 
     def sequence_error(self, step: Step, path: ElementPath, tag: int) -> UnsupportedVRError:
         """The error for a rule whose method cannot act on a sequence."""

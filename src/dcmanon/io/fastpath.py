@@ -34,6 +34,7 @@ from dcmanon.config.selectors import ElementRef
 from dcmanon.config.settings import Method
 from dcmanon.dicom.constants import PIXEL_DATA, SPECIFIC_CHARACTER_SET, UNDEFINED_LENGTH
 from dcmanon.dicom.elements import Encoding, character_sets
+from dcmanon.dicom.nesting import MAX_NESTING
 from dcmanon.dicom.walk import block_of, quiet_pydicom
 from dcmanon.errors import DcmanonError
 from dcmanon.header.engine import Engine, Step
@@ -124,10 +125,14 @@ class FastPath:
         The engine whose steps and methods are applied (shared with the pydicom path).
     record_mappings : bool
         Collect (kind, original, pseudonym) rows as :mod:`dcmanon.header.mapping` does.
+    max_nesting : int
+        Refuse files whose sequences nest deeper (:mod:`dcmanon.dicom.nesting`).
     """
 
-    def __init__(self, engine: Engine, record_mappings: bool = False) -> None:
+    def __init__(self, engine: Engine, record_mappings: bool = False,
+                 max_nesting: int = MAX_NESTING) -> None:
         self.engine = engine
+        self.max_nesting = max_nesting
         self.record_mappings = record_mappings
         self.actions = engine.profile_actions
         self.entries: dict[tuple[Any, ...], tuple[Step, _Kind]] = {}
@@ -150,8 +155,10 @@ class FastPath:
         ------
         NotPlain
             If the file must take the pydicom path (including every kind of error).
+        InputError
+            If its sequences nest deeper than the limit (pydicom's path could not read it).
         """
-        raw = parse_file(path)
+        raw = parse_file(path, max_nesting=self.max_nesting)
         try:
             with quiet_pydicom():
                 return self._anonymize(raw)

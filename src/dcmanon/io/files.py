@@ -8,17 +8,22 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dcmanon._version import __version__
 from dcmanon.dicom.constants import UNDEFINED_LENGTH
+from dcmanon.dicom.nesting import MAX_NESTING, nesting_problem, too_deep
 from dcmanon.errors import InputError
+from dcmanon.io.inflate import MAX_INFLATED_SIZE, inflate_bounded
+from dcmanon.io.rawdataset import NotPlain, parse_file
 from dcmanon.io.rawwrite import write_streamed
 
 IMPLEMENTATION_CLASS_UID = "2.25.100671212457638642182829867890137592573"
@@ -41,21 +46,37 @@ _ELEMENT_HEADER = 8
 _TRUNCATED = "truncated (the file ends inside an element)"
 
 
-def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDataset:
+def read_dicom(path: str | os.PathLike[str], *, defer: bool = True,
+               max_inflated_size: int = MAX_INFLATED_SIZE,
+               max_nesting: int = MAX_NESTING) -> FileDataset:
     """Read a DICOM file (Part 10, or a bare dataset without preamble).
 
     Large values (pixel data) are left on disk when ``defer`` (the default): pydicom reads
     them only when asked, and :mod:`dcmanon.io.streaming` copies them without reading them.
-    Deflated files are always read in full (their bytes on disk are not the dataset's), and
-    so are files whose dataset is encoded otherwise than their transfer syntax declares.
-    pydicom's warnings are never shown (they quote values); a file that ends inside an
-    element is refused rather than read in part.
+    Deflated files are always read in full (their bytes on disk are not the dataset's),
+    inflated in bounded steps (:mod:`dcmanon.io.inflate`), and so are files whose dataset is
+    encoded otherwise than their transfer syntax declares. pydicom's warnings are never shown
+    (they quote values); a file that ends inside an element is refused rather than read in
+    part.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    defer : bool
+        Leave large values on disk.
+    max_inflated_size : int
+        Refuse a deflated file whose dataset inflates to more bytes than this.
+    max_nesting : int
+        Refuse a file whose sequences nest deeper than this many levels
+        (:mod:`dcmanon.dicom.nesting`).
 
     Raises
     ------
     InputError
-        If the file is missing, unreadable, not DICOM, or truncated. The message names the
-        file and the kind of problem, never a value.
+        If the file is missing, unreadable, not DICOM, truncated, inflates past
+        ``max_inflated_size`` or nests past ``max_nesting``. The message names the file and
+        the kind of problem (and the sequence, for nesting), never a value.
     """
     name = os.fspath(path)
     if os.path.isdir(name):
@@ -66,23 +87,29 @@ def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDatas
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            try:
-                ds = dcmread(name, defer_size=DEFER_SIZE if defer else None)
-            except InvalidDicomError:
-                ds = dcmread(name, force=True, defer_size=DEFER_SIZE if defer else None)
-                if not _looks_like_dataset(ds):
-                    raise InputError(f"{name}: not a DICOM file") from None
-            misread = _encoding_against_its_syntax(ds)
-            if defer and (_is_deflated(ds) or misread):
-                return read_dicom(name, defer=False)
-            if misread:
-                # pydicom notes the declared encoding; the one read makes the writer re-encode.
-                ds.set_original_encoding(*misread, ds.original_character_set)
+            deflated = _read_deflated(name, max_inflated_size)
+            if deflated is not None:
+                ds, inflated = deflated
+                size, tail = len(inflated), (lambda start: any(inflated[start:]))
+            else:
+                ds = _read(name, defer)
+                size, tail = os.path.getsize(name), (lambda start: _nonzero_tail(name, start))
+                misread = _encoding_against_its_syntax(ds)
+                if defer and misread:
+                    return read_dicom(name, defer=False, max_inflated_size=max_inflated_size,
+                                      max_nesting=max_nesting)
+                if misread:
+                    # pydicom notes the declared encoding; the one read makes the writer
+                    # re-encode.
+                    ds.set_original_encoding(*misread, ds.original_character_set)
         if any("end of file" in str(w.message).lower() for w in caught):
             raise InputError(f"{name}: {_TRUNCATED}")
-        _check_complete(ds, name, os.path.getsize(name))
+        _check_complete(ds, name, size, tail)
         if len(ds) == 0:
             raise InputError(f"{name}: not a DICOM file (no data elements)")
+        deep = too_deep(ds, max_nesting)
+        if deep is not None:
+            raise InputError(f"{name}: {nesting_problem(deep, max_nesting)}")
     except FileNotFoundError:
         raise InputError(f"{name}: file not found") from None
     except PermissionError:
@@ -91,6 +118,9 @@ def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDatas
         raise
     except EOFError:
         raise InputError(f"{name}: {_TRUNCATED}") from None
+    except RecursionError:
+        # pydicom's reader follows sequences of undefined length by recursion.
+        raise _nesting_error(name, max_nesting) from None
     except Exception as exc:  # noqa: BLE001  (pydicom raises many kinds on a corrupt file)
         # pydicom's messages may quote bytes of the file: only the class is reported.
         raise InputError(f"{name}: not a readable DICOM file, corrupt or truncated "
@@ -98,10 +128,51 @@ def read_dicom(path: str | os.PathLike[str], *, defer: bool = True) -> FileDatas
     return ds
 
 
-def _is_deflated(ds: Dataset) -> bool:
-    meta = getattr(ds, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    return bool(syntax) and UID(str(syntax)).is_deflated
+def _read(name: str, defer: bool) -> FileDataset:
+    """pydicom's read of a file that is not deflated (as a bare dataset if need be)."""
+    try:
+        return dcmread(name, defer_size=DEFER_SIZE if defer else None)
+    except InvalidDicomError:
+        ds = dcmread(name, force=True, defer_size=DEFER_SIZE if defer else None)
+        if not _looks_like_dataset(ds):
+            raise InputError(f"{name}: not a DICOM file") from None
+        return ds
+
+
+def _read_deflated(name: str, limit: int) -> tuple[FileDataset, bytes] | None:
+    """A deflated file read in full, and its inflated dataset; None if it is not deflated.
+
+    Inflated in bounded steps (:func:`dcmanon.io.inflate.inflate_bounded`), never past
+    ``limit``; pydicom then reads the inflated bytes as Explicit VR Little Endian (as its own
+    reader does after inflating the whole file at once).
+    """
+    with open(name, "rb") as handle:
+        try:
+            preamble = read_preamble(handle, True)
+            meta = _read_file_meta_info(handle)
+        except Exception:  # noqa: BLE001  (not a file meta pydicom reads: dcmread explains)
+            return None
+        syntax = meta.get("TransferSyntaxUID")
+        if not syntax or not UID(str(syntax)).is_deflated:
+            return None
+        inflated = inflate_bounded(handle, name, limit)
+    dataset = read_dataset(cast(BinaryIO, DicomBytesIO(inflated)), False, True)
+    ds = FileDataset(name, dataset, preamble, meta, False, True)
+    ds.set_original_encoding(False, True, dataset._character_set)
+    return ds, inflated
+
+
+def _nesting_error(name: str, limit: int) -> InputError:
+    """The error for a file pydicom could not read for its nesting: the byte-level parser
+    names the sequence where the limit is passed (when it can read the file)."""
+    try:
+        parse_file(name, max_nesting=limit)
+    except InputError as exc:
+        return exc
+    except (NotPlain, RecursionError):
+        pass
+    return InputError(f"{name}: sequences nested too deeply to be read (more than {limit} "
+                      "levels)")
 
 
 def _encoding_against_its_syntax(ds: Dataset) -> tuple[bool, bool] | None:
@@ -133,7 +204,7 @@ def _looks_like_dataset(ds: Dataset) -> bool:
         return bool(keys) and ("SOPClassUID" in ds or "SOPInstanceUID" in ds)
 
 
-def _check_complete(ds: Dataset, name: str, size: int) -> None:
+def _check_complete(ds: Dataset, name: str, size: int, tail: Callable[[int], bool]) -> None:
     """Refuse a dataset pydicom read in part.
 
     pydicom stops quietly at the end of a file: a value shorter than its declared length, or
@@ -159,7 +230,7 @@ def _check_complete(ds: Dataset, name: str, size: int) -> None:
                 raise InputError(f"{name}: {_TRUNCATED}")
         elif len(elem.value) != length:
             raise InputError(f"{name}: {_TRUNCATED}")
-    if 0 < end < size and size - end < _ELEMENT_HEADER and _nonzero_tail(name, end):
+    if 0 < end < size and size - end < _ELEMENT_HEADER and tail(end):
         raise InputError(f"{name}: {_TRUNCATED}")
 
 

@@ -9,7 +9,8 @@ enough to copy them.
 Anything unusual raises :class:`NotPlain`: big endian or deflated data, a standard element
 written as UN, elements out of order, odd lengths, a value that runs past its parent or the
 file, trailing bytes. Those files take pydicom's path, which either reads them the way pydicom
-does or explains what is wrong; this module never reports errors of its own.
+does or explains what is wrong. The one error this module reports itself is sequences nested
+past the limit (:mod:`dcmanon.dicom.nesting`): pydicom's reader could not follow them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from dcmanon.dicom.constants import (
     UNDEFINED_LENGTH,
 )
 from dcmanon.dicom.elements import element_vr
+from dcmanon.dicom.nesting import MAX_NESTING, nesting_problem
+from dcmanon.errors import InputError
 
 HEAD_BYTES = 64 * 1024
 """How much of a file is read at first. A binary value that starts within it and runs to the
@@ -117,7 +120,7 @@ class RawFile:
     """Whether an item declares its own Specific Character Set."""
 
 
-def parse_file(path: str) -> RawFile:
+def parse_file(path: str, *, max_nesting: int = MAX_NESTING) -> RawFile:
     """Parse a Part 10 file's header into element spans.
 
     Raises
@@ -126,6 +129,9 @@ def parse_file(path: str) -> RawFile:
         If the file is not plain Little Endian Part 10 data this parser reads exactly as
         pydicom does (the caller then uses pydicom). Also for unreadable files: pydicom's
         path reports those.
+    InputError
+        If its sequences nest deeper than ``max_nesting`` levels (naming the file and the
+        sequence where the limit is passed).
     """
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -137,24 +143,24 @@ def parse_file(path: str) -> RawFile:
             raise NotPlain("not a regular file")
         buffer = os.read(fd, min(info.st_size, HEAD_BYTES))
         try:
-            return _parse(path, buffer, info.st_size)
+            return _parse(path, buffer, info.st_size, max_nesting)
         except NotPlain:
             if len(buffer) == info.st_size or len(buffer) >= MAX_HEAD_BYTES:
                 raise
         # The header is longer than the first read (large private data, long sequences).
         buffer += os.read(fd, min(info.st_size, MAX_HEAD_BYTES) - len(buffer))
-        return _parse(path, buffer, info.st_size)
+        return _parse(path, buffer, info.st_size, max_nesting)
     finally:
         os.close(fd)
 
 
-def _parse(path: str, buffer: bytes, size: int) -> RawFile:
+def _parse(path: str, buffer: bytes, size: int, max_nesting: int) -> RawFile:
     if len(buffer) < 132 or buffer[128:132] != b"DICM":
         raise NotPlain("no Part 10 preamble")
     meta, position = _parse_meta(buffer, 132)
     syntax = _transfer_syntax(meta)
     raw = RawFile(path, size, buffer, syntax == _IMPLICIT_LE, syntax, meta)
-    parser = _Parser(buffer, raw.implicit, size)
+    parser = _Parser(path, buffer, raw.implicit, size, max_nesting)
     raw.elements = parser.dataset(position, len(buffer), top=True)
     if not raw.elements:
         raise NotPlain("no data elements")
@@ -214,7 +220,12 @@ def _implicit_vr(tag: int, undefined: bool) -> str:
 class _Parser:
     """Reads elements from one buffer; raises :class:`NotPlain` on anything unusual."""
 
-    def __init__(self, buffer: bytes, implicit: bool, file_size: int) -> None:
+    def __init__(self, path: str, buffer: bytes, implicit: bool, file_size: int,
+                 max_nesting: int) -> None:
+        self.path = path
+        self.max_nesting = max_nesting
+        self.depth = 0
+        """How many sequences enclose the one being read (itself included)."""
         self.buffer = buffer
         self.implicit = implicit
         self.file_size = file_size
@@ -292,6 +303,13 @@ class _Parser:
             position = element.end
 
     def _sequence(self, element: RawElement, stop: int) -> None:
+        self.depth += 1
+        if self.depth > self.max_nesting:
+            raise InputError(f"{self.path}: {nesting_problem(element.tag, self.max_nesting)}")
+        self._items(element, stop)
+        self.depth -= 1
+
+    def _items(self, element: RawElement, stop: int) -> None:
         buffer = self.buffer
         items: list[RawItem] = []
         position = element.value_start
