@@ -102,9 +102,9 @@ def _joins(char: str) -> bool:
         _JOINING.match(char))
 
 
-def term_pattern(term: str, flexible: bool = False) -> str | None:
-    """The regular expression (over folded text) of one identifier; None if too short to
-    search for."""
+def term_pattern(term: str, flexible: bool = False) -> tuple[str, str, str] | None:
+    """The regular expression (over folded text) of one identifier, as the boundary it needs
+    before it, its body and the boundary after it; None if there is nothing to search for."""
     folded = " ".join(fold(term).split())
     if not folded:
         return None
@@ -120,7 +120,7 @@ def term_pattern(term: str, flexible: bool = False) -> str | None:
     substring = len(compact) >= 2
     left = _edge(folded[0], substring, r"(?<!\w)", _NOT_AFTER_WORD)
     right = _edge(folded[-1], substring, r"(?!\w)", _NOT_BEFORE_WORD)
-    return left + body + right
+    return left, body, right
 
 
 def _edge(char: str, substring: bool, word: str, spaced_word: str) -> str:
@@ -133,20 +133,27 @@ def _edge(char: str, substring: bool, word: str, spaced_word: str) -> str:
 
 def compile_identifiers(terms: Iterable[str], ids: Iterable[str] = ()
                         ) -> re.Pattern[str] | None:
-    """One pattern for every identifier (longest first), over :func:`fold`-ed text.
+    """One pattern for every identifier, over :func:`fold`-ed text.
 
-    ``ids`` are also matched without their separators.
+    ``ids`` are also matched without their separators. Terms that need the same boundaries
+    share one group, longest first (as one boundary check per position costs less than one
+    per term); the groups come in the order of their longest term.
     """
     flexible = set(ids)
-    alternatives: dict[str, int] = {}
+    groups: dict[tuple[str, str], dict[str, int]] = {}
     for term in {*terms, *flexible}:
-        pattern = term_pattern(term, term in flexible) if term else None
-        if pattern is not None:
-            alternatives[pattern] = max(alternatives.get(pattern, 0), len(term))
-    if not alternatives:
+        found = term_pattern(term, term in flexible) if term else None
+        if found is not None:
+            left, body, right = found
+            bodies = groups.setdefault((left, right), {})
+            bodies[body] = max(bodies.get(body, 0), len(term))
+    if not groups:
         return None
-    ordered = sorted(alternatives, key=lambda p: (-alternatives[p], p))
-    return re.compile("|".join(ordered))
+    alternatives = []
+    for (left, right), bodies in groups.items():
+        ordered = sorted(bodies, key=lambda b: (-bodies[b], b))
+        alternatives.append((-bodies[ordered[0]], left + "(?:" + "|".join(ordered) + ")" + right))
+    return re.compile("|".join(pattern for _, pattern in sorted(alternatives)))
 
 
 def replace_matches(pattern: re.Pattern[str], text: str, placeholder: str) -> str:
@@ -177,4 +184,5 @@ def replace_matches(pattern: re.Pattern[str], text: str, placeholder: str) -> st
 
 def search(pattern: re.Pattern[str], text: str) -> bool:
     """Whether ``pattern`` matches the folded form of ``text``."""
-    return pattern.search(folded_with_map(text)[0]) is not None
+    folded = text.lower() if text.isascii() else folded_with_map(text)[0]
+    return pattern.search(folded) is not None
