@@ -2,8 +2,10 @@
 
 Text and identifiers are compared in one normal form: Unicode NFKC (full-width Latin letters
 and digits, half-width katakana and compatibility forms become their ordinary forms), then
-:meth:`str.casefold` (``Straße`` is ``STRASSE``, ``Σ`` is ``ς``). A match is replaced in the
-original text, not in its normal form.
+:meth:`str.casefold` (``Straße`` is ``STRASSE``, ``Σ`` is ``ς``), then without the accents of
+Latin, Greek and Cyrillic letters (``Müller`` is ``MULLER``, ``Nguyễn`` is ``Nguyen``, ``Yılmaz``
+is ``YILMAZ``, ``Παπαδόπουλος`` is ``ΠΑΠΑΔΟΠΟΥΛΟΣ``: systems that cannot write a letter drop its
+accent). A match is replaced in the original text, not in its normal form.
 
 Where a match may start and end depends on the script:
 
@@ -51,15 +53,37 @@ SEPARATORS = r"[\s./\\\-\u2010-\u2015_]"
 MIN_FLEXIBLE_ID = 4
 """IDs shorter than this (without separators) are matched as written: ``1.2.3`` is not the
 study ID ``123``."""
+MAX_FLEXIBLE_ID = 64
+"""Longer values (an address, a hostile value) are matched as written: a pattern with a
+separator class between every character grows with the value."""
+_MARKS = re.compile("[\u0300-\u036f]")
+"""The combining accents of Latin, Greek and Cyrillic letters."""
+
+
+def _unaccented() -> dict[int, str]:
+    """Precomposed Latin, Greek and Cyrillic letters mapped to their letter without accents
+    (one character each, so positions hold); dotless ``ı`` to ``i``."""
+    table = {ord("ı"): "i"}
+    for code in (*range(0xC0, 0x250), *range(0x370, 0x530), *range(0x1E00, 0x2000)):
+        decomposed = unicodedata.normalize("NFD", chr(code))
+        base = "".join(c for c in decomposed if not unicodedata.combining(c))
+        if len(base) == 1 and base != chr(code):
+            table[code] = base
+    return table
+
+
+_UNACCENTED = _unaccented()
 _JOINING = re.compile("[\u1160-\u11ff\ud7b0-\ud7ff]")
 """Hangul vowels and final consonants, which NFKC composes with what comes before them."""
 
 
 def fold(text: str) -> str:
-    """The normal form text and identifiers are compared in: NFKC, then case-folded."""
+    """The normal form text and identifiers are compared in: NFKC, case-folded, without the
+    accents of Latin, Greek and Cyrillic letters."""
     if text.isascii():
         return text.lower()
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return _MARKS.sub("", folded).translate(_UNACCENTED)
 
 
 def is_no_space(text: str) -> bool:
@@ -76,10 +100,12 @@ def folded_with_map(text: str) -> tuple[str, tuple[list[int], list[int]] | None]
     """
     if text.isascii():
         return text.lower(), None
-    if unicodedata.is_normalized("NFKC", text):
+    if unicodedata.is_normalized("NFKC", text) and not _MARKS.search(text):
         folded = text.casefold()
-        if len(folded) == len(text) and unicodedata.is_normalized("NFKC", folded):
-            return folded, None  # casefold maps each character to one: positions hold
+        if len(folded) == len(text) and unicodedata.is_normalized("NFKC", folded) and (
+                not _MARKS.search(folded)):
+            # casefold mapped each character to one: positions hold (as :func:`fold`)
+            return folded.translate(_UNACCENTED), None
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -109,7 +135,7 @@ def term_pattern(term: str, flexible: bool = False) -> tuple[str, str, str] | No
     if not folded:
         return None
     compact = re.sub(SEPARATORS, "", folded)
-    if flexible and len(compact) >= MIN_FLEXIBLE_ID:
+    if flexible and MIN_FLEXIBLE_ID <= len(compact) <= MAX_FLEXIBLE_ID:
         body = f"{SEPARATORS}*".join(re.escape(c) for c in compact)
     else:
         words = folded.split(" ")
