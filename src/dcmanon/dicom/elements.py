@@ -289,8 +289,11 @@ def _encode_text(text: str, charsets: tuple[str, ...]) -> bytes:
     and katakana halves in one value without escapes; pydicom's encoder refuses that and
     writes ``?`` instead, so such text is encoded here."""
     if charsets == ("shift_jis",):
-        encoded = text.encode("shift_jis", errors="replace")
-        if len(encoded) == len(text):  # one byte each: JIS X 0201 only
+        try:
+            encoded = text.encode("shift_jis")
+        except UnicodeEncodeError:
+            encoded = b""
+        if encoded and len(encoded) == len(text):  # one byte each: JIS X 0201 only
             return encoded
     return encode_string(text, list(charsets))
 

@@ -60,9 +60,9 @@ class Identifiers:
     """The identifying strings of one dataset, as one compiled pattern.
 
     Matching is script-independent (:mod:`dcmanon.phi.matching`): text and identifiers are
-    compared NFKC-normalized and case-folded; names in scripts without spaces are found inside
-    longer text; ``ids`` (IDs, numbers: every identifying value that is not a name or a date)
-    are also found without their separators.
+    compared NFKC-normalized, case-folded and without Latin, Greek and Cyrillic accents; names
+    in scripts without spaces are found inside longer text; ``ids`` (IDs, numbers: every
+    identifying value that is not a name or a date) are also found without their separators.
     """
 
     terms: tuple[str, ...]
