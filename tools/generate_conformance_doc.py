@@ -45,6 +45,19 @@ list every element a name can hide in; ages over 89 years are aggregated to `090
 (groups 50xx) and overlays (60xx) are removed as whole groups unless Clean Graphics is on;
 group 0004 is removed.
 
+How the scrub (C, and kept text) finds the dataset's identifiers, in any character set: the
+identifying values are decoded with the dataset's Specific Character Set (an item's own, where
+it declares one); text and identifiers are compared NFKC-normalized, case-folded and without
+the accents of Latin, Greek and Cyrillic letters (full-width and half-width forms, `ß`/`SS`,
+`Müller`/`MULLER`, `Yılmaz`/`YILMAZ`); names in scripts that separate words with
+spaces match as whole words, names in scripts without spaces (Han, kana, Hangul, Thai) match
+anywhere in the text from two characters up (a one-character name, such as a one-character
+family name, only where it stands alone: as a substring it would cut that character out of every
+word), and the words of a name also match written together (`山田太郎`); a name's alphabetic,
+ideographic and phonetic groups and each of their components are searched; IDs, numbers and
+addresses also match without their separators (`QZ-71000` finds `QZ71000`, `QZ 71000`,
+`qz.71000`), when 4 to 64 letters or digits remain without them.
+
 What is recorded in every output: PatientIdentityRemoved `YES`, DeidentificationMethod,
 DeidentificationMethodCodeSequence (CID 7050: 113100 and the code of each option applied),
 LongitudinalTemporalInformationModified (`REMOVED`, `UNMODIFIED` or `MODIFIED`). The file meta

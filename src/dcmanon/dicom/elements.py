@@ -264,7 +264,7 @@ def encode_element(data: ElementData, original: DataElement | RawDataElement,
     elif data.texts is not None:
         joined = "\\".join(data.texts)
         try:
-            encoded = encode_string(joined, list(enc.charsets)) if joined else b""
+            encoded = _encode_text(joined, enc.charsets) if joined else b""
         except (UnicodeEncodeError, LookupError):
             raise ValueError("new value cannot be encoded in the dataset's character set") from None
         value = _pad(encoded, data.vr)
@@ -282,6 +282,20 @@ def encode_element(data: ElementData, original: DataElement | RawDataElement,
         length = len(value)
     vr = None if implicit and data.vr == element_vr(original, data.tag, implicit) else data.vr
     return RawDataElement(Tag(data.tag), vr, length, value, offset, implicit, little)
+
+
+def _encode_text(text: str, charsets: tuple[str, ...]) -> bytes:
+    """``text`` in the dataset's character sets. ISO_IR 13 alone (JIS X 0201) mixes its romaji
+    and katakana halves in one value without escapes; pydicom's encoder refuses that and
+    writes ``?`` instead, so such text is encoded here."""
+    if charsets == ("shift_jis",):
+        try:
+            encoded = text.encode("shift_jis")
+        except UnicodeEncodeError:
+            encoded = b""
+        if encoded and len(encoded) == len(text):  # one byte each: JIS X 0201 only
+            return encoded
+    return encode_string(text, list(charsets))
 
 
 def _swap(value: bytes, vr: str) -> bytes:

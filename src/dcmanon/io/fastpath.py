@@ -70,7 +70,13 @@ from dcmanon.io.splice import (
 )
 from dcmanon.io.streaming import DROPPED_TAGS
 from dcmanon.methods import Action, FileContext
-from dcmanon.phi.identifiers import IDENTIFYING_TAGS, Identifiers, dictionary_vr, identifier_terms
+from dcmanon.phi.identifiers import (
+    IDENTIFYING_TAGS,
+    Identifiers,
+    dictionary_vr,
+    identifier_terms,
+    is_id,
+)
 from dcmanon.profiles import Profile, ProfileCode
 
 SOP_CLASS_UID, SOP_INSTANCE_UID = 0x00080016, 0x00080018
@@ -142,7 +148,8 @@ class FastPath:
         self._values: dict[tuple[object, ...], object] = {}
         self._flag_cache: dict[tuple[bytes | None, ...], list[str]] = {}
         self.charsets: dict[bytes | None, tuple[str, ...]] = {}
-        self._identifiers_by_terms: dict[tuple[str, ...], Identifiers] = {}
+        self._identifiers_by_terms: dict[tuple[tuple[str, ...], tuple[str, ...]],
+                                         Identifiers] = {}
         self.outcomes: dict[tuple[object, ...], bytes | Action] = {}
         """Encoded outcomes of elements whose outcome depends only on their value: the same
         UIDs, dates and names recur in every file of a series."""
@@ -293,7 +300,8 @@ class FastPath:
     def _identifiers(self, raw: RawFile, top: list[RawElement], head: _Head) -> Identifiers:
         """As :func:`dcmanon.phi.identifiers.collect_identifiers`, from the spans."""
         terms: list[str] = []
-        charsets = head.charsets
+        ids: list[str] = []
+        charsets = head.charsets  # items declaring their own: NotPlain
 
         def visit(elements: list[RawElement]) -> None:
             for element in elements:
@@ -309,21 +317,24 @@ class FastPath:
                     found = self._terms.get(key)
                     if found is None:
                         converted = convert_raw_data_element(
-                            element.raw(raw.buffer, raw.implicit, value), ds=head.dataset)
+                            element.raw(raw.buffer, raw.implicit, value),
+                            encoding=list(charsets), ds=head.dataset)
                         found = self._terms[key] = identifier_terms(vr, converted.value)
                     terms.extend(found)
+                    if is_id(vr):
+                        ids.extend(found)
 
         visit(top)
         if len(self._terms) > OUTCOME_CACHE_SIZE:
             self._terms.clear()
-        known = tuple(terms)
+        known = (tuple(terms), tuple(ids))
         identifiers = self._identifiers_by_terms.get(known)
         if identifiers is None:
             # Files of one series share their identifiers (and the compiled pattern).
             if len(self._identifiers_by_terms) > 256:
                 self._identifiers_by_terms.clear()
                 self.outcomes.clear()  # some are keyed by the identifiers' ids
-            identifiers = self._identifiers_by_terms[known] = Identifiers(known)
+            identifiers = self._identifiers_by_terms[known] = Identifiers(*known)
         return identifiers
 
     def _record(self, body: list[tuple[int, list[Piece | OnDisk]]], implicit: bool,

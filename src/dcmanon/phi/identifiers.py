@@ -19,9 +19,14 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from dcmanon.dicom.elements import character_sets
+from dcmanon.phi.matching import compile_identifiers, is_no_space, replace_matches, search
+
 PLACEHOLDER = "***"
 MIN_COMPONENT = 3
-"""Name components shorter than this are not searched for on their own (too many false hits)."""
+"""Name components shorter than this are not searched for on their own (too many false hits);
+in scripts written without spaces (CJK, Thai) every component is (see
+:mod:`dcmanon.phi.matching` for how one-character ones are matched)."""
 
 IDENTIFYING_KEYWORDS = (
     "PatientID", "OtherPatientIDs", "IssuerOfPatientID", "AccessionNumber", "StudyID",
@@ -52,23 +57,27 @@ PHI_PATTERNS = [  # e-mail, SSN, phone, then dates (scan relies on this order)
 
 @dataclass(frozen=True)
 class Identifiers:
-    """The identifying strings of one dataset, as one compiled pattern."""
+    """The identifying strings of one dataset, as one compiled pattern.
+
+    Matching is script-independent (:mod:`dcmanon.phi.matching`): text and identifiers are
+    compared NFKC-normalized, case-folded and without Latin, Greek and Cyrillic accents; names
+    in scripts without spaces are found inside longer text; ``ids`` (IDs, numbers: every
+    identifying value that is not a name or a date) are also found without their separators.
+    """
 
     terms: tuple[str, ...]
+    ids: tuple[str, ...] = ()
+    """The terms that are also matched without their separators."""
 
     @cached_property
     def _pattern(self) -> re.Pattern[str] | None:
         # Compiled on first use: most files have no kept text to search.
-        ordered = sorted({t for t in self.terms if t}, key=len, reverse=True)
-        escaped = [re.escape(t).replace(r"\ ", r"\s+") for t in ordered]
-        if not escaped:
-            return None
-        return re.compile(r"(?<!\w)(" + "|".join(escaped) + r")(?!\w)", re.IGNORECASE)
+        return compile_identifiers(self.terms, self.ids)
 
     def scrub(self, text: str, patterns: bool = True) -> str:
         """Replace every known identifier (and, if ``patterns``, PHI-looking text)."""
         if self._pattern is not None:
-            text = self._pattern.sub(PLACEHOLDER, text)
+            text = replace_matches(self._pattern, text, PLACEHOLDER)
         if patterns:
             for regex in PHI_PATTERNS:
                 text = regex.sub(PLACEHOLDER, text)
@@ -76,7 +85,7 @@ class Identifiers:
 
     def found_in(self, text: str) -> bool:
         """Whether the text holds a known identifier."""
-        return bool(self._pattern and self._pattern.search(text))
+        return self._pattern is not None and search(self._pattern, text)
 
 
 def date_spellings(value: str) -> list[str]:
@@ -104,7 +113,8 @@ def _person_terms(value: str) -> list[str]:
             if len(parts) >= 2:
                 terms.append(f"{parts[1]} {parts[0]}")
         for part in parts:
-            terms.extend(w for w in re.split(r"[\s,.-]+", part) if len(w) >= MIN_COMPONENT)
+            terms.extend(w for w in re.split(r"[\s,.-]+", part)
+                         if len(w) >= MIN_COMPONENT or is_no_space(w))
     return terms
 
 
@@ -126,31 +136,49 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
     """Gather the identifying strings of a dataset, at every depth.
 
     Every PN value (and its components), the values of :data:`IDENTIFYING_KEYWORDS`, and
-    every DA value in common spellings. Only those elements are decoded, on a copy: the
-    dataset itself is not converted (that would be slow, and would change how later steps
-    read it).
+    every DA value in common spellings. Only those elements are decoded, on a copy, with the
+    dataset's own character sets (an item's, where it declares its own): the dataset itself
+    is not converted (that would be slow, and would change how later steps read it).
     """
     terms: list[str] = []
+    ids: list[str] = []
 
-    def visit(item: Dataset) -> None:
+    def visit(item: Dataset, inherited: list[str]) -> None:
+        encoding = _encoding(item, inherited)
         for tag in list(item.keys()):
             raw = item.get_item(tag)
             vr = raw.VR or _dictionary_vr(int(tag))
             if vr == "SQ":
                 for child in item[tag].value or ():
-                    visit(child)
+                    visit(child, encoding)
             elif is_identifying(int(tag), vr):
-                element = convert_raw_data_element(raw, ds=item) if isinstance(
-                    raw, RawDataElement) else raw
-                terms.extend(identifier_terms(vr, element.value))
+                element = convert_raw_data_element(raw, encoding=encoding, ds=item) if (
+                    isinstance(raw, RawDataElement)) else raw
+                found = identifier_terms(vr, element.value)
+                terms.extend(found)
+                if is_id(vr):
+                    ids.extend(found)
 
-    visit(ds)
-    return Identifiers(tuple(terms))
+    visit(ds, ["iso8859"])
+    return Identifiers(tuple(terms), tuple(ids))
+
+
+def _encoding(item: Dataset, inherited: list[str]) -> list[str]:
+    """The Python codecs of an item's own Specific Character Set, else those it inherits."""
+    if "SpecificCharacterSet" not in item:
+        return inherited
+    return list(character_sets(item))
 
 
 def is_identifying(tag: int, vr: str) -> bool:
     """Whether :func:`collect_identifiers` gathers the values of this element."""
     return vr in ("PN", "DA") or tag in IDENTIFYING_TAGS
+
+
+def is_id(vr: str) -> bool:
+    """Whether the terms of an identifying element of this VR are also matched without their
+    separators (IDs, numbers, addresses; not names or dates)."""
+    return vr not in ("PN", "DA")
 
 
 def identifier_terms(vr: str, value: object) -> list[str]:
@@ -161,7 +189,7 @@ def identifier_terms(vr: str, value: object) -> list[str]:
             terms.extend(_person_terms(text))
         elif vr == "DA":
             terms.extend(date_spellings(text))
-        elif len(text) >= MIN_COMPONENT:
+        elif len(text) >= MIN_COMPONENT or (len(text) >= 2 and is_no_space(text)):
             terms.append(text)
     return terms
 
