@@ -19,9 +19,9 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dcmanon import Anonymizer, load_config, parse_config
-from dcmanon.config.loader import KEY_ENV, Config
+from dcmanon.config.loader import Config
 from dcmanon.errors import ConfigError, UnsupportedVRError
-from dcmanon.keys import derive_text_key
+from dcmanon.keys import KEY_ENV, derive_text_key
 from dcmanon.testing import PRIVATE_CREATOR, make_instance, make_patient
 
 PLANTED_KEY = "PLANTED-k3y-0x5EED-never-print-me"

@@ -1,17 +1,33 @@
 """dcmanon: de-identify DICOM files with rules compatible with Microsoft's DICOM anonymizer.
 
-The library never prints or exits; errors are typed (:mod:`dcmanon.errors`).
+The library never prints or exits; errors are typed (:mod:`dcmanon.errors`). The names below
+are imported on first use, so that a command that needs neither pydicom nor pydantic (``dcmanon
+--help``) starts without loading them.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from dcmanon._version import __version__
-from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
-from dcmanon.config.loader import Config, default_config, load_config, parse_config
+
+if TYPE_CHECKING:
+    from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
+    from dcmanon.config.loader import Config, default_config, load_config, parse_config
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_LAZY = {
+    "Anonymizer": "dcmanon.anonymizer",
+    "FileResult": "dcmanon.anonymizer",
+    "FileStatus": "dcmanon.anonymizer",
+    "Config": "dcmanon.config.loader",
+    "default_config": "dcmanon.config.loader",
+    "load_config": "dcmanon.config.loader",
+    "parse_config": "dcmanon.config.loader",
+}
 
 __all__ = [
     "Anonymizer",
@@ -23,3 +39,13 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dcmanon' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

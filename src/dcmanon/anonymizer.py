@@ -5,20 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset, FileDataset
 
 from dcmanon.config.loader import Config
-from dcmanon.dicom.nesting import MAX_NESTING, check_nesting_limit, nesting_problem, too_deep
+from dcmanon.dicom.constants import MAX_NESTING
+from dcmanon.dicom.nesting import check_nesting_limit, nesting_problem, too_deep
 from dcmanon.dicom.validation import validate_dataset
 from dcmanon.dicom.walk import quiet_pydicom
-from dcmanon.errors import DcmanonError, InputError, OutputError, describe_os_error
+from dcmanon.errors import (
+    DcmanonError,
+    InputError,
+    OutputError,
+    describe_os_error,
+    describe_unexpected,
+)
 from dcmanon.header.engine import Engine
 from dcmanon.header.mapping import mappings, original_identities
 from dcmanon.io.fastpath import FastOutput, FastPath
@@ -358,13 +363,3 @@ def _unexpected(src: str, dst: str, exc: Exception, what: str) -> FileResult:
     """
     error = f"{src}: {what} (unexpected {describe_unexpected(exc)}; please report it)"
     return FileResult(src, dst, FileStatus.FAILED, error=error, error_class=type(exc).__name__)
-
-
-def describe_unexpected(exc: BaseException) -> str:
-    """``ExceptionClass at file.py:line``: where an unforeseen error arose, without its
-    message (library messages may quote element values)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return type(exc).__name__
-    last = frames[-1]
-    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno}"

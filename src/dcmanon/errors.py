@@ -5,7 +5,9 @@ Messages name files, tags, keywords and rules; they never carry an element's val
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class DcmanonError(Exception):
@@ -121,3 +123,13 @@ def describe_os_error(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return type(exc).__name__
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """``ExceptionClass at file.py:line``: where an unforeseen error arose, without its
+    message (library messages may quote element values)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno}"

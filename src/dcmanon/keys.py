@@ -11,6 +11,11 @@ import hashlib
 import hmac
 
 UID_ROOT = "2.25."
+KEY_ENV = "DCMANON_KEY"
+"""Environment variable holding the project secret that keys every derivation."""
+MIN_KEY_LENGTH = 32
+"""Keys shorter than this (the reference anonymizer's length) are weak: keyed pseudonyms,
+hashes and offsets of a guessable key can be recomputed from guessed values."""
 DEFAULT_PREFIX = "ANON-"
 PSEUDONYM_LENGTH = 10
 DEFAULT_DATE_RANGE_DAYS = 365

@@ -7,7 +7,6 @@ import click
 from dcmanon.check.categories import CHECK_CATEGORIES
 from dcmanon.cli.options import config_options, configuration_given, guarded, load_run_config
 from dcmanon.cli.reports import finish, report_options
-from dcmanon.config.loader import default_config
 
 
 @click.command("check")
@@ -45,6 +44,7 @@ def check_command(original: str, anonymized: str, json_path: str | None,
     """
     def run() -> None:
         from dcmanon.check.verify import check
+        from dcmanon.config.loader import default_config
 
         # As the main command: -c, else ./configuration.json, else the Basic Profile (which
         # needs no key to be explained: no warning about one).

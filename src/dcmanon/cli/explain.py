@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -16,8 +16,10 @@ from dcmanon.cli.options import (
     guarded,
     load_run_config,
 )
-from dcmanon.config.loader import Config
 from dcmanon.errors import InputError
+
+if TYPE_CHECKING:
+    from dcmanon.config.loader import Config
 
 
 @click.command("explain")

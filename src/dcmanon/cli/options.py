@@ -8,15 +8,17 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from dcmanon.anonymizer import describe_unexpected
-from dcmanon.config.loader import KEY_ENV, MIN_KEY_LENGTH, Config, load_config, parse_config
-from dcmanon.dicom.nesting import MAX_NESTING, MAX_NESTING_ALLOWED
-from dcmanon.errors import DcmanonError, describe_os_error
+from dcmanon.dicom.constants import MAX_NESTING, MAX_NESTING_ALLOWED
+from dcmanon.errors import DcmanonError, describe_os_error, describe_unexpected
+from dcmanon.keys import KEY_ENV, MIN_KEY_LENGTH
 from dcmanon.profiles import PROFILES, Option
+
+if TYPE_CHECKING:
+    from dcmanon.config.loader import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,6 +102,8 @@ def load_run_config(config_path: str | None, key_file: str | None, profile: str 
     ``writes``: warn when pseudonyms will not match other runs (not for commands that only
     read: explain, --dry-run, check). Exits with a message if the configuration is wrong.
     """
+    from dcmanon.config.loader import load_config, parse_config  # pydantic: not for --help
+
     overrides: dict[str, object] = {}
     if profile is not None:
         overrides["profile"] = profile

@@ -26,7 +26,7 @@ from dcmanon.config.settings import (
     Method,
 )
 from dcmanon.errors import ConfigError, ConfigProblem
-from dcmanon.keys import DEFAULT_PREFIX
+from dcmanon.keys import DEFAULT_PREFIX, KEY_ENV, MIN_KEY_LENGTH
 from dcmanon.profiles import PROFILES, Option, Profile
 
 SECTIONS = ("rules", "defaultSettings", "customSettings", "parameters", "profile", "options",
@@ -39,11 +39,6 @@ KEYED_METHODS = {
     Method.ENCRYPT: "encryptKey",
     Method.REFRESH_UID: "refreshUIDKey",
 }
-KEY_ENV = "DCMANON_KEY"
-"""Environment variable holding the project secret that keys every derivation."""
-MIN_KEY_LENGTH = 32
-"""Keys shorter than this (the reference anonymizer's length) are weak: keyed pseudonyms,
-hashes and offsets of a guessable key can be recomputed from guessed values."""
 
 
 @dataclass(frozen=True)

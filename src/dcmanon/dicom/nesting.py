@@ -11,16 +11,10 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from dcmanon.dicom.constants import MAX_NESTING, MAX_NESTING_ALLOWED
 from dcmanon.dicom.elements import element_vr, file_encoding
 from dcmanon.dicom.tags import describe_tag
 from dcmanon.dicom.walk import quiet_pydicom
-
-MAX_NESTING = 64
-"""Default: sequences nested more than this many levels deep are refused (a top-level
-sequence is level 1). Six times what real files use, far below what Python's stack takes."""
-MAX_NESTING_ALLOWED = 128
-"""The highest limit that may be set: pydicom's reader, which recurses about four calls per
-level, reaches Python's recursion limit (1000) not far above it."""
 
 
 def check_nesting_limit(limit: int) -> int:

@@ -20,6 +20,7 @@ from pydicom.sequence import Sequence
 from dcmanon.config.loader import Config, Rule
 from dcmanon.config.selectors import ElementRef, PathSelector, TagSelector
 from dcmanon.config.settings import Method
+from dcmanon.dicom.constants import MAX_NESTING
 from dcmanon.dicom.elements import (
     Encoding,
     decode_element,
@@ -27,7 +28,7 @@ from dcmanon.dicom.elements import (
     encode_element,
     file_encoding,
 )
-from dcmanon.dicom.nesting import MAX_NESTING, nesting_problem
+from dcmanon.dicom.nesting import nesting_problem
 from dcmanon.dicom.tags import ElementPath, describe_path
 from dcmanon.dicom.walk import block_of, private_creators, quiet_pydicom
 from dcmanon.errors import InputError, UnsupportedVRError, ValueFormatError

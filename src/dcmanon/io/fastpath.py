@@ -26,21 +26,23 @@ from typing import Any
 
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element
 from pydicom.tag import BaseTag
 
 from dcmanon.config.selectors import ElementRef
 from dcmanon.config.settings import Method
-from dcmanon.dicom.constants import PIXEL_DATA, SPECIFIC_CHARACTER_SET, UNDEFINED_LENGTH
+from dcmanon.dicom.constants import (
+    MAX_NESTING,
+    PIXEL_DATA,
+    SPECIFIC_CHARACTER_SET,
+    UNDEFINED_LENGTH,
+)
 from dcmanon.dicom.elements import Encoding, character_sets
-from dcmanon.dicom.nesting import MAX_NESTING
 from dcmanon.dicom.walk import block_of, quiet_pydicom
 from dcmanon.errors import DcmanonError
 from dcmanon.header.engine import Engine, Step
 from dcmanon.header.mapping import Identities, mapping_rows, uid_values
 from dcmanon.header.profile import SCRUBBED_VRS
-from dcmanon.header.record import burned_in_flags, record_deidentification
+from dcmanon.header.record import burned_in_flags
 from dcmanon.io.rawdataset import (
     LONG_VRS,
     NotPlain,
@@ -58,11 +60,14 @@ from dcmanon.io.splice import (
     ITEM_END,
     ITEM_UNDEFINED,
     PREAMBLE,
+    RECORD_TAGS,
+    RECORD_VRS,
     SEQUENCE_END,
     OnDisk,
     Piece,
     encode_file_meta,
     encode_new,
+    encode_record_elements,
     first_bytes,
     sequence_header,
     size_of,
@@ -77,7 +82,7 @@ from dcmanon.phi.identifiers import (
     identifier_terms,
     is_id,
 )
-from dcmanon.profiles import Profile, ProfileCode
+from dcmanon.profiles import ProfileCode
 
 SOP_CLASS_UID, SOP_INSTANCE_UID = 0x00080016, 0x00080018
 STUDY_INSTANCE_UID, SERIES_INSTANCE_UID = 0x0020000D, 0x0020000E
@@ -96,8 +101,6 @@ OUTPUT_TAGS = frozenset({SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID
                          BURNED_IN_ANNOTATION, PATIENT_ID})
 """Output elements read after the rules: for the file meta, the flags, output names and
 mapping files."""
-RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
-RECORD_VRS = (b"CS", b"LO", b"SQ", b"CS")
 OUTCOME_CACHE_SIZE = 20_000
 
 @dataclass
@@ -355,7 +358,7 @@ class FastPath:
         key = (implicit, charset_value, composite, undefined)
         records = self._records.get(key)
         if records is None:
-            records = self._records[key] = _record_elements(
+            records = self._records[key] = encode_record_elements(
                 self.engine.profile, implicit, charset, composite, undefined)
         for tag, encoded in records:
             merged[tag] = [encoded]
@@ -576,24 +579,3 @@ class _Walk:
             return RawDataElement(BaseTag(element.tag), vr, len(encoded) - header,
                                   encoded[header:], 0, self.raw.implicit, True)
         raise NotPlain("an output element read after the rules is not plain")
-
-
-def _record_elements(profile: Profile, implicit: bool, charset: RawDataElement | None,
-                     composite: bool, undefined: bool) -> list[tuple[int, bytes]]:
-    """The de-identification record's elements, encoded by pydicom as its path does."""
-    ds = Dataset()
-    if charset is not None:
-        ds._dict[BaseTag(SPECIFIC_CHARACTER_SET)] = charset
-    if composite:
-        ds.SOPClassUID = "1.2"
-    record_deidentification(ds, profile)
-    ds[RECORD_TAGS[2]].is_undefined_length = undefined
-    encodings = ds.get("SpecificCharacterSet", "iso8859")
-    records = []
-    for tag in RECORD_TAGS:
-        if tag in ds:
-            fp = DicomBytesIO()
-            fp.is_little_endian, fp.is_implicit_VR = True, implicit
-            write_data_element(fp, ds[tag], encodings)
-            records.append((tag, fp.getvalue()))
-    return records

@@ -19,8 +19,8 @@ from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dcmanon._version import __version__
-from dcmanon.dicom.constants import UNDEFINED_LENGTH
-from dcmanon.dicom.nesting import MAX_NESTING, nesting_problem, too_deep
+from dcmanon.dicom.constants import MAX_NESTING, UNDEFINED_LENGTH
+from dcmanon.dicom.nesting import nesting_problem, too_deep
 from dcmanon.errors import InputError
 from dcmanon.io.inflate import MAX_INFLATED_SIZE, inflate_bounded
 from dcmanon.io.rawdataset import NotPlain, parse_file

@@ -31,13 +31,14 @@ from dcmanon.dicom.constants import (
     BULK_VRS,
     ITEM,
     ITEM_END,
+    MAX_NESTING,
     PIXEL_DATA,
     SEQUENCE_END,
     SPECIFIC_CHARACTER_SET,
     UNDEFINED_LENGTH,
 )
 from dcmanon.dicom.elements import element_vr
-from dcmanon.dicom.nesting import MAX_NESTING, nesting_problem
+from dcmanon.dicom.nesting import nesting_problem
 from dcmanon.errors import InputError
 
 HEAD_BYTES = 64 * 1024

@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.tag import BaseTag
 
-from dcmanon.dicom.constants import UNDEFINED_LENGTH
+from dcmanon.dicom.constants import SPECIFIC_CHARACTER_SET, UNDEFINED_LENGTH
 from dcmanon.errors import InputError
+from dcmanon.header.record import record_deidentification
 from dcmanon.io.files import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dcmanon.io.rawdataset import (
     LONG_VRS,
@@ -24,6 +29,7 @@ from dcmanon.io.rawdataset import (
     RawFile,
 )
 from dcmanon.io.rawwrite import COPY_BLOCK
+from dcmanon.profiles import Profile
 
 JOINED_PIECE = 64 * 1024
 """Pieces smaller than this are joined before writing (one write instead of hundreds)."""
@@ -175,3 +181,30 @@ def without_orphan_creators(out: list[tuple[int, list[Piece | OnDisk]]]
     used = {(t >> 16, (t & 0xFFFF) >> 8) for t, _ in out if t >> 16 & 1 and t & 0xFFFF >= 0x1000}
     return [(t, p) for t, p in out
             if not (t >> 16 & 1 and 0x10 <= t & 0xFFFF <= 0xFF) or (t >> 16, t & 0xFFFF) in used]
+
+
+RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
+"""PatientIdentityRemoved, DeidentificationMethod, its code sequence, and
+LongitudinalTemporalInformationModified: what :func:`encode_record_elements` may write."""
+RECORD_VRS = (b"CS", b"LO", b"SQ", b"CS")
+
+
+def encode_record_elements(profile: Profile, implicit: bool, charset: RawDataElement | None,
+                           composite: bool, undefined: bool) -> list[tuple[int, bytes]]:
+    """The de-identification record's elements, encoded by pydicom as its path does."""
+    ds = Dataset()
+    if charset is not None:
+        ds._dict[BaseTag(SPECIFIC_CHARACTER_SET)] = charset
+    if composite:
+        ds.SOPClassUID = "1.2"
+    record_deidentification(ds, profile)
+    ds[RECORD_TAGS[2]].is_undefined_length = undefined
+    encodings = ds.get("SpecificCharacterSet", "iso8859")
+    records = []
+    for tag in RECORD_TAGS:
+        if tag in ds:
+            fp = DicomBytesIO()
+            fp.is_little_endian, fp.is_implicit_VR = True, implicit
+            write_data_element(fp, ds[tag], encodings)
+            records.append((tag, fp.getvalue()))
+    return records
