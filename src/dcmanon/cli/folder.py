@@ -68,6 +68,8 @@ def summary_line(batch: BatchResult) -> str:
     parts = [f"{counts.done} anonymized", f"{counts.failed} failed"]
     if counts.skipped:
         parts.append(f"{counts.skipped} skipped")
+    if counts.renamed:
+        parts.append(f"{counts.renamed} path component(s) renamed (they held identifiers)")
     if counts.existing:
         parts.append(f"{counts.existing} already done (kept; --overwrite replaces them)")
     return f"dcmanon: {', '.join(parts)} in {seconds:.1f} s ({rate:.1f} files/s)"

@@ -1,0 +1,300 @@
+"""Output names of the mirror layout without the identifiers that input names carry.
+
+Hospital media exports name folders (and files) after the patient: ``77654033/CT1/...``,
+``DOE_JOHN/...``. In the mirror layout, a path component that holds an identifier of the file
+written under it (PatientID, OtherPatientIDs, AccessionNumber, PatientName's family and given
+names, PatientBirthDate in its usual spellings) gets that identifier's pseudonym instead: the
+value the output carries (found by applying the same anonymizer to the identifying elements
+alone, so on every worker), or a keyed token when the output carries none. Nothing is shared
+between workers: two files of one patient in one folder give the same folder name anywhere.
+
+Matching ignores case; an identifier counts only where no digit touches its digits and no
+letter touches its letters, except that identifiers of :data:`MIN_INSIDE` characters or more
+are also found inside longer words (as ``dcmanon check`` looks for them).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.valuerep import PersonName
+
+from dcmanon.anonymizer import Anonymizer
+from dcmanon.errors import DcmanonError
+from dcmanon.keys import patient_pseudonym
+from dcmanon.phi.identifiers import date_spellings
+
+CONTEXT_KEYWORDS = ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID",
+                    "StudyInstanceUID", "SeriesInstanceUID")
+"""What the engine's file context is made of (besides the patient): date shifts and UIDs
+depend on them."""
+IDENTIFYING_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "PatientName",
+                        "PatientBirthDate")
+READ_TAGS = [0x00080005, 0x00080016, 0x00080018, 0x00080050, 0x00100010, 0x00100020,
+             0x00100030, 0x00101000, 0x0020000D, 0x0020000E]
+"""The tags of :data:`CONTEXT_KEYWORDS` and :data:`IDENTIFYING_KEYWORDS`."""
+MIN_LENGTH = 3
+"""Identifiers shorter than this are never looked for (too many false hits)."""
+MIN_DIGITS = 4
+"""Identifiers made of digits only are looked for from this length."""
+MIN_INSIDE = 5
+"""Identifiers this long are also found inside longer words (``MRNDOEJOHN``)."""
+TOKEN_LENGTH = 10
+_KEYWORD_OF = {"patient": "PatientID", "name": "PatientName", "accession": "AccessionNumber",
+               "date": "PatientBirthDate"}
+_WORD = re.compile(r"[0-9A-Za-z]")
+_FILE_ID = re.compile(r"[A-Z0-9_]{1,8}")
+_NOT_FILE_ID = re.compile(r"[^A-Z0-9_]")
+_UNSAFE = re.compile(r"[^0-9A-Za-z_.+=@^-]")
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """A relative output path, and how many of its components were renamed."""
+
+    path: str
+    components: int = 0
+
+
+@dataclass(frozen=True)
+class _Term:
+    kind: str
+    """``patient``, ``name``, ``accession`` or ``date``."""
+    text: str
+    index: int = 0
+    """The name component's index (family 0, given 1); the date spelling's index."""
+
+
+def read_identity(path: str) -> Dataset | None:
+    """The identifying and context elements of the file at ``path`` (None if unreadable)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return dcmread(path, stop_before_pixels=True, specific_tags=list(READ_TAGS),
+                           force=True)
+    except Exception:  # noqa: BLE001  (the file's own run reports why it cannot be read)
+        return None
+
+
+def _text(ds: Dataset, keyword: str) -> list[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            value = ds.get(keyword)
+        except Exception:  # noqa: BLE001  (a value pydicom cannot convert: not looked for)
+            return []
+    if value is None or value == "":
+        return []
+    values = list(value) if isinstance(value, list | tuple) or (
+        hasattr(value, "__iter__") and not isinstance(value, str | bytes | PersonName)) \
+        else [value]
+    return [str(v).strip() for v in values if str(v).strip()]
+
+
+def _terms(ds: Dataset) -> list[_Term]:
+    """Every identifier of ``ds`` that a path component is searched for."""
+    terms: list[_Term] = []
+    for keyword in ("PatientID", "OtherPatientIDs"):
+        terms.extend(_Term("patient", text) for text in _text(ds, keyword))
+    terms.extend(_Term("accession", text) for text in _text(ds, "AccessionNumber"))
+    for name in _text(ds, "PatientName"):
+        for group in name.split("=")[:1]:
+            for index, part in enumerate(group.split("^")[:2]):
+                for word in re.split(r"[\s,]+", part):
+                    if word:
+                        terms.append(_Term("name", word, index))
+    for date in _text(ds, "PatientBirthDate"):
+        terms.extend(_Term("date", spelling, index)
+                     for index, spelling in enumerate(date_spellings(date)))
+    return [t for t in terms if _searchable(t.text)]
+
+
+def _searchable(text: str) -> bool:
+    return len(text) >= (MIN_DIGITS if text.isdigit() else MIN_LENGTH)
+
+
+def _spans(term: str, component: str) -> list[tuple[int, int]]:
+    """Where ``term`` lies in ``component`` (case ignored), as :mod:`dcmanon.batch.names`
+    matches: never where a digit touches a digit; letters touching letters only for long
+    terms."""
+    spans: list[tuple[int, int]] = []
+    low, needle = component.lower(), term.lower()
+    start = low.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        if _free(low, start - 1, needle[0], len(needle)) and _free(low, end, needle[-1],
+                                                                   len(needle)):
+            spans.append((start, end))
+            start = low.find(needle, end)
+        else:
+            start = low.find(needle, start + 1)
+    return spans
+
+
+def _free(text: str, at: int, edge: str, length: int) -> bool:
+    """Whether the character at ``at`` (beside a match whose edge is ``edge``) lets it count."""
+    if at < 0 or at >= len(text):
+        return True
+    beside = text[at]
+    if edge.isdigit():
+        return not beside.isdigit()
+    if edge.isalpha() and beside.isalpha():
+        return length >= MIN_INSIDE
+    return True
+
+
+class PathRenamer:
+    """Names the mirror layout's outputs without the identifiers of the files under them.
+
+    Parameters
+    ----------
+    anonymizer : Anonymizer
+        The run's anonymizer: a component gets what it writes for the identifier.
+    key : str
+        Keys the tokens of identifiers the output does not carry (removed or emptied).
+    """
+
+    def __init__(self, anonymizer: Anonymizer, key: str) -> None:
+        self.anonymizer = anonymizer
+        self.key = key
+
+    def rename(self, relative: str, source: str, file_ids: bool = False) -> Renamed:
+        """The output path of the input at ``relative`` (its file at ``source``).
+
+        With ``file_ids`` (a file of a file-set, listed by a DICOMDIR), a component that was
+        a conformant File ID component stays one: its new name is cut to the last 8 of its
+        characters ``A-Z``, ``0-9`` and ``_`` (of ``ANON-7KX3M9QD2P``: ``X3M9QD2P``). A file
+        that cannot be read keeps its path: it fails, and nothing is written.
+        """
+        if not relative:
+            return Renamed(relative)
+        original = read_identity(source)
+        if original is None:
+            return Renamed(relative)
+        return self.rename_with(relative, original, file_ids)
+
+    def rename_with(self, relative: str, original: Dataset, file_ids: bool = False) -> Renamed:
+        """As :meth:`rename`, with the original's identifying elements already read."""
+        terms = sorted(_terms(original), key=lambda t: len(t.text), reverse=True)
+        parts = list(PurePosixPath(relative).parts)
+        if not terms:
+            return Renamed(relative)
+        replacements: dict[_Term, str] | None = None
+        renamed = 0
+        for index, part in enumerate(parts):
+            found: list[tuple[int, int, _Term]] = []
+            for term in terms:
+                for start, end in _spans(term.text, part):
+                    if not any(a < end and start < b for a, b, _ in found):
+                        found.append((start, end, term))
+            if not found:
+                continue
+            if replacements is None:
+                replacements = self._replacements(original, terms)
+            new = part
+            for start, end, term in sorted(found, key=lambda f: f[0], reverse=True):
+                new = new[:start] + replacements[term] + new[end:]
+            if file_ids and _FILE_ID.fullmatch(part):
+                new = _NOT_FILE_ID.sub("", new.upper())[-8:] or part
+            if new != part:
+                parts[index] = new
+                renamed += 1
+        return Renamed("/".join(parts), renamed) if renamed else Renamed(relative)
+
+    def _replacements(self, original: Dataset, terms: list[_Term]) -> dict[_Term, str]:
+        """What each identifier becomes in a path: what the output carries, else a token."""
+        after = self._anonymized(original)
+        patient = _first(after, "PatientID", original) or _first(after, "PatientName", original)
+        patient_token = patient or self.token("patient", _patient_of(original))
+        names: list[str] = []
+        for name in (_text(after, "PatientName") if after is not None else []):
+            if name not in _text(original, "PatientName"):
+                names = [p.strip() for p in name.split("=")[0].split("^")]
+                break
+        accession = _first(after, "AccessionNumber", original)
+        birth = _first(after, "PatientBirthDate", original)
+        kept = {kind for kind, keyword in _KEYWORD_OF.items()
+                if after is not None and _text(original, keyword)
+                and _text(after, keyword) == _text(original, keyword)}
+        result: dict[_Term, str] = {}
+        for term in terms:
+            if term.kind in kept:
+                value = term.text  # the configuration keeps it: so does the name
+            elif term.kind == "patient":
+                value = patient_token
+            elif term.kind == "name":
+                value = names[term.index] if term.index < len(names) and names[term.index] \
+                    else (names[0] if names and names[0] else patient_token)
+            elif term.kind == "accession":
+                value = accession or self.token("accession", term.text)
+            else:
+                spellings = date_spellings(birth) if birth else []
+                value = spellings[term.index] if term.index < len(spellings) \
+                    else self.token("date", term.text)
+            result[term] = _safe(value) or self.token(term.kind, term.text)
+        return result
+
+    def _anonymized(self, original: Dataset) -> Dataset | None:
+        """The identifying elements as the output carries them, or None when the anonymizer
+        does not give the same twice (a random method: a token is used instead)."""
+        results: list[dict[str, list[str]]] = []
+        anonymized = Dataset()
+        for _ in range(2):
+            anonymized = copy.deepcopy(original)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self.anonymizer.anonymize_dataset(anonymized)
+            except DcmanonError:
+                return None
+            results.append({k: _text(anonymized, k) for k in IDENTIFYING_KEYWORDS})
+        return anonymized if results[0] == results[1] else None
+
+    def token(self, kind: str, value: str) -> str:
+        """A keyed token for an identifier the output does not carry: ``ANON-…`` for the
+        patient (as the default profile's pseudonym), ``ACC-…`` and ``DOB-…`` otherwise."""
+        if kind in ("patient", "name"):
+            return patient_pseudonym(self.key, value, self.anonymizer.config.pseudonym_prefix)
+        digest = hmac.new(self.key.encode(), f"path/{kind}\x00{value}".encode(),
+                          hashlib.sha256).digest()
+        code = base64.b32encode(digest).decode("ascii")[:TOKEN_LENGTH]
+        return {"accession": "ACC-", "date": "DOB-"}.get(kind, "ID-") + code
+
+
+def _patient_of(ds: Dataset) -> str:
+    found = _text(ds, "PatientID") or _text(ds, "PatientName")
+    return found[0] if found else ""
+
+
+def _first(after: Dataset | None, keyword: str, original: Dataset) -> str:
+    """The output's value of ``keyword`` when it carries one that is not the original."""
+    if after is None:
+        return ""
+    values = _text(after, keyword)
+    if not values or values == _text(original, keyword) or not _WORD.search(values[0]):
+        return ""  # removed, emptied, kept, or a placeholder (***)
+    return values[0]
+
+
+def _safe(text: str) -> str:
+    """A value fit for a path component (no separators, no leading dot)."""
+    return _UNSAFE.sub("_", text).lstrip(".")
+
+
+def renamed_prefixes(source: str, target: str) -> list[str]:
+    """The renamed components of a mirrored output, each as its path from the output folder
+    (``ANON-7KX3M9QD2P``, ``ANON-7KX3M9QD2P/ANON-7KX3M9QD2P_CT``): ``source`` and ``target``
+    are the relative input and output paths."""
+    old, new = source.split("/"), target.split("/")
+    if len(old) != len(new):
+        return []
+    return ["/".join(new[:i + 1]) for i in range(len(new)) if old[i] != new[i]]
