@@ -33,6 +33,8 @@ NAME = "DICOMDIR"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 SKIPPED_UID_LAYOUT = ("a DICOMDIR: --layout uid writes no file-set (its records would name "
                       "files that are not there)")
+SKIPPED_NAME = ("a DICOMDIR under another name (not a file-set's own, which is named DICOMDIR): "
+                "not written")
 SKIPPED_REMOTE = "a DICOMDIR: not rebuilt in folders given as URLs"
 TYPE_1 = {"PatientID": "LO", "StudyDate": "DA", "StudyTime": "TM", "StudyID": "SH",
           "Modality": "CS", "SeriesNumber": "IS", "InstanceNumber": "IS"}
@@ -57,8 +59,9 @@ class Directory:
 
 
 def is_dicomdir(path: Path) -> bool:
-    """Whether ``path`` is a DICOMDIR (its name, and its Media Storage SOP Class)."""
-    if path.name.upper() != NAME:
+    """Whether ``path`` is a DICOMDIR (its name begins so, and its Media Storage SOP Class
+    says so)."""
+    if not path.name.upper().startswith(NAME):
         return False
     try:
         with warnings.catch_warnings():

@@ -27,6 +27,7 @@ from typing import IO
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.dicomdir import NAME as DICOMDIR_NAME
 from dcmanon.batch.dicomdir import (
+    SKIPPED_NAME,
     SKIPPED_REMOTE,
     SKIPPED_UID_LAYOUT,
     Directory,
@@ -295,17 +296,20 @@ def _directories(source: Path | str, files: list[str], layout: Layout,
     """Take the DICOMDIRs out of ``files``: they are rebuilt over the outputs at the end of a
     mirrored run (:mod:`dcmanon.batch.dicomdir`), and skipped otherwise."""
     found: list[Directory] = []
-    for relative in [f for f in files if f.rsplit("/", 1)[-1].upper() == DICOMDIR_NAME]:
+    for relative in [f for f in files
+                     if f.rsplit("/", 1)[-1].upper().startswith(DICOMDIR_NAME)]:
+        named = relative.rsplit("/", 1)[-1].upper() == DICOMDIR_NAME
         if isinstance(source, str):
-            files.remove(relative)
-            tracker.accept(Skipped(_below(source, relative), SKIPPED_REMOTE))
+            if named:
+                files.remove(relative)
+                tracker.accept(Skipped(_below(source, relative), SKIPPED_REMOTE))
             continue
         path = source.joinpath(*relative.split("/"))
         if not is_dicomdir(path):
             continue
         files.remove(relative)
-        if layout is not Layout.MIRROR:
-            tracker.accept(Skipped(str(path), SKIPPED_UID_LAYOUT))
+        if not named or layout is not Layout.MIRROR:
+            tracker.accept(Skipped(str(path), SKIPPED_UID_LAYOUT if named else SKIPPED_NAME))
             continue
         try:
             found.append(read_directory(source, relative))
