@@ -16,20 +16,24 @@ are also found inside longer words (as ``dcmanon check`` looks for them).
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from pydicom import dcmread
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 from pydicom.valuerep import PersonName
 
 from dcmanon.anonymizer import Anonymizer
 from dcmanon.errors import DcmanonError
+from dcmanon.io.rawdataset import NotPlain, parse_file
 from dcmanon.keys import patient_pseudonym
 from dcmanon.phi.identifiers import date_spellings
 
@@ -42,6 +46,11 @@ IDENTIFYING_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "Pati
 READ_TAGS = [0x00080005, 0x00080016, 0x00080018, 0x00080050, 0x00100010, 0x00100020,
              0x00100030, 0x00101000, 0x0020000D, 0x0020000E]
 """The tags of :data:`CONTEXT_KEYWORDS` and :data:`IDENTIFYING_KEYWORDS`."""
+_READ_TAG_SET = frozenset(READ_TAGS)
+_TAG_OF = {keyword: BaseTag(tag) for keyword, tag in zip(
+    ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "AccessionNumber",
+     "PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "StudyInstanceUID",
+     "SeriesInstanceUID"), READ_TAGS, strict=True)}
 MIN_LENGTH = 3
 """Identifiers shorter than this are never looked for (too many false hits)."""
 MIN_DIGITS = 4
@@ -49,6 +58,7 @@ MIN_DIGITS = 4
 MIN_INSIDE = 5
 """Identifiers this long are also found inside longer words (``MRNDOEJOHN``)."""
 TOKEN_LENGTH = 10
+CACHE_SIZE = 4096
 _KEYWORD_OF = {"patient": "PatientID", "name": "PatientName", "accession": "AccessionNumber",
                "date": "PatientBirthDate"}
 _WORD = re.compile(r"[0-9A-Za-z]")
@@ -75,7 +85,22 @@ class _Term:
 
 
 def read_identity(path: str) -> Dataset | None:
-    """The identifying and context elements of the file at ``path`` (None if unreadable)."""
+    """The identifying and context elements of the file at ``path`` (None if unreadable).
+
+    Plain files are read by the byte-level parser (:mod:`dcmanon.io.rawdataset`), others by
+    pydicom; only :data:`READ_TAGS` are kept, undecoded until asked for.
+    """
+    try:
+        raw = parse_file(path)
+    except NotPlain:
+        pass
+    else:
+        ds = Dataset()
+        for element in raw.elements:
+            if element.tag in _READ_TAG_SET:
+                ds._dict[BaseTag(element.tag)] = element.raw(raw.buffer, raw.implicit)
+        ds.set_original_encoding(raw.implicit, True, ds._character_set)
+        return ds
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -85,13 +110,57 @@ def read_identity(path: str) -> Dataset | None:
         return None
 
 
-def _text(ds: Dataset, keyword: str) -> list[str]:
+Identity = dict[str, tuple[str, ...]]
+"""The values of :data:`CONTEXT_KEYWORDS` and :data:`IDENTIFYING_KEYWORDS` a file holds."""
+
+
+def identity_of(ds: Dataset) -> Identity:
+    """The identifying and context values of ``ds`` (as text; absent and empty ones left out).
+    """
+    found: Identity = {}
+    codec = _codec(ds)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            value = ds.get(keyword)
-        except Exception:  # noqa: BLE001  (a value pydicom cannot convert: not looked for)
-            return []
+        for keyword, tag in _TAG_OF.items():
+            if tag not in ds._dict:
+                continue
+            element = ds._dict[tag]
+            if codec is not None and isinstance(element, RawDataElement) \
+                    and isinstance(element.value, bytes):
+                values = [v.strip("\0 ") for v in element.value.decode(codec, "replace")
+                          .split("\\")]
+                values = [v for v in values if v]
+            else:
+                values = _text(ds, keyword)
+            if values:
+                found[keyword] = tuple(values)
+    return found
+
+
+def _codec(ds: Dataset) -> str | None:
+    """The one Python codec of the dataset's character set (None: several, or unknown)."""
+    element = ds._dict.get(BaseTag(0x00080005))
+    if element is None:
+        return "latin-1"  # the default repertoire (ASCII), read leniently
+    value = element.value
+    if isinstance(value, bytes):
+        names = [n.strip() for n in value.decode("latin-1").strip("\0 ").split("\\")]
+    else:
+        names = [str(v) for v in (value if isinstance(value, list) else [value])]
+    if len(names) != 1:
+        return None
+    try:
+        codecs = convert_encodings(names)
+    except Exception:  # noqa: BLE001  (an unknown character set: pydicom's way instead)
+        return None
+    return codecs[0] if len(codecs) == 1 else None
+
+
+def _text(ds: Dataset, keyword: str) -> list[str]:
+    try:
+        value = ds.get(keyword)
+    except Exception:  # noqa: BLE001  (a value pydicom cannot convert: not looked for)
+        return []
     if value is None or value == "":
         return []
     values = list(value) if isinstance(value, list | tuple) or (
@@ -100,19 +169,17 @@ def _text(ds: Dataset, keyword: str) -> list[str]:
     return [str(v).strip() for v in values if str(v).strip()]
 
 
-def _terms(ds: Dataset) -> list[_Term]:
-    """Every identifier of ``ds`` that a path component is searched for."""
+def _terms(identity: Identity) -> list[_Term]:
+    """Every identifier of a file that a path component is searched for."""
     terms: list[_Term] = []
     for keyword in ("PatientID", "OtherPatientIDs"):
-        terms.extend(_Term("patient", text) for text in _text(ds, keyword))
-    terms.extend(_Term("accession", text) for text in _text(ds, "AccessionNumber"))
-    for name in _text(ds, "PatientName"):
-        for group in name.split("=")[:1]:
-            for index, part in enumerate(group.split("^")[:2]):
-                for word in re.split(r"[\s,]+", part):
-                    if word:
-                        terms.append(_Term("name", word, index))
-    for date in _text(ds, "PatientBirthDate"):
+        terms.extend(_Term("patient", text) for text in identity.get(keyword, ()))
+    terms.extend(_Term("accession", text) for text in identity.get("AccessionNumber", ()))
+    for name in identity.get("PatientName", ()):
+        for index, part in enumerate(name.split("=")[0].split("^")[:2]):
+            terms.extend(_Term("name", word, index) for word in re.split(r"[\s,]+", part)
+                         if word)
+    for date in identity.get("PatientBirthDate", ()):
         terms.extend(_Term("date", spelling, index)
                      for index, spelling in enumerate(date_spellings(date)))
     return [t for t in terms if _searchable(t.text)]
@@ -166,6 +233,7 @@ class PathRenamer:
     def __init__(self, anonymizer: Anonymizer, key: str) -> None:
         self.anonymizer = anonymizer
         self.key = key
+        self._cache: dict[tuple[tuple[str, tuple[str, ...]], ...], Identity | None] = {}
 
     def rename(self, relative: str, source: str, file_ids: bool = False) -> Renamed:
         """The output path of the input at ``relative`` (its file at ``source``).
@@ -180,10 +248,13 @@ class PathRenamer:
         original = read_identity(source)
         if original is None:
             return Renamed(relative)
-        return self.rename_with(relative, original, file_ids)
+        return self.rename_with(relative, identity_of(original), file_ids)
 
-    def rename_with(self, relative: str, original: Dataset, file_ids: bool = False) -> Renamed:
+    def rename_with(self, relative: str, original: Identity | Dataset,
+                    file_ids: bool = False) -> Renamed:
         """As :meth:`rename`, with the original's identifying elements already read."""
+        if isinstance(original, Dataset):
+            original = identity_of(original)
         terms = sorted(_terms(original), key=lambda t: len(t.text), reverse=True)
         parts = list(PurePosixPath(relative).parts)
         if not terms:
@@ -199,7 +270,9 @@ class PathRenamer:
             if not found:
                 continue
             if replacements is None:
-                replacements = self._replacements(original, terms)
+                replacements = self._replacements(original, [t for _, _, t in found])
+            elif any(term not in replacements for _, _, term in found):
+                replacements.update(self._replacements(original, [t for _, _, t in found]))
             new = part
             for start, end, term in sorted(found, key=lambda f: f[0], reverse=True):
                 new = new[:start] + replacements[term] + new[end:]
@@ -210,21 +283,21 @@ class PathRenamer:
                 renamed += 1
         return Renamed("/".join(parts), renamed) if renamed else Renamed(relative)
 
-    def _replacements(self, original: Dataset, terms: list[_Term]) -> dict[_Term, str]:
+    def _replacements(self, original: Identity, terms: list[_Term]) -> dict[_Term, str]:
         """What each identifier becomes in a path: what the output carries, else a token."""
-        after = self._anonymized(original)
+        after = self._anonymized(original, any(t.kind == "date" for t in terms))
         patient = _first(after, "PatientID", original) or _first(after, "PatientName", original)
         patient_token = patient or self.token("patient", _patient_of(original))
         names: list[str] = []
-        for name in (_text(after, "PatientName") if after is not None else []):
-            if name not in _text(original, "PatientName"):
+        for name in (after or {}).get("PatientName", ()):
+            if name not in original.get("PatientName", ()):
                 names = [p.strip() for p in name.split("=")[0].split("^")]
                 break
         accession = _first(after, "AccessionNumber", original)
         birth = _first(after, "PatientBirthDate", original)
         kept = {kind for kind, keyword in _KEYWORD_OF.items()
-                if after is not None and _text(original, keyword)
-                and _text(after, keyword) == _text(original, keyword)}
+                if after is not None and original.get(keyword)
+                and after.get(keyword) == original.get(keyword)}
         result: dict[_Term, str] = {}
         for term in terms:
             if term.kind in kept:
@@ -243,21 +316,36 @@ class PathRenamer:
             result[term] = _safe(value) or self.token(term.kind, term.text)
         return result
 
-    def _anonymized(self, original: Dataset) -> Dataset | None:
-        """The identifying elements as the output carries them, or None when the anonymizer
-        does not give the same twice (a random method: a token is used instead)."""
-        results: list[dict[str, list[str]]] = []
-        anonymized = Dataset()
+    def _anonymized(self, original: Identity, dated: bool) -> Identity | None:
+        """The identifying values as the output carries them, or None when the anonymizer does
+        not give the same twice (a random method: tokens are used instead).
+
+        Cached: files of one series share them. The SOP Instance UID and the birth date are
+        left out unless a birth date is to be renamed (a date shift may be scoped to the
+        instance; nothing else depends on them).
+        """
+        values = {k: v for k, v in original.items()
+                  if dated or k not in ("SOPInstanceUID", "PatientBirthDate")}
+        key = tuple(sorted(values.items()))
+        if key in self._cache:
+            return self._cache[key]
+        results: list[Identity] = []
         for _ in range(2):
-            anonymized = copy.deepcopy(original)
+            ds = Dataset()
+            for keyword, texts in values.items():
+                setattr(ds, keyword, list(texts) if len(texts) > 1 else texts[0])
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    self.anonymizer.anonymize_dataset(anonymized)
+                    self.anonymizer.anonymize_dataset(ds)
+                    results.append(identity_of(ds))
             except DcmanonError:
-                return None
-            results.append({k: _text(anonymized, k) for k in IDENTIFYING_KEYWORDS})
-        return anonymized if results[0] == results[1] else None
+                results = [{}, {"failed": ()}]
+                break
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        found = self._cache[key] = results[0] if results[0] == results[1] else None
+        return found
 
     def token(self, kind: str, value: str) -> str:
         """A keyed token for an identifier the output does not carry: ``ANON-…`` for the
@@ -270,17 +358,29 @@ class PathRenamer:
         return {"accession": "ACC-", "date": "DOB-"}.get(kind, "ID-") + code
 
 
-def _patient_of(ds: Dataset) -> str:
-    found = _text(ds, "PatientID") or _text(ds, "PatientName")
-    return found[0] if found else ""
+_local = threading.local()
 
 
-def _first(after: Dataset | None, keyword: str, original: Dataset) -> str:
+def renamer_for(anonymizer: Anonymizer, key: str) -> PathRenamer:
+    """This thread's renamer for ``anonymizer`` and ``key`` (kept from file to file: its cache
+    serves every file of a series)."""
+    kept: PathRenamer | None = getattr(_local, "renamer", None)
+    if kept is None or kept.anonymizer is not anonymizer or kept.key != key:
+        kept = _local.renamer = PathRenamer(anonymizer, key)
+    return kept
+
+
+def _patient_of(identity: Identity) -> str:
+    found = identity.get("PatientID") or identity.get("PatientName") or ("",)
+    return found[0]
+
+
+def _first(after: Identity | None, keyword: str, original: Identity) -> str:
     """The output's value of ``keyword`` when it carries one that is not the original."""
     if after is None:
         return ""
-    values = _text(after, keyword)
-    if not values or values == _text(original, keyword) or not _WORD.search(values[0]):
+    values = after.get(keyword)
+    if not values or values == original.get(keyword) or not _WORD.search(values[0]):
         return ""  # removed, emptied, kept, or a placeholder (***)
     return values[0]
 

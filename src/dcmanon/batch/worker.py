@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.layout import Layout, mirror_target, uid_target
-from dcmanon.batch.names import PathRenamer
+from dcmanon.batch.names import renamer_for
 from dcmanon.errors import describe_os_error
 from dcmanon.io.discover import NOT_DICOM, NOT_REGULAR, Skipped, is_dicom_candidate, is_special
 from dcmanon.io.files import write_atomic
@@ -94,7 +94,7 @@ def mirrored_name(job: Job, anonymizer: Anonymizer, relative: str, source: str) 
     if not job.path_key:
         return relative
     file_ids = any(not base or relative.startswith(base + "/") for base in job.file_sets)
-    return PathRenamer(anonymizer, job.path_key).rename(relative, source, file_ids).path
+    return renamer_for(anonymizer, job.path_key).rename(relative, source, file_ids).path
 
 
 def quarantine(result: FileResult, folder: Path, relative: str) -> FileResult:
