@@ -20,7 +20,7 @@ from pydicom.fileset import FileSet
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.batch import BatchOptions, Layout, run_folder
-from dcmanon.batch.dicomdir import SKIPPED_NAME, SKIPPED_UID_LAYOUT
+from dcmanon.batch.dicomdir import SKIPPED_FILESET, SKIPPED_NAME, SKIPPED_UID_LAYOUT
 
 KEY = "test-dicomdir-secret"
 
@@ -199,3 +199,55 @@ def test_dciodvfy_finds_no_new_error_in_the_dicomdir(
     dciodvfy = external_tool("dciodvfy")
     for name in ("DICOMDIR", "TINY_ALPHA/DICOMDIR"):
         assert _errors(dciodvfy, out / name) - _errors(dciodvfy, media / name) == set()
+
+
+# --- --layout fileset ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fileset_run(media: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    out = tmp_path_factory.mktemp("fileset") / "out"
+    batch = run_folder(anonymizer(), media, out,
+                       options=BatchOptions(jobs=1, layout=Layout.FILESET))
+    assert batch.summary.failed == 0, [f.error for f in batch.failed]
+    reasons = {Path(s.path).relative_to(media).as_posix(): s.reason for s in batch.skipped}
+    assert reasons["DICOMDIR"] == reasons["TINY_ALPHA/DICOMDIR"] == SKIPPED_FILESET
+    return out, batch.summary.done
+
+
+def test_fileset_layout_writes_a_standard_file_set(fileset_run: tuple[Path, int]) -> None:
+    out, done = fileset_run
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files.pop(0) == "DICOMDIR"
+    assert len(files) == done == 81
+    assert all(re.fullmatch(r"PT[0-9A-Z]{6}/ST[0-9A-Z]{6}/SE[0-9A-Z]{6}/IM[0-9A-Z]{6}", f)
+               for f in files)
+    with fileset(out / "DICOMDIR") as listed:
+        assert sorted(Path(i.path).relative_to(out).as_posix() for i in listed) == files
+        for instance in listed:
+            ds = read(Path(instance.path), stop_before_pixels=True)
+            assert instance.ReferencedSOPInstanceUIDInFile == ds.SOPInstanceUID
+            assert instance.node.parent.parent.parent._record.PatientID == ds.PatientID
+
+
+def test_fileset_layout_names_files_alike_on_every_worker(
+        media: Path, fileset_run: tuple[Path, int], tmp_path: Path) -> None:
+    out, _ = fileset_run
+    other = tmp_path / "out"
+    run_folder(anonymizer(), media, other, options=BatchOptions(
+        jobs=2, min_parallel=1, chunk_size=3, layout=Layout.FILESET))
+    assert sorted(p.relative_to(other) for p in other.rglob("*")) == \
+        sorted(p.relative_to(out) for p in out.rglob("*"))
+
+
+@pytest.mark.peer
+def test_peers_read_the_fresh_dicomdir(media: Path, fileset_run: tuple[Path, int],
+                                       external_tool: Callable[[str], str]) -> None:
+    out, _ = fileset_run
+    done = subprocess.run([external_tool("dcmdump"), str(out / "DICOMDIR")],
+                          capture_output=True, timeout=120, check=False)
+    text = (done.stdout + done.stderr).decode("ascii", "replace")
+    assert done.returncode == 0
+    assert [line for line in text.splitlines() if line[:3] in ("E: ", "F: ", "W: ")] == []
+    dciodvfy = external_tool("dciodvfy")
+    assert _errors(dciodvfy, out / "DICOMDIR") - _errors(dciodvfy, media / "DICOMDIR") == set()

@@ -33,6 +33,7 @@ NAME = "DICOMDIR"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 SKIPPED_UID_LAYOUT = ("a DICOMDIR: --layout uid writes no file-set (its records would name "
                       "files that are not there)")
+SKIPPED_FILESET = "a DICOMDIR: --layout fileset writes a fresh one over the outputs"
 SKIPPED_NAME = ("a DICOMDIR under another name (not a file-set's own, which is named DICOMDIR): "
                 "not written")
 SKIPPED_REMOTE = "a DICOMDIR: not rebuilt in folders given as URLs"

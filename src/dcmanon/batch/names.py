@@ -250,6 +250,17 @@ class PathRenamer:
             return Renamed(relative)
         return self.rename_with(relative, identity_of(original), file_ids)
 
+    def patient(self, source: str) -> str:
+        """The patient as the output of the file at ``source`` names it: its new PatientID
+        (or PatientName), else a keyed token; empty if the file cannot be read."""
+        original = read_identity(source)
+        if original is None:
+            return ""
+        identity = identity_of(original)
+        after = self._anonymized(identity, False)
+        return _first(after, "PatientID", identity) or _first(after, "PatientName", identity) \
+            or self.token("patient", _patient_of(identity))
+
     def rename_with(self, relative: str, original: Identity | Dataset,
                     file_ids: bool = False) -> Renamed:
         """As :meth:`rename`, with the original's identifying elements already read."""

@@ -11,6 +11,7 @@ the killed run left in the temporary folder.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -27,6 +28,7 @@ from typing import IO
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.dicomdir import NAME as DICOMDIR_NAME
 from dcmanon.batch.dicomdir import (
+    SKIPPED_FILESET,
     SKIPPED_NAME,
     SKIPPED_REMOTE,
     SKIPPED_UID_LAYOUT,
@@ -309,7 +311,9 @@ def _directories(source: Path | str, files: list[str], layout: Layout,
             continue
         files.remove(relative)
         if not named or layout is not Layout.MIRROR:
-            tracker.accept(Skipped(str(path), SKIPPED_UID_LAYOUT if named else SKIPPED_NAME))
+            reason = SKIPPED_NAME if not named else SKIPPED_UID_LAYOUT \
+                if layout is Layout.UID else SKIPPED_FILESET
+            tracker.accept(Skipped(str(path), reason))
             continue
         try:
             found.append(read_directory(source, relative))
@@ -319,6 +323,17 @@ def _directories(source: Path | str, files: list[str], layout: Layout,
                                             f"({type(exc).__name__})",
                                       error_class=InputError.__name__))
     return found
+
+
+def _write_fileset_directory(source: Path, target: Path, tracker: _Tracker) -> None:
+    """``--layout fileset``: the DICOMDIR of every output, at the output folder's root; a
+    failure to write it is the run's (reported as one failed file)."""
+    listing = Directory(DICOMDIR_NAME, tuple(sorted(tracker.outputs)))
+    result = rebuild(listing, source, target, tracker.outputs)
+    if result.status == FileStatus.FAILED:
+        tracker.accept(dataclasses.replace(result, source=str(source),
+                                           error=(result.error or "").replace(
+                                               str(source / DICOMDIR_NAME), str(target))))
 
 
 def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path | str,
@@ -356,6 +371,9 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
     source = str(input_dir) if is_url(input_dir) else Path(local_path(str(input_dir)))
     target = str(output_dir) if is_url(output_dir) else Path(local_path(str(output_dir)))
     if remote:
+        if options.layout is Layout.FILESET:
+            raise UsageError("--layout fileset writes to a local folder only (its DICOMDIR is "
+                             "written once every file is)")
         if isinstance(source, Path) and not source.is_dir():
             raise UsageError(f"{source}: input folder not found")
         refuse_nested(_folder_key(str(source)), _folder_key(str(target)))
@@ -370,7 +388,7 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
                        (_shown(source), _shown(target)))
     files = _inputs(source, tracker)
     directories = _directories(source, files, options.layout, tracker)
-    tracker.keep_outputs = bool(directories)
+    tracker.keep_outputs = bool(directories) or options.layout is Layout.FILESET
     if on_start is not None:
         on_start(len(files))
     executor: Executor | None = None
@@ -385,7 +403,8 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
                 job = Job(anonymizer, str(source), str(target),
                           str(out.temp) if out.temp else "", options.layout, options.overwrite,
                           str(options.quarantine) if options.quarantine else None, time.time(),
-                          path_key(anonymizer) if options.rename_paths else "",
+                          path_key(anonymizer) if options.rename_paths
+                          or options.layout is Layout.FILESET else "",
                           tuple(d.base for d in directories))
                 for outcomes in executor.map_unordered(
                         partial(process_chunk, job), _chunks(files, size),
@@ -397,6 +416,9 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
                 for directory in directories:
                     assert isinstance(source, Path) and isinstance(target, Path)
                     tracker.accept(rebuild(directory, source, target, tracker.outputs))
+                if options.layout is Layout.FILESET and tracker.outputs:
+                    assert isinstance(source, Path) and isinstance(target, Path)
+                    _write_fileset_directory(source, target, tracker)
     except KeyboardInterrupt:
         batch.summary.interrupted = True
         raise
@@ -417,7 +439,7 @@ class _Tracker:
                  on_file: Callable[[FileResult | Skipped], None] | None, layout: Layout,
                  mappings: bool, roots: tuple[str, str]) -> None:
         self.batch, self.report, self.on_file = batch, report, on_file
-        self.hold_existing = layout is Layout.UID  # may be another input of this run
+        self.hold_existing = layout is not Layout.MIRROR  # may be another input of this run
         self.mirror = layout is Layout.MIRROR
         self.roots = roots
         self.renamed: set[str] = set()

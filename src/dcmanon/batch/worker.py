@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from pydicom.dataset import Dataset
+
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
-from dcmanon.batch.layout import Layout, mirror_target, uid_target
+from dcmanon.batch.layout import Layout, fileset_target, mirror_target, uid_target
 from dcmanon.batch.names import renamer_for
 from dcmanon.errors import describe_os_error
 from dcmanon.io.discover import NOT_DICOM, NOT_REGULAR, Skipped, is_dicom_candidate, is_special
@@ -80,8 +82,17 @@ def process_file(job: Job, relative: str) -> Outcome:
         result = anonymizer.anonymize_file(source, target, exclusive=not job.overwrite,
                                            temp_dir=job.temp_dir, sync=False)
     else:
+        if job.layout is Layout.FILESET:
+            patient = renamer_for(anonymizer, job.path_key).patient(str(source))
+
+            def name(ds: Dataset) -> Path:
+                return fileset_target(output, ds, patient)
+        else:
+            def name(ds: Dataset) -> Path:
+                return uid_target(output, ds)
+
         result = anonymizer.anonymize_file(
-            source, lambda ds: uid_target(output, ds), exclusive=True, temp_dir=job.temp_dir,
+            source, name, exclusive=True, temp_dir=job.temp_dir,
             replace_before=job.started if job.overwrite else None, sync=False)
     if result.status == FileStatus.FAILED and job.quarantine is not None:
         result = quarantine(result, Path(job.quarantine), relative)

@@ -32,9 +32,11 @@ def batch_options(command: F) -> F:
                           "it a local cluster of -j workers is started."),
         click.option("--layout", "layout", type=click.Choice([m.value for m in Layout]),
                      default=Layout.MIRROR.value, show_default=True,
-                     help="Output names: the input tree mirrored, or "
-                          "<Study>/<Series>/<SOP>.dcm from the new UIDs (input names, which "
-                          "may identify, never reach the outputs)."),
+                     help="Output names: the input tree mirrored (identifiers in names "
+                          "replaced by their pseudonyms; a DICOMDIR rebuilt), "
+                          "<Study>/<Series>/<SOP>.dcm from the new UIDs, or a standard "
+                          "file-set (PTxxxxxx/STxxxxxx/SExxxxxx/IMxxxxxx and a fresh "
+                          "DICOMDIR) for media."),
         click.option("--overwrite", "overwrite", is_flag=True,
                      help="Replace outputs that exist (default: keep them, so that a "
                           "re-run resumes where a stopped run ended)."),
