@@ -59,6 +59,9 @@ MIN_INSIDE = 5
 """Identifiers this long are also found inside longer words (``MRNDOEJOHN``)."""
 TOKEN_LENGTH = 10
 CACHE_SIZE = 4096
+MAX_COMPONENT = 200
+"""A renamed component longer than this (in bytes; file systems allow 255) takes keyed tokens
+instead of the values the output carries."""
 _KEYWORD_OF = {"patient": "PatientID", "name": "PatientName", "accession": "AccessionNumber",
                "date": "PatientBirthDate"}
 _WORD = re.compile(r"[0-9A-Za-z]")
@@ -284,9 +287,10 @@ class PathRenamer:
                 replacements = self._replacements(original, [t for _, _, t in found])
             elif any(term not in replacements for _, _, term in found):
                 replacements.update(self._replacements(original, [t for _, _, t in found]))
-            new = part
-            for start, end, term in sorted(found, key=lambda f: f[0], reverse=True):
-                new = new[:start] + replacements[term] + new[end:]
+            new = _replaced(part, found, replacements)
+            if len(new.encode()) > MAX_COMPONENT:  # long values (hashes): keyed tokens
+                new = _replaced(part, found, {t: self.token(t.kind, t.text)
+                                              for _, _, t in found})
             if file_ids and _FILE_ID.fullmatch(part):
                 new = _NOT_FILE_ID.sub("", new.upper())[-8:] or part
             if new != part:
@@ -367,6 +371,13 @@ class PathRenamer:
                           hashlib.sha256).digest()
         code = base64.b32encode(digest).decode("ascii")[:TOKEN_LENGTH]
         return {"accession": "ACC-", "date": "DOB-"}.get(kind, "ID-") + code
+
+
+def _replaced(part: str, found: list[tuple[int, int, _Term]],
+              replacements: dict[_Term, str]) -> str:
+    for start, end, term in sorted(found, key=lambda f: f[0], reverse=True):
+        part = part[:start] + replacements[term] + part[end:]
+    return part
 
 
 _local = threading.local()
