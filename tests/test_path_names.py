@@ -255,3 +255,15 @@ def test_pydicom_dicomdir_export_has_no_identifying_name_left(tmp_path: Path) ->
         assert path.name.lower() not in terms
     report = check(media, out)
     assert report.by_category["file-name"] == 0
+
+
+def test_a_name_too_long_with_hashes_takes_keyed_tokens() -> None:
+    config: dict[str, object] = {"rules": [{"tag": "PatientID", "method": "cryptoHash"}],
+                                 "parameters": {"cryptoHashKey": "k"}}
+    ds = identity(PatientID="QZ-71000")
+    hashed = pseudonym_of(ds, config)
+    assert len(hashed) == 64
+    short = renamer(config).rename_with("QZ-71000", ds).path
+    assert short == hashed
+    long = renamer(config).rename_with("_".join(["QZ-71000"] * 4), ds).path
+    assert re.fullmatch(r"(ANON-[A-Z2-7]{10}_){3}ANON-[A-Z2-7]{10}", long)
