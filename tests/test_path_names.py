@@ -22,7 +22,7 @@ from dcmanon.batch.run import BatchOptions, run_folder
 from dcmanon.check.verify import check
 from dcmanon.cli.folder import summary_line
 from dcmanon.cli.main import main
-from dcmanon.testing import make_patient, write_study_tree
+from dcmanon.testing import make_instance, make_patient, write_study_tree
 
 KEY = "test-path-names-secret"
 
@@ -267,3 +267,26 @@ def test_a_name_too_long_with_hashes_takes_keyed_tokens() -> None:
     assert short == hashed
     long = renamer(config).rename_with("_".join(["QZ-71000"] * 4), ds).path
     assert re.fullmatch(r"(ANON-[A-Z2-7]{10}_){3}ANON-[A-Z2-7]{10}", long)
+
+
+def test_a_patient_folder_holding_another_patients_file_is_renamed_for_all(
+        tmp_path: Path) -> None:
+    """77654033/ holds a file of 77654033 and one of someone else (in a subfolder): both end
+    up under the renamed folder, and no output name is the original."""
+    first, second = make_patient(0), make_patient(1)
+    folder = tmp_path / "in" / first.patient_id
+    (folder / "CT").mkdir(parents=True)
+    make_instance(first, 0, 0, 0).save_as(folder / "a.dcm", enforce_file_format=True)
+    make_instance(second, 0, 0, 0).save_as(folder / "CT" / "b.dcm", enforce_file_format=True)
+    make_instance(second, 0, 0, 1).save_as(folder / "c.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    batch = run_folder(anonymizer(), tmp_path / "in", out, options=BatchOptions(jobs=1))
+    assert batch.summary.done == 3 and batch.summary.renamed == 2
+    written = sorted(p.relative_to(out).as_posix() for p in outputs(out))
+    pseudonym = written[0].split("/")[0]
+    assert written == [f"{pseudonym}/CT/b.dcm", f"{pseudonym}/a.dcm", f"{pseudonym}/c.dcm"]
+    assert str(pydicom.dcmread(out / pseudonym / "a.dcm").PatientID) == pseudonym
+    assert not any(first.patient_id in p.as_posix() for p in out.rglob("*"))
+    again = run_folder(anonymizer(), tmp_path / "in", out, options=BatchOptions(jobs=1))
+    assert again.summary.failed == 0
+    assert sorted(p.relative_to(out).as_posix() for p in outputs(out)) == written

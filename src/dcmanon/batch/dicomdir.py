@@ -91,8 +91,7 @@ def read_directory(root: Path, relative: str) -> Directory:
         if not file_id:
             continue
         parts = [str(file_id)] if isinstance(file_id, str) else [str(p) for p in file_id]
-        found.append((base / PurePosixPath(*parts)).as_posix().lstrip("./") if str(base) != "."
-                     else PurePosixPath(*parts).as_posix())
+        found.append(base.joinpath(*parts).as_posix())
     return Directory(relative, tuple(found))
 
 

@@ -16,13 +16,15 @@ are also found inside longer words (as ``dcmanon check`` looks for them).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import os
 import re
 import threading
 import warnings
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from pydicom import dcmread
 from pydicom.charset import convert_encodings
@@ -420,3 +422,71 @@ def renamed_prefixes(source: str, target: str) -> list[str]:
     if len(old) != len(new):
         return []
     return ["/".join(new[:i + 1]) for i in range(len(new)) if old[i] != new[i]]
+
+
+class FolderNames:
+    """The output names each input folder of a mirrored run got, to find folders renamed for
+    some of their files only.
+
+    A folder that holds an identifier of some of its files (a patient's folder that also holds
+    a file of someone else) is renamed for those files, and keeps its name for the others,
+    which would then carry it. At the end of the run, :meth:`merge` moves those others into
+    the renamed folder: the output tree is the input tree, with no such name left.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, set[str]] = {}
+
+    def add(self, source: str, target: str) -> None:
+        """Note the folders of an output (``source``, ``target``: relative paths)."""
+        old, new = source.split("/")[:-1], target.split("/")[:-1]
+        if len(old) != len(new):
+            return
+        for depth in range(len(old)):
+            self.names.setdefault("/".join(old[:depth + 1]), set()).add(
+                "/".join(new[:depth + 1]))
+
+    def merge(self, root: Path) -> dict[str, str]:
+        """Move the outputs left in a folder's input name into its renamed name (shallowest
+        folders first); return the moves, as ``{old relative folder: new}``."""
+        moved: dict[str, str] = {}
+        for folder in sorted(self.names, key=lambda f: (f.count("/"), f)):
+            outputs = self.names[folder]
+            last = folder.rsplit("/", 1)[-1]
+            renamed = sorted(o for o in outputs if o.rsplit("/", 1)[-1] != last)
+            if len(outputs) < 2 or not renamed:
+                continue
+            into = _moved(renamed[0], moved)
+            for other in sorted(outputs - set(renamed)):
+                current = _moved(other, moved)
+                if current != into and (root / current).is_dir():
+                    _merge_tree(root / current, root / into)
+                    moved[current] = into
+        return moved
+
+
+def _moved(path: str, moves: dict[str, str]) -> str:
+    """``path`` after ``moves`` (folder → folder, applied longest first)."""
+    for old in sorted(moves, key=len, reverse=True):
+        if path == old or path.startswith(old + "/"):
+            return _moved(moves[old] + path[len(old):], {k: v for k, v in moves.items()
+                                                         if k != old})
+    return path
+
+
+def moved_path(path: str, moves: dict[str, str]) -> str:
+    """A relative output path after :meth:`FolderNames.merge`'s moves."""
+    return _moved(path, moves)
+
+
+def _merge_tree(source: Path, target: Path) -> None:
+    """Move every file under ``source`` to the same place under ``target``; remove the
+    folders of ``source`` that are then empty."""
+    for folder, _, files in os.walk(source, topdown=False):
+        here = Path(folder)
+        for name in files:
+            destination = target / here.relative_to(source) / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(here / name, destination)
+        with contextlib.suppress(OSError):
+            here.rmdir()

@@ -45,7 +45,7 @@ from dcmanon.batch.executors import (
     available_cores,
 )
 from dcmanon.batch.layout import Layout
-from dcmanon.batch.names import renamed_prefixes
+from dcmanon.batch.names import FolderNames, moved_path, renamed_prefixes
 from dcmanon.batch.report import RunReport, Summary, relative_to
 from dcmanon.batch.staged import process_remote_file
 from dcmanon.batch.worker import Job, Outcome, process_file
@@ -413,6 +413,8 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
                         tracker.accept(outcome)
                 executor.sync()  # once for the run: a flush per file costs more than the rest
                 tracker.finish()
+                if tracker.mirror and isinstance(target, Path):
+                    tracker.merge_folders(target)
                 for directory in directories:
                     assert isinstance(source, Path) and isinstance(target, Path)
                     tracker.accept(rebuild(directory, source, target, tracker.outputs))
@@ -443,6 +445,7 @@ class _Tracker:
         self.mirror = layout is Layout.MIRROR
         self.roots = roots
         self.renamed: set[str] = set()
+        self.folders = FolderNames()
         self.keep_outputs = False
         self.outputs: dict[str, str] = {}
         """Output of each input written or kept (relative paths; the input's in lower case),
@@ -470,6 +473,14 @@ class _Tracker:
             self._emit(_collision(outcome, other) if other else outcome)
         self.existing.clear()
 
+    def merge_folders(self, root: Path) -> None:
+        """Move outputs left in a folder renamed for other files of it (see
+        :class:`~dcmanon.batch.names.FolderNames`); each move counts as a renamed component."""
+        moves = self.folders.merge(root)
+        if moves:
+            self.batch.summary.renamed = len(self.renamed) + len(moves)
+            self.outputs = {k: moved_path(v, moves) for k, v in self.outputs.items()}
+
     def _renamed(self, outcome: FileResult) -> list[str]:
         """The renamed components of a mirrored output (paths from the output folder)."""
         if not self.mirror:
@@ -490,6 +501,9 @@ class _Tracker:
             renamed = len(components)
             self.renamed.update(components)
             batch.summary.renamed = len(self.renamed)
+            if self.mirror:
+                self.folders.add(relative_to(outcome.source, self.roots[0]),
+                                 relative_to(outcome.target, self.roots[1]))
         if isinstance(outcome, Skipped):
             batch.skipped.append(outcome)
         elif outcome.status == FileStatus.FAILED:
