@@ -290,3 +290,15 @@ def test_a_patient_folder_holding_another_patients_file_is_renamed_for_all(
     again = run_folder(anonymizer(), tmp_path / "in", out, options=BatchOptions(jobs=1))
     assert again.summary.failed == 0
     assert sorted(p.relative_to(out).as_posix() for p in outputs(out)) == written
+
+
+def test_file_set_names_stay_file_ids() -> None:
+    ds = identity(PatientID="77654033", PatientName="Doe^Archibald")
+    new = pseudonym_of(ds)
+    result = renamer().rename_with("77654033/CR1/6154", ds, file_ids=True)
+    assert result.path == f"{new[-8:]}/CR1/6154"
+    assert re.fullmatch(r"[A-Z0-9_]{8}", result.path.split("/")[0])
+    config: dict[str, object] = {"rules": [{"tag": "PatientID", "method": "substitute",
+                                            "params": {"replaceWith": "--"}}]}
+    dashes = renamer(config).rename_with("77654033/CR1", ds, file_ids=True).path
+    assert re.fullmatch(r"[A-Z2-7]{8}/CR1", dashes)  # nothing left of "--": a keyed token

@@ -294,7 +294,7 @@ class PathRenamer:
                 new = _replaced(part, found, {t: self.token(t.kind, t.text)
                                               for _, _, t in found})
             if file_ids and _FILE_ID.fullmatch(part):
-                new = _NOT_FILE_ID.sub("", new.upper())[-8:] or part
+                new = _file_id(new) or _file_id(self.token(found[0][2].kind, found[0][2].text))
             if new != part:
                 parts[index] = new
                 renamed += 1
@@ -373,6 +373,11 @@ class PathRenamer:
                           hashlib.sha256).digest()
         code = base64.b32encode(digest).decode("ascii")[:TOKEN_LENGTH]
         return {"accession": "ACC-", "date": "DOB-"}.get(kind, "ID-") + code
+
+
+def _file_id(text: str) -> str:
+    """A File ID component from ``text``: its last 8 characters of ``A-Z``, ``0-9``, ``_``."""
+    return _NOT_FILE_ID.sub("", text.upper())[-8:]
 
 
 def _replaced(part: str, found: list[tuple[int, int, _Term]],
