@@ -202,8 +202,8 @@ def test_the_command_line_counts_renamed_components(tree: Path, tmp_path: Path) 
     assert "2 path component(s) renamed" in result.stderr
     for index in range(2):
         patient = make_patient(index)
-        assert patient.family_name not in result.output
-        assert patient.patient_id not in result.output
+        for text in (result.stdout, result.stderr):
+            assert patient.family_name not in text and patient.patient_id not in text
 
 
 def _key_file(tmp_path: Path) -> Path:
