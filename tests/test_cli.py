@@ -169,16 +169,27 @@ def test_folder_is_mirrored_recursively_with_a_summary(tmp_path: Path) -> None:
     result = run("-I", tmp_path / "in", "-O", tmp_path / "out", "-c", write_config(tmp_path))
     assert result.exit_code == 0, result.stderr
     expected = {str(p.relative_to(tmp_path / "in")) for p in inputs} | {"extra/IMG0001"}
-    assert {f for f in tree(tmp_path / "out") if (tmp_path / "out" / f).is_file()} == expected
+    written = {f for f in tree(tmp_path / "out") if (tmp_path / "out" / f).is_file()}
+    # Patient folders (Family_Given_MRN) are named after the new PatientID instead.
+    renamed = set()
+    for f in written - {"extra/IMG0001"}:
+        pid = str(pydicom.dcmread(tmp_path / "out" / f).PatientID)
+        folder, rest = f.split("/", 1)
+        assert folder == "_".join([pid] * 3)
+        renamed.add(rest)
+    assert renamed == {f.split("/", 1)[1] for f in expected - {"extra/IMG0001"}}
+    assert len(written) == len(expected)
     assert not (tmp_path / "out" / "notes.txt").exists()
     summary = result.stderr.strip().splitlines()
     assert len(summary) == 1
-    assert summary[0].startswith("dcmanon: 9 anonymized, 0 failed, 1 skipped in ")
+    assert summary[0].startswith("dcmanon: 9 anonymized, 0 failed, 1 skipped, 2 path "
+                                 "component(s) renamed (they held identifiers) in ")
     assert result.stdout == ""
     assert snapshot(tmp_path / "in") == before
     # One study per patient: its files share one new StudyInstanceUID.
-    studies = {pydicom.dcmread(tmp_path / "out" / f).StudyInstanceUID for f in expected
-               if f.startswith(inputs[0].relative_to(tmp_path / "in").parts[0])}
+    first = sorted(written)[0].split("/")[0]
+    studies = {pydicom.dcmread(tmp_path / "out" / f).StudyInstanceUID for f in written
+               if f.startswith(first + "/")}
     assert len(studies) == 1
     assert no_part_files(tmp_path)
 
@@ -211,8 +222,9 @@ def test_corrupt_files_among_good_ones(tmp_path: Path) -> None:
     assert any(str(truncated) in line and "truncated" in line for line in errors)
     assert any(str(garbage) in line for line in errors)
     assert "4 anonymized, 2 failed" in proc.stderr
-    written = {p.relative_to(tmp_path / "in") for p in inputs}
-    assert {Path(f) for f in tree(tmp_path / "out")
+    written = {p.relative_to(tmp_path / "in").parts[1:] for p in inputs}
+    # (the patient folder is renamed: its name holds the patient's identifiers)
+    assert {Path(f).parts[1:] for f in tree(tmp_path / "out")
             if (tmp_path / "out" / f).is_file()} == written
     assert not (tmp_path / "out" / "truncated.dcm").exists()
     assert not (tmp_path / "out" / "sub").exists()  # nothing, not even its folder

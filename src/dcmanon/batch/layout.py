@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from enum import Enum
@@ -12,6 +13,7 @@ from pydicom.dataset import Dataset
 from dcmanon.errors import LayoutError
 
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 class Layout(str, Enum):
@@ -20,15 +22,43 @@ class Layout(str, Enum):
     ``mirror``: the input's relative path, as the reference does (input names are kept, and
     may carry identifiers). ``uid``: ``<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``
     of the anonymized dataset, so nothing of the input's name reaches the output.
+    ``fileset``: a standard file-set for media, ``PTxxxxxx/STxxxxxx/SExxxxxx/IMxxxxxx`` (each
+    ``xxxxxx`` keyed by the new patient pseudonym, Study, Series and SOP Instance UID, so that
+    every worker names a file alike) with a fresh DICOMDIR.
     """
 
     MIRROR = "mirror"
     UID = "uid"
+    FILESET = "fileset"
 
 
 def mirror_target(output_dir: Path, relative: str) -> Path:
     """The output path of an input at ``relative`` (a POSIX path inside the input folder)."""
     return output_dir.joinpath(*PurePosixPath(relative).parts)
+
+
+def fileset_target(output_dir: Path, ds: Dataset, patient: str) -> Path:
+    """``output_dir/PTxxxxxx/STxxxxxx/SExxxxxx/IMxxxxxx``: File IDs of a standard file-set,
+    keyed by ``patient`` (the output's patient pseudonym) and the anonymized dataset's UIDs.
+
+    Raises
+    ------
+    LayoutError
+        As :func:`uid_target`, when a UID is missing, empty or invalid.
+    """
+    study, series, sop = uid_target(output_dir, ds).relative_to(output_dir).parts
+    return output_dir.joinpath(*(prefix + _file_id_code(value) for prefix, value in (
+        ("PT", patient), ("ST", study), ("SE", series), ("IM", sop.removesuffix(".dcm")))))
+
+
+def _file_id_code(value: str) -> str:
+    """Six characters of ``A-Z`` and ``0-9`` keyed by ``value`` (2**31 of them)."""
+    number = int.from_bytes(hashlib.sha256(value.encode()).digest()[:8], "big")
+    code = ""
+    for _ in range(6):
+        number, digit = divmod(number, 36)
+        code += _BASE36[digit]
+    return code
 
 
 def uid_target(output_dir: Path, ds: Dataset) -> Path:

@@ -20,7 +20,8 @@ from dcmanon.io.discover import Skipped
 from dcmanon.remote.urls import is_url
 
 
-def _relative(path: str, root: str) -> str:
+def relative_to(path: str, root: str) -> str:
+    """``path`` relative to ``root`` (a folder or URL), POSIX style; as it is if outside."""
     if not path:
         return ""
     if is_url(root):
@@ -47,6 +48,8 @@ class Summary:
     workers: int = 1
     executor: str = "serial"
     interrupted: bool = False
+    renamed: int = 0
+    """Output path components renamed because they held an identifier (each counted once)."""
     by_error: dict[str, int] = field(default_factory=dict)
 
     def add(self, outcome: FileResult | Skipped) -> None:
@@ -72,7 +75,7 @@ class Summary:
         megabytes = self.bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
         return {"type": "summary", "files": self.files, "done": self.done,
                 "failed": self.failed, "skipped": self.skipped, "existing": self.existing,
-                "flagged": self.flagged, "bytes": self.bytes,
+                "renamed": self.renamed, "flagged": self.flagged, "bytes": self.bytes,
                 "seconds": round(self.seconds, 3), "files_per_s": round(rate, 2),
                 "mb_per_s": round(megabytes, 2), "workers": self.workers,
                 "executor": self.executor, "interrupted": self.interrupted,
@@ -97,17 +100,20 @@ class RunReport:
         target.parent.mkdir(parents=True, exist_ok=True)
         self._handle: IO[str] = target.open("w", encoding="utf-8")
 
-    def file(self, outcome: FileResult | Skipped) -> None:
-        """Write the record of one input file."""
+    def file(self, outcome: FileResult | Skipped, renamed: int = 0) -> None:
+        """Write the record of one input file (``renamed``: how many components of its output
+        path were renamed because they held an identifier)."""
         if isinstance(outcome, Skipped):
             record: dict[str, Any] = {"type": "file",
-                                      "source": _relative(outcome.path, self.input_dir),
+                                      "source": relative_to(outcome.path, self.input_dir),
                                       "status": "skipped", "reason": outcome.reason}
         else:
-            record = {"type": "file", "source": _relative(outcome.source, self.input_dir),
-                      "target": _relative(outcome.target, self.output_dir),
+            record = {"type": "file", "source": relative_to(outcome.source, self.input_dir),
+                      "target": relative_to(outcome.target, self.output_dir),
                       "status": outcome.status, "actions": outcome.actions,
                       "bytes": outcome.size}
+            if renamed:
+                record["renamed"] = renamed
             if outcome.status == FileStatus.FAILED:
                 record["error_class"] = outcome.error_class
                 record["error"] = outcome.error

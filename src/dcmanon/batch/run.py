@@ -11,9 +11,12 @@ the killed run left in the temporary folder.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import math
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +26,17 @@ from pathlib import Path
 from typing import IO
 
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
+from dcmanon.batch.dicomdir import NAME as DICOMDIR_NAME
+from dcmanon.batch.dicomdir import (
+    SKIPPED_FILESET,
+    SKIPPED_NAME,
+    SKIPPED_REMOTE,
+    SKIPPED_UID_LAYOUT,
+    Directory,
+    is_dicomdir,
+    read_directory,
+    rebuild,
+)
 from dcmanon.batch.executors import (
     DaskExecutor,
     Executor,
@@ -31,7 +45,8 @@ from dcmanon.batch.executors import (
     available_cores,
 )
 from dcmanon.batch.layout import Layout
-from dcmanon.batch.report import RunReport, Summary
+from dcmanon.batch.names import FolderNames, moved_path, renamed_prefixes
+from dcmanon.batch.report import RunReport, Summary, relative_to
 from dcmanon.batch.staged import process_remote_file
 from dcmanon.batch.worker import Job, Outcome, process_file
 from dcmanon.errors import InputError, OutputCollision, UsageError, WorkerError, describe_os_error
@@ -68,6 +83,9 @@ class BatchOptions:
     """Files per task (None: up to 64, fewer when there are few files per worker)."""
     min_parallel: int = 128
     """Below this many files a process pool costs more (its start) than it saves."""
+    rename_paths: bool = True
+    """In the mirror layout, replace the identifiers that input names hold by their
+    pseudonyms (:mod:`dcmanon.batch.names`)."""
 
 
 @dataclass
@@ -261,6 +279,63 @@ def _inputs(source: Path | str, tracker: _Tracker) -> list[str]:
     return files
 
 
+def path_key(anonymizer: Anonymizer) -> str:
+    """The key of the tokens that stand for identifiers in input names: the patient
+    pseudonyms' key, else another key of the configuration, else a random one for the run."""
+    config = anonymizer.config
+    for key in (config.patient_key, config.uid_key):
+        if key:
+            return key
+    for rule in config.rules:
+        found = getattr(rule.settings, "key", None)
+        if isinstance(found, str) and found:
+            return hashlib.sha256(b"dcmanon/path-names\x00" + found.encode()).hexdigest()[:32]
+    return secrets.token_hex(16)
+
+
+def _directories(source: Path | str, files: list[str], layout: Layout,
+                 tracker: _Tracker) -> list[Directory]:
+    """Take the DICOMDIRs out of ``files``: they are rebuilt over the outputs at the end of a
+    mirrored run (:mod:`dcmanon.batch.dicomdir`), and skipped otherwise."""
+    found: list[Directory] = []
+    for relative in [f for f in files
+                     if f.rsplit("/", 1)[-1].upper().startswith(DICOMDIR_NAME)]:
+        named = relative.rsplit("/", 1)[-1].upper() == DICOMDIR_NAME
+        if isinstance(source, str):
+            if named:
+                files.remove(relative)
+                tracker.accept(Skipped(_below(source, relative), SKIPPED_REMOTE))
+            continue
+        path = source.joinpath(*relative.split("/"))
+        if not is_dicomdir(path):
+            continue
+        files.remove(relative)
+        if not named or layout is not Layout.MIRROR:
+            reason = SKIPPED_NAME if not named else SKIPPED_UID_LAYOUT \
+                if layout is Layout.UID else SKIPPED_FILESET
+            tracker.accept(Skipped(str(path), reason))
+            continue
+        try:
+            found.append(read_directory(source, relative))
+        except Exception as exc:  # noqa: BLE001  (pydicom's messages may quote values)
+            tracker.accept(FileResult(str(path), "", FileStatus.FAILED,
+                                      error=f"{path}: the DICOMDIR cannot be read "
+                                            f"({type(exc).__name__})",
+                                      error_class=InputError.__name__))
+    return found
+
+
+def _write_fileset_directory(source: Path, target: Path, tracker: _Tracker) -> None:
+    """``--layout fileset``: the DICOMDIR of every output, at the output folder's root; a
+    failure to write it is the run's (reported as one failed file)."""
+    listing = Directory(DICOMDIR_NAME, tuple(sorted(tracker.outputs)))
+    result = rebuild(listing, source, target, tracker.outputs)
+    if result.status == FileStatus.FAILED:
+        tracker.accept(dataclasses.replace(result, source=str(source),
+                                           error=(result.error or "").replace(
+                                               str(source / DICOMDIR_NAME), str(target))))
+
+
 def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path | str,
                on_file: Callable[[FileResult | Skipped], None] | None = None, *,
                options: BatchOptions | None = None,
@@ -296,6 +371,9 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
     source = str(input_dir) if is_url(input_dir) else Path(local_path(str(input_dir)))
     target = str(output_dir) if is_url(output_dir) else Path(local_path(str(output_dir)))
     if remote:
+        if options.layout is Layout.FILESET:
+            raise UsageError("--layout fileset writes to a local folder only (its DICOMDIR is "
+                             "written once every file is)")
         if isinstance(source, Path) and not source.is_dir():
             raise UsageError(f"{source}: input folder not found")
         refuse_nested(_folder_key(str(source)), _folder_key(str(target)))
@@ -306,8 +384,11 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
     batch = BatchResult()
     report = RunReport(options.report, _shown(source), _shown(target)) \
         if options.report else None
-    tracker = _Tracker(batch, report, on_file, options.layout, anonymizer.record_mappings)
+    tracker = _Tracker(batch, report, on_file, options.layout, anonymizer.record_mappings,
+                       (_shown(source), _shown(target)))
     files = _inputs(source, tracker)
+    directories = _directories(source, files, options.layout, tracker)
+    tracker.keep_outputs = bool(directories) or options.layout is Layout.FILESET
     if on_start is not None:
         on_start(len(files))
     executor: Executor | None = None
@@ -321,7 +402,10 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
                     len(files) / (executor.workers * 4))))
                 job = Job(anonymizer, str(source), str(target),
                           str(out.temp) if out.temp else "", options.layout, options.overwrite,
-                          str(options.quarantine) if options.quarantine else None, time.time())
+                          str(options.quarantine) if options.quarantine else None, time.time(),
+                          path_key(anonymizer) if options.rename_paths
+                          or options.layout is Layout.FILESET else "",
+                          tuple(d.base for d in directories))
                 for outcomes in executor.map_unordered(
                         partial(process_chunk, job), _chunks(files, size),
                         partial(_chunk_failed, _shown(source))):
@@ -329,6 +413,14 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
                         tracker.accept(outcome)
                 executor.sync()  # once for the run: a flush per file costs more than the rest
                 tracker.finish()
+                if tracker.mirror and isinstance(target, Path):
+                    tracker.merge_folders(target)
+                for directory in directories:
+                    assert isinstance(source, Path) and isinstance(target, Path)
+                    tracker.accept(rebuild(directory, source, target, tracker.outputs))
+                if options.layout is Layout.FILESET and tracker.outputs:
+                    assert isinstance(source, Path) and isinstance(target, Path)
+                    _write_fileset_directory(source, target, tracker)
     except KeyboardInterrupt:
         batch.summary.interrupted = True
         raise
@@ -347,19 +439,28 @@ class _Tracker:
 
     def __init__(self, batch: BatchResult, report: RunReport | None,
                  on_file: Callable[[FileResult | Skipped], None] | None, layout: Layout,
-                 mappings: bool) -> None:
+                 mappings: bool, roots: tuple[str, str]) -> None:
         self.batch, self.report, self.on_file = batch, report, on_file
-        self.hold_existing = layout is Layout.UID  # may be another input of this run
+        self.hold_existing = layout is not Layout.MIRROR  # may be another input of this run
+        self.mirror = layout is Layout.MIRROR
+        self.roots = roots
+        self.renamed: set[str] = set()
+        self.folders = FolderNames()
+        self.keep_outputs = False
+        self.outputs: dict[str, str] = {}
+        """Output of each input written or kept (relative paths; the input's in lower case),
+        when a DICOMDIR is rebuilt over them."""
         self.keep_mappings = mappings
         self.written: dict[str, str] = {}
         self.existing: list[FileResult] = []
 
     def accept(self, outcome: Outcome) -> None:
         if isinstance(outcome, FileResult) and outcome.target:
-            if outcome.status == FileStatus.EXISTS and self.hold_existing:
+            renamed = self._renamed(outcome)
+            if outcome.status == FileStatus.EXISTS and (self.hold_existing or renamed):
                 self.existing.append(outcome)
                 return
-            if outcome.status == FileStatus.DONE and self.hold_existing:
+            if outcome.status == FileStatus.DONE and (self.hold_existing or renamed):
                 other = self.written.setdefault(outcome.target, outcome.source)
                 if other != outcome.source:
                     outcome = _collision(outcome, other)
@@ -372,9 +473,37 @@ class _Tracker:
             self._emit(_collision(outcome, other) if other else outcome)
         self.existing.clear()
 
+    def merge_folders(self, root: Path) -> None:
+        """Move outputs left in a folder renamed for other files of it (see
+        :class:`~dcmanon.batch.names.FolderNames`); each move counts as a renamed component."""
+        moves = self.folders.merge(root)
+        if moves:
+            self.batch.summary.renamed = len(self.renamed) + len(moves)
+            self.outputs = {k: moved_path(v, moves) for k, v in self.outputs.items()}
+
+    def _renamed(self, outcome: FileResult) -> list[str]:
+        """The renamed components of a mirrored output (paths from the output folder)."""
+        if not self.mirror:
+            return []
+        return renamed_prefixes(relative_to(outcome.source, self.roots[0]),
+                                relative_to(outcome.target, self.roots[1]))
+
     def _emit(self, outcome: Outcome) -> None:
         batch = self.batch
         batch.summary.add(outcome)
+        renamed = 0
+        if isinstance(outcome, FileResult) and outcome.target and \
+                outcome.status != FileStatus.FAILED:
+            if self.keep_outputs:
+                self.outputs[relative_to(outcome.source, self.roots[0]).lower()] = \
+                    relative_to(outcome.target, self.roots[1])
+            components = self._renamed(outcome)
+            renamed = len(components)
+            self.renamed.update(components)
+            batch.summary.renamed = len(self.renamed)
+            if self.mirror:
+                self.folders.add(relative_to(outcome.source, self.roots[0]),
+                                 relative_to(outcome.target, self.roots[1]))
         if isinstance(outcome, Skipped):
             batch.skipped.append(outcome)
         elif outcome.status == FileStatus.FAILED:
@@ -385,7 +514,7 @@ class _Tracker:
             if self.keep_mappings:
                 batch.mappings.update(outcome.mappings)
         if self.report is not None:
-            self.report.file(outcome)
+            self.report.file(outcome, renamed)
         if self.on_file is not None:
             self.on_file(outcome)
 

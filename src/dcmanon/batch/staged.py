@@ -12,7 +12,7 @@ from typing import Any
 
 from dcmanon.anonymizer import FileResult, FileStatus
 from dcmanon.batch.layout import Layout, uid_target
-from dcmanon.batch.worker import Job, Outcome, process_file, quarantine
+from dcmanon.batch.worker import Job, Outcome, mirrored_name, process_file, quarantine
 from dcmanon.errors import InputError, OutputError, describe_os_error
 from dcmanon.io.discover import NOT_DICOM, NOT_REGULAR, Skipped, is_dicom_candidate, is_special
 from dcmanon.remote.staging import exists, filesystem, stage_input, upload
@@ -61,17 +61,19 @@ def _to_remote(job: Job, relative: str, stage: Path, source: str) -> Outcome:
         return str(staged_out)
 
     target_rel = relative
+    anonymizer = job.warm_anonymizer()
     if job.layout is Layout.MIRROR:
-        shown = display(join(job.output_dir, relative))
+        target_rel = mirrored_name(job, anonymizer, relative, str(local_source))
+        shown = display(join(job.output_dir, target_rel))
         try:
-            if not job.overwrite and exists(fs, join(out_root, relative)):
+            if not job.overwrite and exists(fs, join(out_root, target_rel)):
                 return FileResult(source, shown, FileStatus.EXISTS)
         except OSError as exc:
             return _failed(source, shown, f"{shown}: cannot write ({describe_os_error(exc)})",
                            OutputError.__name__)
-        result = job.warm_anonymizer().anonymize_file(local_source, staged_out, sync=False)
+        result = anonymizer.anonymize_file(local_source, staged_out, sync=False)
     else:
-        result = job.warm_anonymizer().anonymize_file(local_source, name, sync=False)
+        result = anonymizer.anonymize_file(local_source, name, sync=False)
         if names:
             target_rel = names[0]
     target = display(join(job.output_dir, target_rel))

@@ -11,12 +11,15 @@ import dataclasses
 import os
 import shutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from pydicom.dataset import Dataset
+
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
-from dcmanon.batch.layout import Layout, mirror_target, uid_target
+from dcmanon.batch.layout import Layout, fileset_target, mirror_target, uid_target
+from dcmanon.batch.names import renamer_for
 from dcmanon.errors import describe_os_error
 from dcmanon.io.discover import NOT_DICOM, NOT_REGULAR, Skipped, is_dicom_candidate, is_special
 from dcmanon.io.files import write_atomic
@@ -47,6 +50,12 @@ class Job:
     started: float = 0.0
     """When the run started (seconds since the epoch): with ``overwrite``, outputs older than
     this are replaced, newer ones were written by this run."""
+    path_key: str = field(default="", repr=False)
+    """Keys the tokens of identifiers in input names that the outputs do not carry (see
+    :mod:`dcmanon.batch.names`); empty: names are mirrored as they are."""
+    file_sets: tuple[str, ...] = ()
+    """The folders (relative) that hold a DICOMDIR: names renamed under them stay File IDs
+    (up to 8 characters of ``A-Z``, ``0-9`` and ``_``) when they were."""
 
     def warm_anonymizer(self) -> Anonymizer:
         """The anonymizer for this thread: the copy kept from an earlier chunk (of this run,
@@ -67,18 +76,36 @@ def process_file(job: Job, relative: str) -> Outcome:
     output = Path(job.output_dir)
     anonymizer = job.warm_anonymizer()
     if job.layout is Layout.MIRROR:
-        target = mirror_target(output, relative)
+        target = mirror_target(output, mirrored_name(job, anonymizer, relative, str(source)))
         if not job.overwrite and os.path.lexists(target):  # a dangling link counts too
             return FileResult(str(source), str(target), FileStatus.EXISTS)
         result = anonymizer.anonymize_file(source, target, exclusive=not job.overwrite,
                                            temp_dir=job.temp_dir, sync=False)
     else:
+        if job.layout is Layout.FILESET:
+            patient = renamer_for(anonymizer, job.path_key).patient(str(source))
+
+            def name(ds: Dataset) -> Path:
+                return fileset_target(output, ds, patient)
+        else:
+            def name(ds: Dataset) -> Path:
+                return uid_target(output, ds)
+
         result = anonymizer.anonymize_file(
-            source, lambda ds: uid_target(output, ds), exclusive=True, temp_dir=job.temp_dir,
+            source, name, exclusive=True, temp_dir=job.temp_dir,
             replace_before=job.started if job.overwrite else None, sync=False)
     if result.status == FileStatus.FAILED and job.quarantine is not None:
         result = quarantine(result, Path(job.quarantine), relative)
     return result
+
+
+def mirrored_name(job: Job, anonymizer: Anonymizer, relative: str, source: str) -> str:
+    """The relative output path of a mirrored input: its path, with the identifiers of the
+    file in it replaced by their pseudonyms (see :mod:`dcmanon.batch.names`)."""
+    if not job.path_key:
+        return relative
+    file_ids = any(not base or relative.startswith(base + "/") for base in job.file_sets)
+    return renamer_for(anonymizer, job.path_key).rename(relative, source, file_ids).path
 
 
 def quarantine(result: FileResult, folder: Path, relative: str) -> FileResult:

@@ -32,9 +32,11 @@ def batch_options(command: F) -> F:
                           "it a local cluster of -j workers is started."),
         click.option("--layout", "layout", type=click.Choice([m.value for m in Layout]),
                      default=Layout.MIRROR.value, show_default=True,
-                     help="Output names: the input tree mirrored, or "
-                          "<Study>/<Series>/<SOP>.dcm from the new UIDs (input names, which "
-                          "may identify, never reach the outputs)."),
+                     help="Output names: the input tree mirrored (identifiers in names "
+                          "replaced by their pseudonyms; a DICOMDIR rebuilt), "
+                          "<Study>/<Series>/<SOP>.dcm from the new UIDs, or a standard "
+                          "file-set (PTxxxxxx/STxxxxxx/SExxxxxx/IMxxxxxx and a fresh "
+                          "DICOMDIR) for media."),
         click.option("--overwrite", "overwrite", is_flag=True,
                      help="Replace outputs that exist (default: keep them, so that a "
                           "re-run resumes where a stopped run ended)."),
@@ -68,6 +70,8 @@ def summary_line(batch: BatchResult) -> str:
     parts = [f"{counts.done} anonymized", f"{counts.failed} failed"]
     if counts.skipped:
         parts.append(f"{counts.skipped} skipped")
+    if counts.renamed:
+        parts.append(f"{counts.renamed} path component(s) renamed (they held identifiers)")
     if counts.existing:
         parts.append(f"{counts.existing} already done (kept; --overwrite replaces them)")
     return f"dcmanon: {', '.join(parts)} in {seconds:.1f} s ({rate:.1f} files/s)"
