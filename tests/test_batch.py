@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from dcmanon import Anonymizer, cli, parse_config
-from dcmanon.batch.executors import ProcessExecutor
+from dcmanon.batch.executors import IN_FLIGHT_PER_WORKER, ProcessExecutor
 from dcmanon.batch.layout import Layout
 from dcmanon.batch.run import TEMP_FOLDER, BatchOptions, run_folder
 from dcmanon.batch.worker import Job
@@ -104,14 +105,22 @@ def _failed(item: int, exc: BaseException) -> int:
 
 
 def test_a_worker_that_dies_fails_its_items_only() -> None:
+    # Items start at 1, so that a failure (-item) never looks like a result (item * 10).
+    items = range(1, 41)
     executor = ProcessExecutor(2)
     try:
-        results = sorted(executor.map_unordered(_die, range(8), _failed))
+        results = list(executor.map_unordered(_die, items, _failed))
     finally:
         executor.close()
-    assert -3 in results
-    assert [r for r in results if r >= 0] == sorted(r for r in results if r >= 0)
-    assert len(results) == 8
+    assert len(results) == len(items)  # one outcome per item: none lost, none twice
+    done = {r // 10 for r in results if r > 0}
+    failed = {-r for r in results if r < 0}
+    assert all(r % 10 == 0 for r in results if r > 0)  # a result is the function's
+    assert done | failed == set(items) and not done & failed
+    assert 3 in failed
+    # Only what the broken pool held fails (at most the items in flight); the others are
+    # done, by the pool or by the new one that replaces it.
+    assert len(failed) <= executor.workers * IN_FLIGHT_PER_WORKER
 
 
 def _environment_variable(name: str) -> str | None:
@@ -276,6 +285,30 @@ def test_links_out_of_the_input_tree_are_never_followed(tmp_path: Path) -> None:
     batch = run_folder(anonymizer(), source, tmp_path / "out", options=BatchOptions(jobs=1))
     assert (batch.summary.done, batch.summary.skipped) == (1, 2)
     assert all("symbolic link" in s.reason for s in batch.skipped)
+
+
+def _walk_order(relative: str) -> tuple[tuple[int, str], ...]:
+    """Where a file comes in a sorted walk: a folder's own files first, by name, then its
+    sub-folders, by name, each in the same order."""
+    *folders, name = relative.split("/")
+    return (*((1, folder) for folder in folders), (0, name))
+
+
+def test_inputs_are_found_in_sorted_order_whatever_the_folder_lists(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    relative = [f"{folder}{name}.dcm" for folder in ("", "b/", "a/", "a/c/", "B/")
+                for name in ("z", "m", "A", "a", "10", "9", "_x")]
+    random.Random(7).shuffle(relative)  # created in no particular order
+    for rel in relative:
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_bytes(b"")
+    folders = [source, *(p for p in source.rglob("*") if p.is_dir())]
+    if all(os.listdir(f) == sorted(os.listdir(f)) for f in folders):
+        pytest.skip("this file system lists folders sorted: nothing to reorder")
+    found = [p.relative_to(source).as_posix() for p in discover(source, check_marker=False)
+             if isinstance(p, Path)]
+    assert found == sorted(relative, key=_walk_order)
+    assert found[:3] == ["10.dcm", "9.dcm", "A.dcm"]  # by code point, not by number or case
 
 
 def test_cli_layout_and_jobs(tree: Path, tmp_path: Path) -> None:

@@ -2,15 +2,20 @@
 
 Hypothesis cuts, corrupts and splices a good file; every folder run must end (a watchdog
 fails the test if it hangs), write the good files exactly as a clean run does, fail the bad
-ones with a typed, PHI-free error and no output, and leave no temporary file behind.
+ones with a typed, PHI-free error and no output, and leave no temporary file behind. A bad
+file that is accepted all the same is held to what every output promises: none of the
+patient's planted identifiers (in PN, LO, SH and DA elements, at the top level, one and two
+sequence levels down, and in a private block) that the file still holds is left in it.
 """
 
 from __future__ import annotations
 
+import io
 import random
 import signal
+import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -19,6 +24,8 @@ import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.batch.run import BatchOptions, BatchResult, run_folder
@@ -29,8 +36,6 @@ PATIENT = make_patient(3)
 
 
 def _good_bytes(index: int) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     make_instance(PATIENT, 0, 0, index).save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
@@ -38,6 +43,72 @@ def _good_bytes(index: int) -> bytes:
 
 GOOD = [_good_bytes(i) for i in range(3)]
 ANONYMIZER = Anonymizer(parse_config({"profile": "basic"}, secret=KEY))
+MARKERS = phi_markers(PATIENT)
+PLANTED_IN = frozenset({
+    0x00100010, 0x00100020, 0x00100030, 0x00101040, 0x00102154,  # PatientName ... Telephone
+    0x00080090,  # ReferringPhysicianName
+    0x0040A123,  # PersonName, two sequence levels down
+    0x00091001,  # the private block's LO
+})
+"""Where the markers are planted (OtherPatientIDsSequence > PatientID is 0x00100020 too)."""
+SCRUBBED_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN"})
+"""The VRs of the text elements whose kept values lose the dataset's identifiers (docs/
+conformance.md); in a value of another VR that a corrupted length or tag made out of the bytes
+of other elements, an identifier survives (test_an_identifier_swallowed_by_a_kept_value_...)."""
+
+
+def _raw_elements(ds: Dataset) -> Iterator[tuple[int, str, bytes]]:
+    """(tag, VR, value bytes) of every element at every depth, values as stored: an element
+    is not decoded (so an odd VR or value cannot stop the walk); sequences are opened."""
+    for tag in list(ds.keys()):
+        elem = ds.get_item(tag)
+        if isinstance(elem, RawDataElement) and elem.VR == "SQ":
+            elem = ds[tag]
+        if isinstance(elem, RawDataElement):
+            yield int(tag), str(elem.VR), elem.value or b""
+        elif elem.VR == "SQ":
+            for item in elem.value:
+                yield from _raw_elements(item)
+        else:
+            value = elem.value
+            yield int(tag), str(elem.VR), value if isinstance(value, bytes) else str(
+                value).encode("latin-1", "replace")
+
+
+def _held(data: bytes) -> set[str]:
+    """The markers a (damaged) input still holds in the elements they were planted in, as
+    pydicom reads it (a marker whose element the damage renamed or cut is not the file's
+    identifier any more)."""
+    held: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+            for tag, _, value in _raw_elements(ds):
+                if tag in PLANTED_IN:
+                    held |= {m for m in MARKERS if m.encode() in value}
+        except Exception:  # what pydicom cannot read: every marker it found so far
+            pass
+    return held
+
+
+def _leaks(data: bytes, held: set[str]) -> list[str]:
+    """The held markers in an output's bytes, except those inside a value that no text scrub
+    reads (the known gap, pinned by strict xfail tests below; not an identifying element)."""
+    found = [m for m in held if m.encode() in data]
+    if not found:
+        return []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            elements = list(_raw_elements(pydicom.dcmread(io.BytesIO(data))))
+    except Exception as exc:
+        return [f"{len(found)} marker(s) in an output pydicom cannot walk "
+                f"({type(exc).__name__})"]
+    tolerated = [value for tag, vr, value in elements
+                 if vr not in SCRUBBED_VRS and tag not in PLANTED_IN]
+    return [f"marker {MARKERS.index(m)}" for m in found
+            if data.count(m.encode()) != sum(v.count(m.encode()) for v in tolerated)]
 
 
 def _cut(data: bytes, at: int) -> bytes:
@@ -97,6 +168,9 @@ class Reference:
             (source / f"good{index}.dcm").write_bytes(data)
         run_folder(ANONYMIZER, source, folder / "out", options=BatchOptions(jobs=1))
         self.outputs = {p.name: p.read_bytes() for p in (folder / "out").iterdir()}
+        assert sorted(self.outputs) == [f"good{i}.dcm" for i in range(len(GOOD))]
+        for data in self.outputs.values():  # every planted marker gone, at every depth
+            assert not [i for i, m in enumerate(MARKERS) if m.encode() in data]
 
     def __repr__(self) -> str:
         return f"Reference({len(self.outputs)} outputs)"
@@ -125,12 +199,19 @@ def _check(batch: BatchResult, source: Path, out: Path, bad: int,
         assert "Traceback" not in failure.error
         assert not any(m in failure.error for m in markers)
         assert not (out / Path(failure.source).name).exists()
+    accepted = 0
     for path in out.rglob("*"):
         assert not path.name.startswith(".dcmanon"), path
         if path.is_file() and path.name.startswith("bad"):
+            accepted += 1
             with warnings.catch_warnings():  # an odd input gives an odd (but whole) output
                 warnings.simplefilter("ignore")
                 pydicom.dcmread(path)  # whatever was written is a whole file
+            # ... and carries none of the identifiers its input still holds (named by their
+            # index in MARKERS: no value is printed).
+            leaks = _leaks(path.read_bytes(), _held((source / path.name).read_bytes()))
+            assert not leaks, path.name
+    assert accepted == counts.done - len(GOOD)
 
 
 @settings(max_examples=150, deadline=None,
@@ -211,3 +292,45 @@ def test_hostile_files_fail_one_by_one(depth: int, inflated: int,
     assert "nested more than 64 levels deep (at (0040,A730) ContentSequence)" in (
         failed["bad-deep.dcm"].error or "")
     assert {failed[n].error_class for n in ("bad-bomb.dcm", "bad-deep.dcm")} == {"InputError"}
+
+
+def _swallow(data: bytes, tag: int, vr: str) -> bytes:
+    """One corrupted length: the element ``tag`` (explicit VR, 16-bit length) now runs on to
+    the end of the PersonName two sequence levels down, the patient's name included."""
+    header = struct.pack("<HH", tag >> 16, tag & 0xFFFF) + vr.encode()
+    start = data.index(header)
+    person = data.index(struct.pack("<HH", 0x0040, 0xA123) + b"PN", start)
+    end = person + 8 + struct.unpack_from("<H", data, person + 6)[0]
+    return data[:start + 6] + struct.pack("<H", end - start - 8) + data[start + 8:]
+
+
+def _unknown_un(data: bytes) -> bytes:
+    """An element of a tag no dictionary knows (even group), written as UN, with the name."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.add_new(0x00B20020, "UN", PATIENT.name.encode())
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "identifiers survive in kept values of VRs the last-line scrub does not read (src/dcmanon/"
+    "header/profile.py SCRUBBED_VRS: CS, DS, UN... are kept as they are): a corrupted length "
+    "that makes such a value swallow the next elements, or an unknown element written as UN, "
+    "carries the patient's name into the output (dcmanon check/scan report it)"))
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda data: _swallow(data, 0x0040A040, "CS"), id="ValueType-CS-length"),
+    pytest.param(lambda data: _swallow(data, 0x00281052, "DS"), id="RescaleIntercept-DS-length"),
+    pytest.param(_unknown_un, id="unknown-element-UN"),
+])
+def test_an_identifier_swallowed_by_a_kept_value_is_not_written(
+        damage: Callable[[bytes], bytes], tmp_path: Path) -> None:
+    data = damage(GOOD[0])
+    held = sorted(MARKERS.index(m) for m in _held(data))
+    assert held[:3] == [0, 1, 2]  # the name, whole and by component, is the file's still
+    (tmp_path / "in.dcm").write_bytes(data)
+    result = ANONYMIZER.anonymize_file(tmp_path / "in.dcm", tmp_path / "out.dcm")
+    if result.status != "done":  # refusing the damaged file is as good
+        return
+    written = (tmp_path / "out.dcm").read_bytes()
+    assert not [i for i, m in enumerate(MARKERS) if m.encode() in written]

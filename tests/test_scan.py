@@ -9,7 +9,13 @@ rule out without looking at the pixels.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -23,6 +29,7 @@ from dcmanon.check.report_text import render_text
 from dcmanon.check.scan import pseudonymous, scan, text_findings
 from dcmanon.config.loader import default_config
 from dcmanon.header.record import BURNED_IN_MODALITIES
+from dcmanon.testing import make_instance, make_patient
 from tests.verify_sets import Sets, edit, make_sets, original
 
 PYDICOM_TEST_FILES = (
@@ -214,18 +221,63 @@ def test_scan_exit_codes_and_json(sets: Sets, tmp_path: Path) -> None:
     assert run("scan", tmp_path / "missing").exit_code == 2
 
 
-def test_a_fifo_among_the_outputs_is_not_opened(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    folder, originals = tmp_path / "out", tmp_path / "in"
-    folder.mkdir()
+def _fifo_sets(root: Path, *, original_fifo: bool = True) -> tuple[Path, Path]:
+    """An original and its output (a.dcm), and a FIFO named blocked.dcm among the outputs
+    (and among the originals): opening a FIFO for reading would block forever."""
+    originals, outputs = root / "in", root / "out"
     originals.mkdir()
-    os.mkfifo(folder / "blocked.dcm")
-    os.mkfifo(originals / "blocked.dcm")
-    for command in (["scan", str(folder)],
-                    ["check", "--original", str(originals), "--anonymized", str(folder)]):
-        run = subprocess.run([sys.executable, "-m", "dcmanon", *command], capture_output=True,
-                             text=True, timeout=60, check=False)
-        assert "Traceback" not in run.stderr
+    make_instance(make_patient(0)).save_as(originals / "a.dcm", enforce_file_format=True)
+    result = Anonymizer(default_config(secret="fifo")).anonymize_file(
+        originals / "a.dcm", outputs / "a.dcm")
+    assert result.status == "done", result.error
+    os.mkfifo(outputs / "blocked.dcm")
+    if original_fifo:
+        os.mkfifo(originals / "blocked.dcm")
+    return originals, outputs
+
+
+def _command(*args: object) -> tuple[int, dict[str, Any], str]:
+    """``python -m dcmanon ARGS --json FILE`` in a subprocess (a hang fails it): exit status,
+    the JSON report, the text on stdout and stderr."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "report.json"
+        proc = subprocess.run([sys.executable, "-m", "dcmanon", *map(str, args),
+                               "--json", str(report)], capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        data: dict[str, Any] = json.loads(report.read_text())
+    return proc.returncode, data, proc.stdout + proc.stderr
+
+
+def test_a_fifo_among_the_outputs_is_not_opened(tmp_path: Path) -> None:
+    originals, outputs = _fifo_sets(tmp_path)
+    # scan: a.dcm is read and clean; the FIFO is never opened (the run ends), nor counted.
+    status, report, text = _command("scan", outputs)
+    assert report["files_checked"] == 1
+    assert {f["file"] for f in report["findings"]} <= {"blocked.dcm"}
+    assert (status, report["verdict"]) == ((1, "FAIL") if report["findings"] else (0, "PASS"))
+    assert "in 1 file(s)" in text
+    # check: the original FIFO is reported by name (its identifiers could not be read, so the
+    # verdict cannot be a pass); the output a.dcm is checked, and nothing is found in it.
+    status, report, text = _command("check", "--original", originals, "--anonymized", outputs)
+    assert status == 1 and report["verdict"] == "FAIL"
+    assert report["files_checked"] == 1
+    assert {(f["category"], f["file"]) for f in report["findings"]} == {
+        ("unreadable", "blocked.dcm")}
+    assert "an original could not be read: its identifiers were not looked for" in {
+        f["message"] for f in report["findings"]}
+    assert "[unreadable] blocked.dcm: an original could not be read" in text
+
+
+@pytest.mark.xfail(strict=True, reason="a FIFO among the outputs is skipped in silence by "
+                   "scan and check (src/dcmanon/check/scan.py scan(), check/verify.py "
+                   "_files()): the verdict does not say that blocked.dcm was not checked")
+@pytest.mark.parametrize("command", ["scan", "check"])
+def test_a_fifo_among_the_outputs_is_named_as_not_checked(command: str, tmp_path: Path) -> None:
+    originals, outputs = _fifo_sets(tmp_path, original_fifo=False)
+    args = ["scan", outputs] if command == "scan" else [
+        "check", "--original", originals, "--anonymized", outputs]
+    _, report, _ = _command(*args)
+    # A finding (the verdict then fails) or at least a note: either way, named.
+    assert "blocked.dcm" in {f["file"] for f in report["findings"]} or any(
+        "blocked.dcm" in note for note in report["notes"])

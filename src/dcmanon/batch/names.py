@@ -26,7 +26,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pydicom import dcmread
 from pydicom.charset import convert_encodings
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -34,7 +33,10 @@ from pydicom.tag import BaseTag
 from pydicom.valuerep import PersonName
 
 from dcmanon.anonymizer import Anonymizer
+from dcmanon.dicom.constants import MAX_NESTING
 from dcmanon.errors import DcmanonError
+from dcmanon.io.files import read_dicom
+from dcmanon.io.inflate import MAX_INFLATED_SIZE
 from dcmanon.io.rawdataset import NotPlain, parse_file
 from dcmanon.keys import patient_pseudonym
 from dcmanon.phi.identifiers import date_spellings
@@ -89,16 +91,21 @@ class _Term:
     """The name component's index (family 0, given 1); the date spelling's index."""
 
 
-def read_identity(path: str) -> Dataset | None:
+def read_identity(path: str, *, max_inflated_size: int = MAX_INFLATED_SIZE,
+                  max_nesting: int = MAX_NESTING) -> Dataset | None:
     """The identifying and context elements of the file at ``path`` (None if unreadable).
 
     Plain files are read by the byte-level parser (:mod:`dcmanon.io.rawdataset`), others by
-    pydicom; only :data:`READ_TAGS` are kept, undecoded until asked for.
+    :func:`dcmanon.io.files.read_dicom` under the same limits as the anonymizer's own read (a
+    deflate bomb or deep nesting is refused here as there); only :data:`READ_TAGS` are kept,
+    undecoded until asked for.
     """
     try:
-        raw = parse_file(path)
+        raw = parse_file(path, max_nesting=max_nesting)
     except NotPlain:
         pass
+    except DcmanonError:  # the file's own run fails it, saying why
+        return None
     else:
         ds = Dataset()
         for element in raw.elements:
@@ -109,10 +116,17 @@ def read_identity(path: str) -> Dataset | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return dcmread(path, stop_before_pixels=True, specific_tags=list(READ_TAGS),
-                           force=True)
+            full = read_dicom(path, max_inflated_size=max_inflated_size,
+                              max_nesting=max_nesting)
     except Exception:  # noqa: BLE001  (the file's own run reports why it cannot be read)
         return None
+    ds = Dataset()
+    for tag in READ_TAGS:
+        if tag in full:
+            ds._dict[BaseTag(tag)] = full.get_item(tag)
+    ds.set_original_encoding(full.is_implicit_VR, full.is_little_endian,
+                             full.original_character_set)
+    return ds
 
 
 Identity = dict[str, tuple[str, ...]]
@@ -250,15 +264,19 @@ class PathRenamer:
         """
         if not relative:
             return Renamed(relative)
-        original = read_identity(source)
+        original = self._read(source)
         if original is None:
             return Renamed(relative)
         return self.rename_with(relative, identity_of(original), file_ids)
 
+    def _read(self, source: str) -> Dataset | None:
+        return read_identity(source, max_inflated_size=self.anonymizer.max_inflated_size,
+                             max_nesting=self.anonymizer.max_nesting)
+
     def patient(self, source: str) -> str:
         """The patient as the output of the file at ``source`` names it: its new PatientID
         (or PatientName), else a keyed token; empty if the file cannot be read."""
-        original = read_identity(source)
+        original = self._read(source)
         if original is None:
             return ""
         identity = identity_of(original)
