@@ -91,3 +91,16 @@ def test_architecture_page_names_every_package() -> None:
     named = set(re.findall(r"^\|\s*`([a-z_]+)/`", ARCHITECTURE.read_text(encoding="utf-8"),
                            re.M))
     assert named == packages
+
+
+def test_the_command_line_starts_without_the_engine() -> None:
+    """``dcmanon --help`` (and any command's start) loads neither pydicom nor pydantic: they
+    are imported when a command runs (start-up time is measured by bench/, not here)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dcmanon.cli; "
+            "print(sorted(m for m in ('pydicom', 'pydantic', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

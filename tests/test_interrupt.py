@@ -25,7 +25,7 @@ from dcmanon.testing import make_instance, make_patient
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg") or not Path("/proc").is_dir(),
                                 reason="needs POSIX process groups and /proc")
 
-KEY = "test-interrupt-secret"
+KEY = "test-interrupt-secret-of-32-characters-or-more"
 FILES = 1200
 """Enough for the run to last well past its first output on any machine (one or two seconds
 on two cores, after about a second of start-up)."""

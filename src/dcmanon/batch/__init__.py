@@ -1,5 +1,8 @@
 """Folder runs: discovery, workers, executors (processes, Dask), output layout, run report.
 
+The names below are imported on first use (importing :mod:`dcmanon.batch.layout` alone, as the
+command line does for its options, loads no engine).
+
 Examples
 --------
 >>> from dcmanon.batch import BatchOptions, Layout
@@ -7,7 +10,26 @@ Examples
 2
 """
 
-from dcmanon.batch.layout import Layout
-from dcmanon.batch.run import BatchOptions, BatchResult, run_folder
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dcmanon.batch.layout import Layout
+    from dcmanon.batch.run import BatchOptions, BatchResult, run_folder
+
+_LAZY = {"Layout": "dcmanon.batch.layout", "BatchOptions": "dcmanon.batch.run",
+         "BatchResult": "dcmanon.batch.run", "run_folder": "dcmanon.batch.run"}
 
 __all__ = ["BatchOptions", "BatchResult", "Layout", "run_folder"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dcmanon.batch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

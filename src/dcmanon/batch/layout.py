@@ -7,10 +7,12 @@ import re
 import warnings
 from enum import Enum
 from pathlib import Path, PurePosixPath
-
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING
 
 from dcmanon.errors import LayoutError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

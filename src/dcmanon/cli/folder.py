@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.layout import Layout
-from dcmanon.batch.run import BatchOptions, BatchResult, run_folder
 from dcmanon.cli.options import EXIT_INTERRUPTED, F, fail
 from dcmanon.errors import UsageError
-from dcmanon.io.discover import Skipped
 from dcmanon.remote.urls import display, is_url
+
+if TYPE_CHECKING:
+    from dcmanon.anonymizer import Anonymizer, FileResult
+    from dcmanon.batch.run import BatchOptions, BatchResult
+    from dcmanon.io.discover import Skipped
 
 
 def batch_options(command: F) -> F:
@@ -52,6 +54,8 @@ def batch_options(command: F) -> F:
 
 
 def _options(values: dict[str, Any]) -> BatchOptions:
+    from dcmanon.batch.run import BatchOptions
+
     quarantine, report = values.get("quarantine"), values.get("report")
     return BatchOptions(jobs=values.get("jobs"),
                         executor=values.get("executor") or "processes",
@@ -86,6 +90,9 @@ def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
                        values: dict[str, Any]) -> BatchResult:
     """Run folder mode; print error lines, notes and the summary on stderr."""
     from tqdm import tqdm
+
+    from dcmanon.anonymizer import FileResult, FileStatus
+    from dcmanon.batch.run import run_folder
 
     # No monitor thread: worker processes are then forked from a single-threaded process,
     # which starts them at once (see dcmanon.batch.executors).

@@ -7,12 +7,11 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dcmanon._version import __version__
-from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.cli.check import check_command
 from dcmanon.cli.decrypt import decrypt_command
 from dcmanon.cli.explain import dry_run, explain_command
@@ -30,7 +29,9 @@ from dcmanon.cli.options import (
     setup_logging,
 )
 from dcmanon.cli.scan import scan_command
-from dcmanon.header.mapping import write_mapping_files
+
+if TYPE_CHECKING:
+    from dcmanon.anonymizer import Anonymizer, FileResult
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,6 +113,8 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
             fail("give an input and an output: -i FILE -o FILE, or -I FOLDER -O FOLDER "
                  "(see dcmanon --help)")
         config = load_run_config(config_file, key_file, profile, options)
+        from dcmanon.anonymizer import Anonymizer, FileStatus
+
         anonymizer = Anonymizer(config, validate_input=validate_input,
                                 validate_output=validate_output,
                                 record_mappings=mapping_dir is not None,
@@ -133,6 +136,8 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
 def _write_mappings(mapping_dir: str | None, rows: Iterable[tuple[str, str, str]]) -> None:
     """Write the mapping files when asked (header-only files when nothing was mapped)."""
     if mapping_dir is not None:
+        from dcmanon.header.mapping import write_mapping_files
+
         write_mapping_files(Path(mapping_dir), rows)
 
 
