@@ -58,3 +58,25 @@ def test_a_missing_extra_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 2
     assert "needs the 'distributed' extra" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_local_cluster_runs_beside_a_dask_dashboard_on_8787(tmp_path: Path) -> None:
+    """A user's own Dask cluster holds port 8787 (the dashboard's default): the local cluster
+    dcmanon starts takes another port instead of failing the run."""
+    pytest.importorskip("distributed", reason="the 'distributed' extra is not installed")
+    import socket
+
+    holder = socket.socket()
+    try:
+        holder.bind(("", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already held by someone else: the situation under test all the same
+    try:
+        write_study_tree(tmp_path / "in", patients=1, studies=1, series=1, instances=2)
+        anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret=KEY))
+        batch = run_folder(anonymizer, tmp_path / "in", tmp_path / "out",
+                           options=BatchOptions(executor="dask", jobs=1))
+        assert (batch.summary.done, batch.summary.failed) == (2, 0)
+    finally:
+        holder.close()

@@ -34,7 +34,7 @@ def main() -> int:
     paths = write_study_tree(inputs, patients=3, studies=2, series=2, instances=2)
     markers = sorted({m for i in range(3) for m in phi_markers(make_patient(i))})
     print(f"demo: wrote {len(paths)} synthetic CT files for 3 fake patients to {inputs}")
-    env = {**os.environ, "DCMANON_KEY": "demo-secret-not-for-real-use"}
+    env = {**os.environ, "DCMANON_KEY": "demo-secret-not-for-real-use-0123456789"}
     command = [sys.executable, "-m", "dcmanon", "-I", str(inputs), "-O", str(outputs),
                "--layout", "uid", "--report", str(DEMO / "report.jsonl")]
     print("demo: $ DCMANON_KEY=... dcmanon -I demo/input -O demo/output --layout uid "

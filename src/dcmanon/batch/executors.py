@@ -208,8 +208,9 @@ class DaskExecutor:
                 "pip install 'dcmanon[distributed]'") from None
         self._cluster: Any = None
         if scheduler is None:
+            # Any free port for its HTTP server: 8787 (the default) may be another cluster's.
             self._cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                         processes=processes, dashboard_address=None)
+                                         processes=processes, dashboard_address=":0")
             self._client: Any = distributed.Client(self._cluster)
         else:
             try:
