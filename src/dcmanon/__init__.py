@@ -7,10 +7,10 @@ are imported on first use, so that a command that needs neither pydicom nor pyda
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from dcmanon._lazy import lazy_attributes
 from dcmanon._version import __version__
 
 if TYPE_CHECKING:
@@ -40,12 +40,4 @@ __all__ = [
     "parse_config",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dcmanon' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -12,8 +12,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dcmanon._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from dcmanon.batch.layout import Layout
@@ -24,12 +25,4 @@ _LAZY = {"Layout": "dcmanon.batch.layout", "BatchOptions": "dcmanon.batch.run",
 
 __all__ = ["BatchOptions", "BatchResult", "Layout", "run_folder"]
 
-
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dcmanon.batch' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY)
