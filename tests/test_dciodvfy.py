@@ -6,8 +6,6 @@ profile; dciodvfy's errors on the output must all have been reported on the inpu
 
 from __future__ import annotations
 
-import re
-import subprocess
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +15,7 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
 from dcmanon import Anonymizer, parse_config
+from tests.peer_tools import dciodvfy_errors
 
 pytestmark = pytest.mark.peer
 TEST_FILES = Path(get_testdata_file("CT_small.dcm", download=False) or "").parent
@@ -25,15 +24,6 @@ UNREADABLE = {
     "rtplan_truncated.dcm": "truncated on purpose",
     "no_meta.dcm": "not a dataset (its first byte is missing: dcmdump refuses it too)",
 }
-
-
-def _errors(dciodvfy: str, path: Path) -> set[str]:
-    run = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, timeout=120,
-                         check=False)
-    lines = (run.stdout + run.stderr).splitlines()
-    # Values (UIDs, numbers) differ by design between input and output; compare the messages.
-    return {re.sub(r"\s+", " ", re.sub(r"[0-9][0-9.]*|<[^>]*>", "#", line)).strip()
-            for line in lines if "Error" in line}
 
 
 def _composite(path: Path) -> bool:
@@ -63,7 +53,7 @@ def test_outputs_have_no_dciodvfy_error_the_inputs_did_not_have(
         if result.status != "done":
             failures[source.name] = result.error_class
             continue
-        before = _errors(dciodvfy, source)
+        before = dciodvfy_errors(dciodvfy, source)
         if any("Dicom dataset read failed" in line for line in before):
             # dciodvfy cannot read the input (image_dfl.dcm: it has no deflate support;
             # SC_rgb_jpeg.dcm: implicit VR under an explicit transfer syntax, which dcmanon
@@ -74,10 +64,10 @@ def test_outputs_have_no_dciodvfy_error_the_inputs_did_not_have(
             assert dcmread(target).SOPInstanceUID != original
             kept = tmp_path / f"kept-{source.name}"
             assert keep_all.anonymize_file(source, kept).status == "done"
-            before = _errors(dciodvfy, kept)
+            before = dciodvfy_errors(dciodvfy, kept)
             if any("Dicom dataset read failed" in line for line in before):
                 continue
-        extra = _errors(dciodvfy, target) - before
+        extra = dciodvfy_errors(dciodvfy, target) - before
         if extra:
             new_errors[source.name] = sorted(extra)
         checked += 1

@@ -21,6 +21,7 @@ from pydicom.fileset import FileSet
 from dcmanon import Anonymizer, parse_config
 from dcmanon.batch import BatchOptions, Layout, run_folder
 from dcmanon.batch.dicomdir import SKIPPED_FILESET, SKIPPED_NAME, SKIPPED_UID_LAYOUT
+from tests.peer_tools import dciodvfy_errors
 
 KEY = "test-dicomdir-secret"
 
@@ -183,14 +184,6 @@ def test_dcmdump_reads_the_dicomdir_without_a_message(
         assert "ReferencedFileID" in text
 
 
-def _errors(dciodvfy: str, path: Path) -> set[str]:
-    run = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, timeout=120,
-                         check=False)
-    lines = (run.stdout + run.stderr).splitlines()
-    return {re.sub(r"\s+", " ", re.sub(r"[0-9][0-9.]*|<[^>]*>", "#", line)).strip()
-            for line in lines if "Error" in line}
-
-
 @pytest.mark.peer
 def test_dciodvfy_finds_no_new_error_in_the_dicomdir(
         media: Path, run: tuple[Path, list[dict[str, object]]],
@@ -198,7 +191,8 @@ def test_dciodvfy_finds_no_new_error_in_the_dicomdir(
     out, _ = run
     dciodvfy = external_tool("dciodvfy")
     for name in ("DICOMDIR", "TINY_ALPHA/DICOMDIR"):
-        assert _errors(dciodvfy, out / name) - _errors(dciodvfy, media / name) == set()
+        new = dciodvfy_errors(dciodvfy, out / name)
+        assert new - dciodvfy_errors(dciodvfy, media / name) == set()
 
 
 # --- --layout fileset ---------------------------------------------------------------------
@@ -250,4 +244,5 @@ def test_peers_read_the_fresh_dicomdir(media: Path, fileset_run: tuple[Path, int
     assert done.returncode == 0
     assert [line for line in text.splitlines() if line[:3] in ("E: ", "F: ", "W: ")] == []
     dciodvfy = external_tool("dciodvfy")
-    assert _errors(dciodvfy, out / "DICOMDIR") - _errors(dciodvfy, media / "DICOMDIR") == set()
+    new = dciodvfy_errors(dciodvfy, out / "DICOMDIR")
+    assert new - dciodvfy_errors(dciodvfy, media / "DICOMDIR") == set()
