@@ -1,0 +1,1 @@
+"""Clinical trials: subject tables, trial attributes, mapping store, the encrypted way back."""
