@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.multival import MultiValue
 
 from dcmanon.config.loader import Config, Rule
 from dcmanon.config.selectors import ElementRef, PathSelector, TagSelector
@@ -33,8 +34,7 @@ from dcmanon.dicom.tags import ElementPath, describe_path
 from dcmanon.dicom.walk import block_of, private_creators, quiet_pydicom
 from dcmanon.errors import InputError, UnsupportedVRError, ValueFormatError
 from dcmanon.header.profile import (
-    ProfileActions,
-    drop_orphan_creators,
+    ProfileActions, drop_orphan_creators, swallows_identifier,
 )
 from dcmanon.header.record import burned_in_flags, record_deidentification
 from dcmanon.methods import Action, FileContext, MethodError, apply_method
@@ -364,6 +364,9 @@ class Engine:
         if code is ProfileCode.REMOVE:
             return Action.REMOVE
         if actions.keeps_unread(code, vr):
+            value, length = _stored(raw)
+            if swallows_identifier(vr, value, length, context.identifiers, encoding.charsets):
+                return Action.REMOVE
             return Action.KEEP
         try:
             data = decode_element(raw, vr, None, encoding)
@@ -377,3 +380,13 @@ class Engine:
             return encode_element(outcome, raw, None, encoding)
         except (ValueError, OverflowError, struct.error) as exc:
             raise ValueFormatError(describe_path(path, tag), str(exc), vr, "profile") from None
+
+
+def _stored(raw: DataElement | RawDataElement) -> tuple[bytes | None, int]:
+    """An element's value bytes (None if not read yet) and length, without decoding it."""
+    if isinstance(raw, RawDataElement):
+        return raw.value, raw.length
+    value = raw.value
+    parts = value if isinstance(value, list | tuple | MultiValue) else [value]
+    data = "\\".join("" if v is None else str(v) for v in parts).encode("utf-8", "replace")
+    return data, len(data)

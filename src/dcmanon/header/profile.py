@@ -14,11 +14,20 @@ from dcmanon.dicom.dates import DateFormatError, parse_age
 from dcmanon.dicom.values import ElementData
 from dcmanon.keys import keyed_uid, patient_date_offset, patient_pseudonym
 from dcmanon.methods.base import Action, FileContext, Outcome
+from dcmanon.phi.identifiers import Identifiers
 from dcmanon.methods.profile_actions import clean, dummy, pseudonym, shift_patient_dates
 from dcmanon.profiles import Option, Profile, ProfileCode
 
 _KEPT = frozenset({ProfileCode.KEEP, ProfileCode.UNLISTED, ProfileCode.SCRUB})
 SCRUBBED_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN"})
+VALUE_LIMITS = {"AE": 16, "AS": 4, "CS": 16, "DA": 18, "DS": 16, "DT": 54, "IS": 12, "TM": 28,
+                "UI": 64}
+"""PS3.5 Table 6.2-1: the longest value of each VR kept without being read (DA, DT and TM as
+ranges). A longer one is damage: a corrupted length makes it swallow the elements after it."""
+SHORTEST_LIMIT = min(VALUE_LIMITS.values())
+UNSEARCHED_LENGTH = 64 * 1024
+"""A value over its limit and longer than this is not searched but removed (both paths: one
+reads it later, or not at all)."""
 AGGREGATED_AGE = "090Y"
 """HIPAA: ages over 89 are aggregated into a single category of 90 or older."""
 
@@ -128,3 +137,22 @@ def drop_orphan_creators(ds: Dataset) -> None:
         group, element = tag >> 16, tag & 0xFFFF
         if group & 1 and 0x10 <= element <= 0xFF and (group, element) not in used:
             del ds[tag]
+
+
+def swallows_identifier(vr: str, value: bytes | None, length: int,
+                        identifiers: Identifiers, charsets: tuple[str, ...]) -> bool:
+    """Whether a value kept unread is longer than its VR allows and may carry an identifier.
+
+    Such a value holds the bytes of the elements a corrupted length made it swallow (the
+    patient's name among them): it is searched for the dataset's identifiers in its character
+    sets; one too large to search (or not read: ``value`` None) is assumed to hold one.
+    """
+    limit = VALUE_LIMITS.get(vr)
+    if limit is None or length <= limit:
+        return False
+    if value is None or length > UNSEARCHED_LENGTH:
+        return True
+    if all(len(part) <= limit for part in value.split(b"\\")):
+        return False  # several values, each within the limit
+    return any(identifiers.found_in(value.decode(codec, "replace"))
+               for codec in dict.fromkeys((*charsets, "utf-8")))

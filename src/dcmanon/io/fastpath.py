@@ -41,7 +41,7 @@ from dcmanon.dicom.walk import block_of, quiet_pydicom
 from dcmanon.errors import DcmanonError
 from dcmanon.header.engine import Engine, Step
 from dcmanon.header.mapping import Identities, mapping_rows, uid_values
-from dcmanon.header.profile import SCRUBBED_VRS
+from dcmanon.header.profile import SCRUBBED_VRS, SHORTEST_LIMIT, swallows_identifier
 from dcmanon.header.record import burned_in_flags
 from dcmanon.io.rawdataset import (
     LONG_VRS,
@@ -465,6 +465,9 @@ class _Walk:
             pieces: list[Piece | OnDisk] | None
             if kind is keep and tag != PIXEL_DATA and not element.on_disk:
                 pieces = [view[element.start:element.end]]
+                if (element.length > SHORTEST_LIMIT and step.code is not None
+                        and self._swallows(element)):
+                    pieces = None
             elif kind is drop:
                 pieces = None
             elif kind is keep:
@@ -530,6 +533,14 @@ class _Walk:
         value = self.raw.buffer[element.value_start:element.value_start + element.length]
         return (element.tag, element.vr, element.written_vr, code, value, depends,
                 self.encoding_key)
+
+    def _swallows(self, element: RawElement) -> bool:
+        """A kept value longer than its VR allows that may carry an identifier (as the
+        engine's profile outcome judges it)."""
+        stop = element.value_start + element.length
+        return swallows_identifier(element.vr, self.raw.buffer[element.value_start:stop],
+                                   element.length, self.context.identifiers,
+                                   self.encoding.charsets)
 
     def _kept(self, element: RawElement) -> Piece | OnDisk:
         if element.tag == PIXEL_DATA and (element.length == UNDEFINED_LENGTH) != is_compressed(

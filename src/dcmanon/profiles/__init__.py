@@ -254,6 +254,10 @@ class Profile:
             return "X"
         row = table.rows.get(tag)
         if row is None:
+            if element and not _in_dictionary(tag):
+                # A public tag no edition of the standard defines: nothing says what it holds
+                # (a crafted or corrupted file may put a name there), so it goes.
+                return "X"
             return "N"  # not listed: kept, but instance UIDs are still replaced
         code = self.row_code(row)
         if tag in PATIENT_PSEUDONYM_TAGS and code != "K":
@@ -330,3 +334,15 @@ class Profile:
             column = by_key[option.column]
             codes.append((column["cid7050_code"], column["name"]))
         return codes
+
+
+def _in_dictionary(tag: int) -> bool:
+    """Whether pydicom's data dictionary (the standard's, repeating groups included) defines
+    a public tag."""
+    from pydicom.datadict import get_entry  # here: the command line starts without pydicom
+
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
