@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
 from dcmanon.config.loader import Config, Rule
 from dcmanon.config.selectors import ElementRef, PathSelector, TagSelector
@@ -34,7 +34,9 @@ from dcmanon.dicom.tags import ElementPath, describe_path
 from dcmanon.dicom.walk import block_of, private_creators, quiet_pydicom
 from dcmanon.errors import InputError, UnsupportedVRError, ValueFormatError
 from dcmanon.header.profile import (
-    ProfileActions, drop_orphan_creators, swallows_identifier,
+    ProfileActions,
+    drop_orphan_creators,
+    swallows_identifier,
 )
 from dcmanon.header.record import burned_in_flags, record_deidentification
 from dcmanon.methods import Action, FileContext, MethodError, apply_method

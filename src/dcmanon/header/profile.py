@@ -14,8 +14,8 @@ from dcmanon.dicom.dates import DateFormatError, parse_age
 from dcmanon.dicom.values import ElementData
 from dcmanon.keys import keyed_uid, patient_date_offset, patient_pseudonym
 from dcmanon.methods.base import Action, FileContext, Outcome
-from dcmanon.phi.identifiers import Identifiers
 from dcmanon.methods.profile_actions import clean, dummy, pseudonym, shift_patient_dates
+from dcmanon.phi.identifiers import Identifiers
 from dcmanon.profiles import Option, Profile, ProfileCode
 
 _KEPT = frozenset({ProfileCode.KEEP, ProfileCode.UNLISTED, ProfileCode.SCRUB})
