@@ -21,6 +21,7 @@ from pydicom.fileset import FileSet
 from dcmanon import Anonymizer, parse_config
 from dcmanon.batch import BatchOptions, Layout, run_folder
 from dcmanon.batch.dicomdir import SKIPPED_FILESET, SKIPPED_NAME, SKIPPED_UID_LAYOUT
+from dcmanon.check.verify import check
 from tests.peer_tools import dciodvfy_errors
 
 KEY = "test-dicomdir-secret"
@@ -113,6 +114,15 @@ def test_no_identifier_of_the_input_dicomdir_is_left(
     assert identifiers
     written = (out / "DICOMDIR").read_bytes()
     assert [i for i in identifiers if i in written] == []
+
+
+def test_check_finds_nothing_in_the_mirrored_media(
+        media: Path, run: tuple[Path, list[dict[str, object]]]) -> None:
+    """No name left and no integrity finding: a DICOMDIR's MediaStorageSOPInstanceUID is its
+    file-set's, with no SOPInstanceUID beside it (PS3.10 7.2), and that is not broken."""
+    out, _ = run
+    report = check(media, out, config=parse_config({"profile": "basic"}, secret=KEY))
+    assert [(f.category, f.file) for f in report.findings] == []
 
 
 def test_file_ids_name_the_renamed_outputs_and_stay_conformant(

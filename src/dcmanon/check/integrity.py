@@ -22,6 +22,8 @@ SOP_INSTANCE, STUDY, SERIES, FRAME_OF_REFERENCE = 0x00080018, 0x0020000D, 0x0020
 MEDIA_STORAGE_SOP_INSTANCE = 0x00020003
 IDENTITY_TAGS = frozenset({SOP_INSTANCE, STUDY, SERIES, FRAME_OF_REFERENCE})
 _STANDARD_ROOT = "1.2.840.10008."
+DIRECTORY = "1.2.840.10008.1.3.10"
+"""Media Storage Directory Storage: a DICOMDIR."""
 
 
 def instance_uid(value: str) -> bool:
@@ -61,7 +63,6 @@ class SetShape:
 
     def add(self, rel: str, ds: Dataset, texts: list[ElementText]) -> None:
         """Record one file (``texts`` from :func:`dcmanon.check.findings.iter_texts`)."""
-        del ds  # everything needed is in the texts
         top: dict[int, str] = {}
         for et in texts:
             if not et.path and (et.tag in IDENTITY_TAGS or et.tag == MEDIA_STORAGE_SOP_INSTANCE):
@@ -79,7 +80,10 @@ class SetShape:
             if first != rel:
                 self.duplicates.append((rel, first))
         self.targets.update(v for tag, v in top.items() if v and tag in IDENTITY_TAGS)
-        if top.get(MEDIA_STORAGE_SOP_INSTANCE, sop) != sop:
+        # A DICOMDIR's MediaStorageSOPInstanceUID is its file-set's own: no SOPInstanceUID.
+        meta = getattr(ds, "file_meta", None)
+        directory = meta is not None and meta.get("MediaStorageSOPClassUID") == DIRECTORY
+        if top.get(MEDIA_STORAGE_SOP_INSTANCE, sop) != sop and not directory:
             self.mismatched.append(rel)
 
     def grouping(self) -> list[tuple[int, ...]]:

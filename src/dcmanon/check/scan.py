@@ -23,12 +23,12 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
 from dcmanon.check.findings import FREE_TEXT_VRS, ElementText, Finding, Report, iter_texts, tokens
-from dcmanon.check.verify import PLACEHOLDERS
+from dcmanon.check.verify import PLACEHOLDERS, not_checked
 from dcmanon.dicom.tags import describe_path
 from dcmanon.dicom.walk import iter_refs, quiet_pydicom
 from dcmanon.errors import InputError, UsageError
 from dcmanon.header.record import burned_in_flags
-from dcmanon.io.discover import is_dicom_candidate
+from dcmanon.io.discover import files_of_set, is_dicom_candidate
 from dcmanon.io.files import read_dicom
 from dcmanon.phi.identifiers import PHI_PATTERNS as SCRUB_PATTERNS
 
@@ -175,14 +175,11 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Repor
     if not root.exists():
         raise UsageError(f"{root}: not found")
     report = Report("scan", ignored=frozenset(ignore))
-    if root.is_file():
-        files = [(root, root.name)]
-    else:
-        files = [(Path(folder, name), Path(folder, name).relative_to(root).as_posix())
-                 for folder, _, names in sorted(os.walk(root)) for name in sorted(names)
-                 if Path(folder, name).is_file()]  # never open a FIFO or device
     other = 0
-    for path, rel in files:
+    for path, rel, regular in files_of_set(root):
+        if not regular:
+            report.add(not_checked(rel))
+            continue
         if not is_dicom_candidate(path):
             other += 1
             continue

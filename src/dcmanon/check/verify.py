@@ -39,7 +39,7 @@ from dcmanon.config.loader import Config, default_config
 from dcmanon.dicom.tags import ElementPath
 from dcmanon.errors import InputError, UsageError, describe_os_error
 from dcmanon.header.engine import Engine
-from dcmanon.io.discover import discover, is_dicom_candidate
+from dcmanon.io.discover import NOT_REGULAR, discover, files_of_set, is_dicom_candidate
 from dcmanon.io.files import META_ELEMENTS_KEPT, read_dicom
 from dcmanon.methods.profile_actions import DUMMY_TEXT
 from dcmanon.phi.identifiers import IDENTIFYING_KEYWORDS, collect_identifiers, date_spellings
@@ -188,19 +188,6 @@ def _action(et: ElementText, actions: dict[tuple[ElementPath, int], str]) -> str
     return actions.get((et.path, et.tag), "remove")
 
 
-def _files(root: Path) -> Iterator[tuple[Path, str]]:
-    """Every file under ``root`` (or ``root`` itself), with its path relative to the set."""
-    if root.is_file():
-        yield root, root.name
-        return
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(folder, name)
-            if path.is_file():  # a FIFO or device is never opened: it could block forever
-                yield path, path.relative_to(root).as_posix()
-
-
 def collect_originals(root: Path, config: Config) -> Originals:
     """Read every DICOM file under ``root`` and collect its identifiers."""
     originals = Originals(config)
@@ -262,7 +249,10 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
     outputs = SetShape()
     paired = 0
     checked_names: set[str] = set()
-    for path, rel in _files(target):
+    for path, rel, regular in files_of_set(target):
+        if not regular:
+            report.add(not_checked(rel))
+            continue
         paired += rel in originals.dates_by_file
         _check_names(rel, originals.terms, report, checked_names)
         ds: Dataset | None = None
@@ -368,3 +358,8 @@ def _check_raw(path: Path, ds: Dataset | None, rel: str, originals: Originals,
     except OSError as exc:
         report.add(Finding("unreadable", rel, message=f"could not be read "
                                                       f"({describe_os_error(exc)})"))
+
+
+def not_checked(rel: str) -> Finding:
+    """An output that is not a regular file: never opened, so nothing proves it clean."""
+    return Finding("unreadable", rel, message=f"{NOT_REGULAR}: not checked")

@@ -57,6 +57,20 @@ def is_special(path: Path) -> bool:
     return not stat.S_ISREG(mode)
 
 
+def files_of_set(root: Path) -> Iterator[tuple[Path, str, bool]]:
+    """Every file of a set of outputs (``root`` itself, or every file under it in sorted
+    order), its path relative to the set, and whether it may be opened (not a FIFO, socket or
+    device: those are named, never opened)."""
+    if not root.is_dir():
+        yield root, root.name, not is_special(root)
+        return
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(folder, name)
+            yield path, path.relative_to(root).as_posix(), not is_special(path)
+
+
 def discover(input_dir: Path, *, check_marker: bool = True
              ) -> Iterator[Path | Skipped | Unlisted]:
     """Yield input files in a stable order (sorted), or why a file is skipped.
