@@ -20,6 +20,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -391,11 +392,12 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
     tracker.keep_outputs = bool(directories) or options.layout is Layout.FILESET
     if on_start is not None:
         on_start(len(files))
-    executor: Executor | None = None
     try:
         if files:
-            with _OutputFolder(target) as out:
-                executor = _make_executor(options, len(files))
+            # The executor closes first: its workers stop before the temporary folder is
+            # cleared and the lock released.
+            with _OutputFolder(target) as out, closing(_make_executor(
+                    options, len(files))) as executor:
                 batch.summary.workers = executor.workers
                 batch.summary.executor = executor.name
                 size = options.chunk_size or max(1, min(MAX_CHUNK, math.ceil(
@@ -425,8 +427,6 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
         batch.summary.interrupted = True
         raise
     finally:
-        if executor is not None:
-            executor.close()
         batch.summary.seconds = time.perf_counter() - start
         if report is not None:
             report.summary(batch.summary)
