@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from dcmanon import Anonymizer, cli, parse_config
 from dcmanon.batch.layout import Layout
 from dcmanon.batch.run import BatchOptions, run_folder
+from dcmanon.remote.lock import LOCK_NAME, STALE_AFTER_SECONDS, RemoteLock
 from dcmanon.testing import write_study_tree
 from tests.remote_sets import mixed_study
 
@@ -136,3 +138,46 @@ def test_an_unknown_scheme_is_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no file system for nosuchfs://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_second_run_into_a_remote_folder_is_refused_while_the_first_holds_it(
+        tmp_path: Path, ftp: tuple[str, Path]) -> None:
+    """Issue 11 §7: a remote output gets a run lock of its own (no flock over FTP); the
+    message names the lock file, so that a user who knows no run is going on can remove it;
+    the lock goes with the run that held it."""
+    url, root = ftp
+    write_study_tree(root / "in", patients=1, studies=1, series=1, instances=2)
+    with RemoteLock(f"{url}/out", settle=0.1):
+        assert (root / "out" / LOCK_NAME).is_file()
+        result = CliRunner().invoke(cli.main, ["-I", f"{url}/in", "-O", f"{url}/out"],
+                                    env={"DCMANON_KEY": KEY})
+        assert result.exit_code == 2
+        assert "another dcmanon run" in result.stderr and LOCK_NAME in result.stderr
+        assert PASSWORD not in result.stderr
+        assert list((root / "out").rglob("*.dcm")) == []
+    assert not (root / "out" / LOCK_NAME).exists()
+    after = run_folder(_anonymizer(), f"{url}/in", f"{url}/out")
+    assert after.summary.done == 2
+    assert not (root / "out" / LOCK_NAME).exists()
+
+
+def test_a_killed_runs_lock_and_unfinished_uploads_are_cleared(
+        tmp_path: Path, ftp: tuple[str, Path]) -> None:
+    """A run killed mid-upload leaves its lock (no heartbeat any more) and `.part` files: the
+    next run takes the lock over and removes them; other files are left alone."""
+    url, root = ftp
+    write_study_tree(root / "in", patients=1, studies=1, series=1, instances=2)
+    (root / "out" / "sub").mkdir(parents=True)
+    stale = time.time() - STALE_AFTER_SECONDS - 60
+    (root / "out" / LOCK_NAME).write_text(json.dumps(
+        {"run": "0" * 32, "host": "killed", "pid": 1, "started": stale, "heartbeat": stale}))
+    parts = [root / "out" / f".dcmanon-{'a' * 32}.part",
+             root / "out" / "sub" / f".dcmanon-{'b' * 32}.part"]
+    for part in parts:
+        part.write_bytes(b"half an upload")
+    (root / "out" / "sub" / "notes.part").write_bytes(b"not ours")
+    result = run_folder(_anonymizer(), f"{url}/in", f"{url}/out")
+    assert result.summary.done == 2
+    assert [p for p in parts if p.exists()] == []
+    assert (root / "out" / "sub" / "notes.part").is_file()
+    assert not (root / "out" / LOCK_NAME).exists()

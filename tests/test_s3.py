@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from dcmanon import Anonymizer, cli, parse_config
 from dcmanon.batch.layout import Layout
 from dcmanon.batch.run import BatchOptions, run_folder
+from dcmanon.remote.lock import LOCK_NAME
 from dcmanon.testing import write_study_tree
 from tests.remote_sets import mixed_study
 
@@ -142,6 +143,7 @@ def test_outputs_are_uploaded_once_under_their_own_name(tmp_path: Path,
     write_study_tree(local_in, patients=1, studies=1, series=1, instances=2)
     run_folder(_anonymizer(), local_in, f"{url}/out")
     history = boto3.client("s3").list_object_versions(Bucket=name)
-    written = [v["Key"] for v in history.get("Versions", [])]
+    # The run's lock (written, refreshed, deleted) is the only other object.
+    written = [v["Key"] for v in history.get("Versions", []) if v["Key"] != f"out/{LOCK_NAME}"]
     assert len(written) == 2 and all(key.endswith(".dcm") for key in written), written
-    assert not history.get("DeleteMarkers")
+    assert [m["Key"] for m in history.get("DeleteMarkers", [])] == [f"out/{LOCK_NAME}"]

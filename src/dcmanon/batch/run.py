@@ -52,6 +52,7 @@ from dcmanon.batch.staged import process_remote_file
 from dcmanon.batch.worker import Job, Outcome, process_file
 from dcmanon.errors import InputError, OutputCollision, UsageError, WorkerError, describe_os_error
 from dcmanon.io.discover import Skipped, Unlisted, discover
+from dcmanon.remote.lock import RemoteLock
 from dcmanon.remote.urls import display, is_url, join, local_path
 
 __all__ = ["BatchOptions", "BatchResult", "check_folders", "process_chunk", "run_folder"]
@@ -157,8 +158,10 @@ class _OutputFolder:
     """The output folder during a run: locked, with a temporary folder cleared on entry/exit.
 
     A run killed with SIGKILL leaves its temporary files here; the next run removes them.
-    Two runs into one output folder at once are refused. A URL gets none of this: workers
-    stage their files locally and upload each under a temporary name.
+    Two runs into one output folder at once are refused. A URL has no temporary folder
+    (workers stage their files locally and upload each under a temporary name): it gets a
+    lock file of its own (:class:`dcmanon.remote.lock.RemoteLock`), which also clears the
+    uploads a killed run left.
     """
 
     def __init__(self, folder: Path | str) -> None:
@@ -167,8 +170,12 @@ class _OutputFolder:
         self.temp: Path | None = None if self.remote else self.folder / TEMP_FOLDER
         self._created = False
         self._lock: IO[bytes] | None = None
+        self._remote_lock: RemoteLock | None = RemoteLock(folder) if isinstance(
+            folder, str) else None
 
     def __enter__(self) -> _OutputFolder:
+        if self._remote_lock is not None:
+            self._remote_lock.__enter__()
         if self.temp is None:
             return self
         try:
@@ -204,6 +211,8 @@ class _OutputFolder:
                 entry.unlink(missing_ok=True)
 
     def __exit__(self, *_: object) -> None:
+        if self._remote_lock is not None:
+            self._remote_lock.__exit__()
         if self.temp is None:
             return
         self._clear()

@@ -46,14 +46,25 @@ def filesystem(url: str) -> tuple[Any, str]:
     return _filesystem(url, os.getpid())
 
 
+def own_filesystem(url: str) -> tuple[Any, str]:
+    """Like :func:`filesystem`, but an instance no other caller shares (its own connections:
+    for a thread beside the workers)."""
+    return _open(url, skip_instance_cache=True)
+
+
 @lru_cache(maxsize=16)
 def _filesystem(url: str, pid: int) -> tuple[Any, str]:
+    del pid  # part of the cache key only
+    return _open(url)
+
+
+def _open(url: str, **options: Any) -> tuple[Any, str]:
     try:
         fsspec: Any = importlib.import_module("fsspec")
     except ImportError:
         raise UsageError("folders given as URLs need fsspec: pip install fsspec") from None
     try:
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError) as exc:
         scheme = url.split("://", 1)[0]
         raise UsageError(f"{display(url)}: no file system for {scheme}:// "
@@ -106,7 +117,7 @@ def upload(fs: Any, local: Path, remote: str) -> None:
     into place.
     """
     parent = remote.rsplit("/", 1)[0]
-    direct = _is_object_store(fs)
+    direct = is_object_store(fs)
     temporary = remote if direct else f"{parent}/.dcmanon-{uuid.uuid4().hex}.part"
     try:
         _make_folders(fs, parent)
@@ -121,7 +132,7 @@ def upload(fs: Any, local: Path, remote: str) -> None:
         raise OSError(type(exc).__name__) from None
 
 
-def _is_object_store(fs: Any) -> bool:
+def is_object_store(fs: Any) -> bool:
     """Whether ``fs`` is an object store (S3, Google Cloud Storage, Azure Blob): an object
     appears only once its upload is complete, and a "rename" is a copy and a delete."""
     protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
