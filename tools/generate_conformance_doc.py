@@ -43,7 +43,11 @@ UIDs such as SOP classes survive) unless Retain UIDs is on; every kept text elem
 dataset's identifiers (the same scrub as C, without the generic patterns) — the table does not
 list every element a name can hide in; ages over 89 years are aggregated to `090Y`; curves
 (groups 50xx) and overlays (60xx) are removed as whole groups unless Clean Graphics is on;
-group 0004 is removed.
+group 0004 is removed. A public element that no edition of the standard defines (a tag absent
+from pydicom's data dictionary, group lengths aside) is removed: nothing says what it holds.
+A value kept without being read (CS, DS, IS, AE, UI, dates and times...) that is longer than
+its VR allows (PS3.5 Table 6.2-1) is damage — a corrupted length made it swallow the elements
+after it — and is removed when it holds one of the dataset's identifiers (or is over 64 KiB).
 
 How the scrub (C, and kept text) finds the dataset's identifiers, in any character set: the
 identifying values are decoded with the dataset's Specific Character Set (an item's own, where
