@@ -88,6 +88,7 @@ SOP_CLASS_UID, SOP_INSTANCE_UID = 0x00080016, 0x00080018
 STUDY_INSTANCE_UID, SERIES_INSTANCE_UID = 0x0020000D, 0x0020000E
 MODALITY, BURNED_IN_ANNOTATION = 0x00080060, 0x00280301
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
+PATIENT_AGE, PATIENT_BIRTH_DATE = 0x00101010, 0x00100030
 CONTEXT_TAGS = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID,
                 SERIES_INSTANCE_UID, PATIENT_NAME, PATIENT_ID)
 """What the engine's file context is made of."""
@@ -187,6 +188,7 @@ class FastPath:
         top = [e for e in raw.elements if e.tag not in DROPPED_TAGS]
         if raw.nested_charset:
             raise NotPlain("an item declares its own character set")
+        self._trial_check(raw, top)
         head = _Head(self, raw, top)
         encoding = Encoding(raw.implicit, True, head.charsets)
         identifiers = self._identifiers(raw, top, head) if self.actions is not None else None
@@ -207,6 +209,18 @@ class FastPath:
         rows = self._mappings(raw, top, head, walk) if self.record_mappings else ()
         return FastOutput(pieces, walk.actions, flags, output, raw.implicit, raw.size,
                           raw.path, rows)
+
+    def _trial_check(self, raw: RawFile, top: list[RawElement]) -> None:
+        """Trial attributes and computed ages add elements: those files take pydicom's path."""
+        trial = self.engine.trial
+        if trial is None:
+            return
+        if trial.trial is not None:
+            raise NotPlain("clinical trial attributes are added by the pydicom path")
+        if trial.computes_age:
+            has_age = any(e.tag == PATIENT_AGE and value_of(raw, e).strip(b" \0") for e in top)
+            if trial.needs_age(has_age, any(e.tag == PATIENT_BIRTH_DATE for e in top)):
+                raise NotPlain("a PatientAge is added by the pydicom path")
 
     def _mappings(self, raw: RawFile, top: list[RawElement], head: _Head,
                   walk: _Walk) -> tuple[tuple[str, str, str], ...]:
@@ -267,6 +281,8 @@ class FastPath:
         code = step.code
         if vr == "SQ":
             kind = _Kind.SEQUENCE
+        elif tag in self.engine.lookup_tags:
+            kind = _Kind.CHANGE  # the subject table may replace any value, whatever the step
         elif code is ProfileCode.REMOVE or (code is None and step.sequence_method is Method.REMOVE):
             kind = _Kind.DROP
         elif (code is not None and self.actions is not None
@@ -305,6 +321,7 @@ class FastPath:
         terms: list[str] = []
         ids: list[str] = []
         charsets = head.charsets  # items declaring their own: NotPlain
+        extra = self.engine.lookup_tags
 
         def visit(elements: list[RawElement]) -> None:
             for element in elements:
@@ -312,7 +329,8 @@ class FastPath:
                 if vr == "SQ":
                     for item in element.items or ():
                         visit(item.elements)
-                elif vr == "PN" or vr == "DA" or element.tag in IDENTIFYING_TAGS:
+                elif (vr == "PN" or vr == "DA" or element.tag in IDENTIFYING_TAGS
+                      or element.tag in extra):
                     if element.on_disk:
                         raise NotPlain("an identifying value left on disk")
                     value = raw.buffer[element.value_start:element.value_start + element.length]
@@ -337,7 +355,8 @@ class FastPath:
             if len(self._identifiers_by_terms) > 256:
                 self._identifiers_by_terms.clear()
                 self.outcomes.clear()  # some are keyed by the identifiers' ids
-            identifiers = self._identifiers_by_terms[known] = Identifiers(*known)
+            identifiers = self._identifiers_by_terms[known] = self.engine.identifiers_of(
+                Identifiers(*known))
         return identifiers
 
     def _record(self, body: list[tuple[int, list[Piece | OnDisk]]], implicit: bool,
@@ -516,7 +535,7 @@ class _Walk:
         depend on the value and at most the patient or the file's identifiers (shared by the
         files of a series). Not for rules: their methods may use the file's UIDs or
         randomness."""
-        if code is None:
+        if code is None or element.tag in self.engine.lookup_tags:
             return None
         depends: object = None
         if code in ("P", "S"):
@@ -525,7 +544,7 @@ class _Walk:
             # The identifiers object is kept alive by the cache it comes from, so its id
             # is not reused while the outcomes it keys are (both caches clear together).
             depends = id(self.context.identifiers)
-        elif code not in ("U", "D", "Z", "K", "N"):
+        elif code not in ("U", "D", "Z", "K", "N", "Y"):
             return None
         value = self.raw.buffer[element.value_start:element.value_start + element.length]
         return (element.tag, element.vr, element.written_vr, code, value, depends,
