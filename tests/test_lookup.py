@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,43 @@ def test_many_rows_parse_into_lookups() -> None:
     assert table.rows == 50_000
     assert table.replacement(0x00100020, "MRN00049999") == "SUBJ-049999"
     assert table.replacement(0x00100020, "MRN00050000") is None
+
+
+@pytest.mark.parametrize("missing", ["pseudonym", "fail"])
+def test_both_paths_write_the_same_bytes_with_a_table(tmp_path: Path, missing: str) -> None:
+    from tests.test_fastpath import _inputs
+
+    inputs = _inputs(tmp_path)
+    first = dcmread(inputs[-1], stop_before_pixels=True)  # a synthetic patient's file
+    originals = {"PatientID": ["MRN-PLANTED-77", make_patient(3, seed=7).patient_id,
+                               make_patient(3, seed=7).other_patient_id],
+                 "AccessionNumber": [str(first.get("AccessionNumber", "")) or "A"]}
+    for path in inputs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # some test files are broken on purpose
+            try:
+                accession = dcmread(path, stop_before_pixels=True).get("AccessionNumber")
+            except Exception:
+                continue
+        if accession:
+            originals["AccessionNumber"].append(str(accession))
+    rows = [f"{k},{v},NEW-{k[:3]}-{n}" for k, vs in originals.items()
+            for n, v in enumerate(dict.fromkeys(vs)) if v and "," not in v]
+    table = tmp_path / "t.csv"
+    table.write_text("keyword,original,replacement\n" + "\n".join(rows) + "\n")
+    config = parse_config({"profile": "basic", "lookup": str(table), "lookupMissing": missing,
+                           "rules": KEEP_NESTED}, secret=SECRET)
+    fast = Anonymizer(config, today=TODAY)
+    slow = Anonymizer(config, today=TODAY, fast_path=False)
+    done, differences = 0, []
+    for index, source in enumerate(inputs):
+        a, b = tmp_path / f"fast{index}.dcm", tmp_path / f"slow{index}.dcm"
+        by_fast, by_slow = fast.anonymize_file(source, a), slow.anonymize_file(source, b)
+        if (by_fast.status, by_fast.error_class) != (by_slow.status, by_slow.error_class):
+            differences.append(f"{source.name}: {by_fast.status} vs {by_slow.status}")
+        elif by_slow.status == "done":
+            done += 1
+            if a.read_bytes() != b.read_bytes():
+                differences.append(f"{source.name}: outputs differ")
+    assert not differences, "\n".join(differences)
+    assert done >= (3 if missing == "fail" else 60)

@@ -83,18 +83,18 @@ class TrialSteps:
             return identifiers
         return Identifiers(identifiers.terms, identifiers.ids, pairs)
 
-    def needs_age(self, has_age: bool, has_birth_date: bool) -> bool:
-        """Whether a PatientAge is to be computed for a dataset."""
-        return self.computes_age and not has_age and has_birth_date
+    def age_to_add(self, age: str, birth_date: str, study_date: str) -> str | None:
+        """The PatientAge to add to a dataset with these values (None: none to add): when
+        it has none and the profile keeps ages but not birth dates."""
+        if not self.computes_age or age.strip(" \0"):
+            return None
+        return age_at(birth_date, study_date)
 
     def add_age(self, ds: Dataset) -> None:
-        """Set PatientAge from the birth date and the study date, when it is missing and the
-        profile keeps ages but not birth dates (before the walk, which then aggregates it)."""
-        if not self.needs_age(bool(str(ds.get("PatientAge", "") or "").strip()),
-                              "PatientBirthDate" in ds):
-            return
-        age = age_at(str(ds.get("PatientBirthDate", "") or ""),
-                     str(ds.get("StudyDate", "") or ""))
+        """Set PatientAge from the birth date and the study date (see :meth:`age_to_add`),
+        before the walk, which then aggregates it as any kept age."""
+        age = self.age_to_add(*(str(ds.get(k, "") or "") for k in (
+            "PatientAge", "PatientBirthDate", "StudyDate")))
         if age is not None:
             ds.PatientAge = age
 

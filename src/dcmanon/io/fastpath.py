@@ -88,7 +88,7 @@ SOP_CLASS_UID, SOP_INSTANCE_UID = 0x00080016, 0x00080018
 STUDY_INSTANCE_UID, SERIES_INSTANCE_UID = 0x0020000D, 0x0020000E
 MODALITY, BURNED_IN_ANNOTATION = 0x00080060, 0x00280301
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
-PATIENT_AGE, PATIENT_BIRTH_DATE = 0x00101010, 0x00100030
+PATIENT_AGE, PATIENT_BIRTH_DATE, STUDY_DATE = 0x00101010, 0x00100030, 0x00080020
 CONTEXT_TAGS = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID,
                 SERIES_INSTANCE_UID, PATIENT_NAME, PATIENT_ID)
 """What the engine's file context is made of."""
@@ -218,8 +218,10 @@ class FastPath:
         if trial.trial is not None:
             raise NotPlain("clinical trial attributes are added by the pydicom path")
         if trial.computes_age:
-            has_age = any(e.tag == PATIENT_AGE and value_of(raw, e).strip(b" \0") for e in top)
-            if trial.needs_age(has_age, any(e.tag == PATIENT_BIRTH_DATE for e in top)):
+            found = {e.tag: value_of(raw, e).decode("latin-1") for e in top
+                     if e.tag in (PATIENT_AGE, PATIENT_BIRTH_DATE, STUDY_DATE)}
+            if trial.age_to_add(*(found.get(t, "") for t in (
+                    PATIENT_AGE, PATIENT_BIRTH_DATE, STUDY_DATE))) is not None:
                 raise NotPlain("a PatientAge is added by the pydicom path")
 
     def _mappings(self, raw: RawFile, top: list[RawElement], head: _Head,
