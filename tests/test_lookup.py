@@ -214,3 +214,36 @@ def test_both_paths_write_the_same_bytes_with_a_table(tmp_path: Path, missing: s
                 differences.append(f"{source.name}: outputs differ")
     assert not differences, "\n".join(differences)
     assert done >= (3 if missing == "fail" else 60)
+
+
+def test_the_quick_and_the_careful_parser_read_the_same_table() -> None:
+    from dcmanon.config import lookup
+
+    text = ("keyword,original,replacement\r\nPatientID,MRN1,S1\r\nAccessionNumber,A1,X1\r\n"
+            "PatientID,MRN2,S2\r\n")
+    quick = lookup._parse_plain(text)
+    assert quick is not None
+    careful = parse_subject_table(text + "PatientID,MRN3,S 3\n")  # a space: careful parser
+    assert careful.rows == quick[1] + 1
+    for tag, table in quick[0].items():
+        assert {k: careful.by_tag[tag][k] for k in table} == table
+    # Anything the quick parser cannot vouch for goes to the careful one.
+    for odd in ("keyword,original,replacement\nPatientID,MRN1,S1,extra\n",
+                "keyword,original,replacement\nPatientID,MRN1,S1\nPatientID,MRN1,S2\n",
+                "keyword,original,replacement\nPatientID,MRN1,S1\n\nPatientID,MRN2,S2\n"):
+        assert lookup._parse_plain(odd) is None
+
+
+def test_a_worker_process_loads_the_table_from_its_file(tmp_path: Path) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    table = load_subject_table(_table(tmp_path))
+    shipped = pickle.dumps(table)
+    assert LISTED.patient_id.encode() not in shipped  # a name and a digest, not the rows
+    code = ("import pickle, sys; t = pickle.loads(sys.stdin.buffer.read()); "
+            f"print(t.replacement(0x00100020, {LISTED.patient_id!r}))")
+    run = subprocess.run([sys.executable, "-c", code], input=shipped, capture_output=True,
+                         check=True)
+    assert run.stdout.decode().strip() == SUBJECT

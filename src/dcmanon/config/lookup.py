@@ -14,7 +14,10 @@ import io
 import os
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import compress
+from operator import methodcaller
 from pathlib import Path
+from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
@@ -91,6 +94,35 @@ class SubjectTable:
     def __hash__(self) -> int:
         return hash(self.digest)
 
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        # Workers get the file's name and digest, not a million rows with every chunk: each
+        # process loads the table once (the same file, checked by its digest) and keeps it.
+        return _restore, (self.source, self.digest)
+
+
+_LOADED: dict[str, SubjectTable] = {}
+"""The tables this process loaded, by digest (the last few): a worker parses a table once,
+whatever the number of chunks it is sent."""
+_KEEP_LOADED = 2
+
+
+def _remember(table: SubjectTable) -> SubjectTable:
+    if table.digest not in _LOADED and len(_LOADED) >= _KEEP_LOADED:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[table.digest] = table
+    return table
+
+
+def _restore(source: str, digest: str) -> SubjectTable:
+    """A pickled table: the one this process has, else its file again (unchanged)."""
+    table = _LOADED.get(digest)
+    if table is None:
+        table = load_subject_table(source)
+        if table.digest != digest:
+            raise ConfigError([ConfigProblem("", "the subject table changed during the run")],
+                              source)
+    return table
+
 
 def load_subject_table(path: str | os.PathLike[str]) -> SubjectTable:
     """Read a subject table (UTF-8 CSV, header ``keyword,original,replacement``).
@@ -113,13 +145,21 @@ def load_subject_table(path: str | os.PathLike[str]) -> SubjectTable:
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise ConfigError([ConfigProblem(f"line {line}", "not UTF-8 text")], source) from None
-    return parse_subject_table(text, source=source,
-                               digest=hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    known = _LOADED.get(digest)
+    if known is not None and known.source == source:
+        return known
+    return _remember(parse_subject_table(text, source=source, digest=digest))
 
 
 def parse_subject_table(text: str, *, source: str = "subject table",
                         digest: str | None = None) -> SubjectTable:
     """Parse a subject table given as text (see :func:`load_subject_table`)."""
+    if digest is None:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    quick = _parse_plain(text)
+    if quick is not None:
+        return SubjectTable(quick[0], source, digest, quick[1])
     problems: list[ConfigProblem] = []
 
     def problem(line: int, message: str) -> None:
@@ -175,9 +215,46 @@ def parse_subject_table(text: str, *, source: str = "subject table",
         problem(reader.line_num, f"not CSV ({exc})")
     if problems:
         raise ConfigError(problems, source)
-    if digest is None:
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return SubjectTable(by_tag, source, digest, rows)
+
+
+def _parse_plain(text: str) -> tuple[dict[int, dict[str, str]], int] | None:
+    """A table without quotes, spaces, backslashes, blank lines or problems, parsed by
+    C-level passes over the whole text (no Python loop per row); None for anything else,
+    which the careful parser then reads line by line to say what is wrong where."""
+    if any(c in text for c in '"\\ \t'):
+        return None
+    lines = text.replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines or tuple(lines[0].lower().split(",")) != HEADER:
+        return None
+    lines = lines[1:]
+    if set(map(methodcaller("count", ","), lines)) - {2}:
+        return None  # a line of other than three fields, or a blank one
+    rows = len(lines)
+    joined = ",".join(lines)
+    del lines  # (peak memory: each copy of a million rows costs tens of MiB)
+    fields = joined.split(",")
+    del joined
+    keywords, originals, replacements = fields[0::3], fields[1::3], fields[2::3]
+    if not all(originals) or not all(replacements):
+        return None
+    by_tag: dict[int, dict[str, str]] = {}
+    for keyword in set(keywords):
+        element = _element(keyword)
+        if element is None or element[0] in by_tag:
+            return None
+        chosen = zip(originals, replacements, strict=True)
+        if len(by_tag) or len(set(keywords)) > 1:
+            chosen = compress(chosen, map(keyword.__eq__, keywords))  # type: ignore[assignment]
+        table = dict(chosen)
+        if max(map(len, table.values()), default=0) > element[1]:
+            return None
+        by_tag[element[0]] = table
+    if sum(map(len, by_tag.values())) != rows:
+        return None  # an original listed twice: the careful parser tells the two apart
+    return by_tag, rows
 
 
 def _element(keyword: str) -> tuple[int, int] | None:
