@@ -92,3 +92,30 @@ def test_a_wrong_section_is_refused(section: object, location: str, what: str) -
         parse_config({"profile": "basic", "clinicalTrial": section})
     assert any(p.location == location and what in p.message for p in caught.value.problems), \
         caught.value.problems
+
+
+def test_the_worked_example_of_the_docs_runs(tmp_path: Path) -> None:
+    import re
+
+    from click.testing import CliRunner
+
+    from dcmanon.cli import main
+
+    page = (Path(__file__).parents[1] / "docs" / "trials.md").read_text(encoding="utf-8")
+    (tmp_path / "subjects.csv").write_text(re.search(r"```csv\n(.*?)```", page, re.S)[1])
+    (tmp_path / "trial.json").write_text(re.search(r"```jsonc\n(.*?)```", page, re.S)[1])
+    ds = make_instance(make_patient(6, seed=2), seed=2)
+    ds.PatientID, ds.PatientAge = "MRN00412", "047Y"
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ds.save_as(inputs / "a.dcm", enforce_file_format=True)
+    (tmp_path / "key").write_text(SECRET)
+    result = CliRunner().invoke(main, ["-I", str(inputs), "-O", str(tmp_path / "out"), "-c",
+                                       str(tmp_path / "trial.json"), "--key-file",
+                                       str(tmp_path / "key"), "--age-brackets", "5"])
+    assert result.exit_code == 0, result.output
+    out = dcmread(tmp_path / "out" / "a.dcm")
+    assert out.PatientID == out.ClinicalTrialSubjectID == "301-07-001"
+    assert (out.ClinicalTrialProtocolID, out.ClinicalTrialSiteID) == ("ACME-301", "07")
+    assert out.PatientAge == "045Y"
+    assert out.StudyDate.endswith("0101")
