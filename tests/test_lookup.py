@@ -194,6 +194,7 @@ def test_both_paths_write_the_same_bytes_with_a_table(tmp_path: Path, missing: s
                 continue
         if accession:
             originals["AccessionNumber"].append(str(accession))
+    originals["IssuerOfPatientID"] = ["FAKE GENERAL MRN"]  # removed by the profile, unlisted
     rows = [f"{k},{v},NEW-{k[:3]}-{n}" for k, vs in originals.items()
             for n, v in enumerate(dict.fromkeys(vs)) if v and "," not in v]
     table = tmp_path / "t.csv"
