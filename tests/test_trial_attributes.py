@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pydicom import dcmread
+from pydicom.uid import ImplicitVRLittleEndian
 
 from dcmanon import Anonymizer, parse_config
 from dcmanon.errors import ConfigError
@@ -29,11 +30,14 @@ MODULE_ATTRIBUTES = [
 ]
 
 
-def _anonymize(tmp_path: Path, settings: dict[str, object], fast: bool = True) -> Any:
+def _anonymize(tmp_path: Path, settings: dict[str, object], fast: bool = True,
+               implicit: bool = False) -> Any:
     source, target = tmp_path / "in.dcm", tmp_path / f"out-{fast}.dcm"
     ds = make_instance(make_patient(6, seed=2), seed=2)
     ds.ClinicalTrialSponsorName = "an input value the profile removes"
-    ds.save_as(source, enforce_file_format=True)
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(source, enforce_file_format=True, implicit_vr=implicit, little_endian=True)
     result = Anonymizer(parse_config(settings, secret=SECRET), today=TODAY,
                         fast_path=fast).anonymize_file(source, target)
     assert result.status == "done", result.error
@@ -71,11 +75,15 @@ def test_a_given_subject_id_wins_and_type_2_attributes_are_written_empty(
     assert "ClinicalTrialTimePointDescription" not in out
 
 
-def test_both_paths_write_the_same_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("implicit", [False, True])
+def test_both_paths_write_the_same_file(tmp_path: Path, implicit: bool) -> None:
     settings = {"profile": "basic", "clinicalTrial": TRIAL}
-    _anonymize(tmp_path, settings, fast=True)
-    _anonymize(tmp_path, settings, fast=False)
+    _anonymize(tmp_path, settings, fast=True, implicit=implicit)
+    _anonymize(tmp_path, settings, fast=False, implicit=implicit)
     assert (tmp_path / "out-True.dcm").read_bytes() == (tmp_path / "out-False.dcm").read_bytes()
+    fast = Anonymizer(parse_config(settings, secret=SECRET), today=TODAY)._fast
+    assert fast is not None
+    fast.anonymize(str(tmp_path / "in.dcm"))  # taken by the fast path (NotPlain otherwise)
 
 
 @pytest.mark.parametrize(("section", "location", "what"), [

@@ -74,6 +74,7 @@ from dcmanon.io.splice import (
     without_orphan_creators,
 )
 from dcmanon.io.streaming import DROPPED_TAGS
+from dcmanon.io.trialbytes import check_age, stamp
 from dcmanon.methods import Action, FileContext
 from dcmanon.phi.identifiers import (
     IDENTIFYING_TAGS,
@@ -88,7 +89,6 @@ SOP_CLASS_UID, SOP_INSTANCE_UID = 0x00080016, 0x00080018
 STUDY_INSTANCE_UID, SERIES_INSTANCE_UID = 0x0020000D, 0x0020000E
 MODALITY, BURNED_IN_ANNOTATION = 0x00080060, 0x00280301
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
-PATIENT_AGE, PATIENT_BIRTH_DATE, STUDY_DATE = 0x00101010, 0x00100030, 0x00080020
 CONTEXT_TAGS = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID,
                 SERIES_INSTANCE_UID, PATIENT_NAME, PATIENT_ID)
 """What the engine's file context is made of."""
@@ -157,6 +157,7 @@ class FastPath:
         self.outcomes: dict[tuple[object, ...], bytes | Action] = {}
         """Encoded outcomes of elements whose outcome depends only on their value: the same
         UIDs, dates and names recur in every file of a series."""
+        self._stamps: dict[tuple[bool, bytes | None, str], list[tuple[int, bytes]]] = {}
         self._records: dict[tuple[bool, bytes | None, bool, bool], list[tuple[int, bytes]]] = {}
 
     def anonymize(self, path: str) -> FastOutput:
@@ -188,7 +189,8 @@ class FastPath:
         top = [e for e in raw.elements if e.tag not in DROPPED_TAGS]
         if raw.nested_charset:
             raise NotPlain("an item declares its own character set")
-        self._trial_check(raw, top)
+        if self.engine.trial is not None:
+            check_age(self.engine.trial, raw, top)
         head = _Head(self, raw, top)
         encoding = Encoding(raw.implicit, True, head.charsets)
         identifiers = self._identifiers(raw, top, head) if self.actions is not None else None
@@ -203,26 +205,14 @@ class FastPath:
         if self.engine.profile is not None:
             body = self._record(body, raw.implicit, output)
             flags = self._flags(output, raw.implicit)
+        if self.engine.trial is not None:
+            body = stamp(self.engine.trial, body, raw.implicit, output, self._stamps)
         pieces: list[Piece | OnDisk] = [PREAMBLE + self._meta(raw, output)]
         for _, element_pieces in body:
             pieces.extend(element_pieces)
         rows = self._mappings(raw, top, head, walk) if self.record_mappings else ()
         return FastOutput(pieces, walk.actions, flags, output, raw.implicit, raw.size,
                           raw.path, rows)
-
-    def _trial_check(self, raw: RawFile, top: list[RawElement]) -> None:
-        """Trial attributes and computed ages add elements: those files take pydicom's path."""
-        trial = self.engine.trial
-        if trial is None:
-            return
-        if trial.trial is not None:
-            raise NotPlain("clinical trial attributes are added by the pydicom path")
-        if trial.computes_age:
-            found = {e.tag: value_of(raw, e).decode("latin-1") for e in top
-                     if e.tag in (PATIENT_AGE, PATIENT_BIRTH_DATE, STUDY_DATE)}
-            if trial.age_to_add(*(found.get(t, "") for t in (
-                    PATIENT_AGE, PATIENT_BIRTH_DATE, STUDY_DATE))) is not None:
-                raise NotPlain("a PatientAge is added by the pydicom path")
 
     def _mappings(self, raw: RawFile, top: list[RawElement], head: _Head,
                   walk: _Walk) -> tuple[tuple[str, str, str], ...]:
