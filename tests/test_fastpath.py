@@ -43,6 +43,9 @@ CONFIGS: dict[str, object] = {
         {"tag": "DA", "method": "redact"},
         {"tag": "LO", "method": "keep"},
     ]},
+    "safe-harbor": {"profile": "safe-harbor", "ageBrackets": 5},
+    "trial": {"profile": "research", "clinicalTrial": {
+        "sponsorName": "Acme", "protocolID": "P-1", "siteName": "Zürich", "timePointID": "T1"}},
     "reference-style": {"rules": [
         {"tag": "(0010,0010)", "method": "substitute", "params": {"replaceWith": "ANON"}},
         {"tag": "UI", "method": "refreshUID"},

@@ -225,6 +225,22 @@ def test_basic_profile_pseudonym_and_uids(tmp_path: Path, fast_path: bool) -> No
 
 
 @BOTH_PATHS
+def test_safe_harbor_trial_subject_id_computed_age_and_years(tmp_path: Path,
+                                                             fast_path: bool) -> None:
+    # The subject ID defaults to the pseudonym; the age is computed (born 1952-03-14, studied
+    # 2024-01-15: 71 whole years); dates keep their year. Trials rely on all three.
+    instance = make_instance()
+    del instance.PatientAge
+    out = anonymize(tmp_path, {"profile": "safe-harbor", "clinicalTrial": {
+        "sponsorName": "Acme", "protocolID": "P-1"}}, fast_path=fast_path, instance=instance)
+    assert (out.PatientID, out.ClinicalTrialSubjectID) == (PSEUDONYM, PSEUDONYM)
+    assert out.PatientAge == "071Y"
+    assert (out.PatientBirthDate, out.StudyDate, out.AcquisitionDateTime) == (
+        "19520101", "20240101", "20240101")
+    assert {keyword: out[keyword].value for keyword in BASIC_UIDS} == BASIC_UIDS
+
+
+@BOTH_PATHS
 def test_basic_profile_with_a_pseudonym_prefix(tmp_path: Path, fast_path: bool) -> None:
     out = anonymize(tmp_path, {"profile": "basic", "pseudonymPrefix": "TRIAL7-"},
                     fast_path=fast_path)

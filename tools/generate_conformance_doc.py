@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from dcmanon.profiles import PROFILES, Option, load_table
+from dcmanon.profiles import PROFILES, SAFE_HARBOR, Option, load_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "conformance.md"
@@ -119,6 +119,9 @@ def render() -> str:
     text += PRECEDENCE.format(edition=table.edition, conflicts=conflicts)
     for name, options in PROFILES.items():
         listed = ", ".join(f"`{o.value}`" for o in sorted(options, key=lambda o: o.value))
+        if name == SAFE_HARBOR:
+            listed = ("none; the Basic Profile with what HIPAA Safe Harbor permits kept (year of "
+                      "dates, ages up to 89, sex): [safe-harbor.md](safe-harbor.md)")
         text += f"| `{name}` | {listed or 'none (the Basic Profile alone)'} |\n"
     text += ("\n## Private attributes kept with Retain Safe Private\n\n"
              f"{len(table.safe_private)} elements: PS3.15 Table E.3.10-1 and those TCIA's "

@@ -114,6 +114,11 @@ class ValidationError(ElementError):
         super().__init__(element, reason, vr, rule)
 
 
+class LookupMissing(DcmanonError):
+    """The subject table lists no replacement for the file's patient (``--lookup``): the file
+    is not written (``--lookup-missing pseudonym`` gives such patients the keyed pseudonym)."""
+
+
 class DecryptError(DcmanonError):
     """A value could not be decrypted (wrong key or not produced by ``encrypt``)."""
 

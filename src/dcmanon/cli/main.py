@@ -29,6 +29,7 @@ from dcmanon.cli.options import (
     setup_logging,
 )
 from dcmanon.cli.scan import scan_command
+from dcmanon.cli.trial_options import trial_options, trial_overrides
 
 if TYPE_CHECKING:
     from dcmanon.anonymizer import Anonymizer, FileResult
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 @click.option("--dry-run", "dry_run_", is_flag=True,
               help="Print, for each input (-i or -I), what every rule does to every element "
                    "(as `dcmanon explain`); write nothing.")
+@trial_options
 @batch_options
 @limit_options
 @click.option("--debug", "debug", is_flag=True,
@@ -102,6 +104,7 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
       130  interrupted (the file in progress was not written)
     """
     setup_logging(debug)
+    trial = trial_overrides(batch)
     if ctx.invoked_subcommand is not None:
         return
 
@@ -112,7 +115,7 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
                 input_folder is None or output_folder is None):
             fail("give an input and an output: -i FILE -o FILE, or -I FOLDER -O FOLDER "
                  "(see dcmanon --help)")
-        config = load_run_config(config_file, key_file, profile, options)
+        config = load_run_config(config_file, key_file, profile, options, sections=trial)
         from dcmanon.anonymizer import Anonymizer, FileStatus
 
         anonymizer = Anonymizer(config, validate_input=validate_input,

@@ -96,15 +96,18 @@ def configuration_given(config_path: str | None, profile: str | None,
 
 
 def load_run_config(config_path: str | None, key_file: str | None, profile: str | None = None,
-                    options: tuple[str, ...] = (), *, writes: bool = True) -> Config:
+                    options: tuple[str, ...] = (), *, writes: bool = True,
+                    sections: dict[str, object] | None = None) -> Config:
     """The run's configuration: ``-c``, else ``./configuration.json``, else the Basic Profile.
 
     ``writes``: warn when pseudonyms will not match other runs (not for commands that only
-    read: explain, --dry-run, check). Exits with a message if the configuration is wrong.
+    read: explain, --dry-run, check). ``sections``: more sections from the command line
+    (``lookup``...), which replace the file's. Exits with a message if the configuration is
+    wrong.
     """
     from dcmanon.config.loader import load_config, parse_config  # pydantic: not for --help
 
-    overrides: dict[str, object] = {}
+    overrides: dict[str, object] = dict(sections or {})
     if profile is not None:
         overrides["profile"] = profile
     if options:

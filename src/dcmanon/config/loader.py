@@ -17,6 +17,7 @@ from typing import Any
 
 import json5
 
+from dcmanon.config.lookup import MissingPolicy, SubjectTable, load_subject_table
 from dcmanon.config.selectors import Selector, SelectorError, parse_selector
 from dcmanon.config.settings import (
     ALL_SETTING_KEYS,
@@ -25,13 +26,15 @@ from dcmanon.config.settings import (
     AnySettings,
     Method,
 )
+from dcmanon.config.trial import ClinicalTrial, parse_clinical_trial
 from dcmanon.errors import ConfigError, ConfigProblem
 from dcmanon.keys import DEFAULT_PREFIX, KEY_ENV, MIN_KEY_LENGTH
 from dcmanon.profiles import PROFILES, Option, Profile
 
 SECTIONS = ("rules", "defaultSettings", "customSettings", "parameters", "profile", "options",
             "pseudonymPrefix",
-            "unmatched")
+            "unmatched", "lookup", "lookupMissing", "clinicalTrial", "ageBrackets")
+MAX_AGE_BRACKET = 50
 RULE_FIELDS = ("tag", "dicomTagPath", "method", "setting", "params")
 KEYED_METHODS = {
     Method.DATE_SHIFT: "dateShiftKey",
@@ -76,6 +79,14 @@ class Config:
     patient_key: str = field(default="", repr=False)
     """Key of patient pseudonyms and per-patient date offsets."""
     pseudonym_prefix: str = DEFAULT_PREFIX
+    lookup: SubjectTable | None = None
+    """The subject table (``lookup``): listed originals get their replacement, at any depth."""
+    lookup_missing: MissingPolicy = MissingPolicy.FAIL
+    """What happens to a patient the table does not list."""
+    clinical_trial: ClinicalTrial | None = None
+    """The trial's attributes, written on every output (``clinicalTrial``)."""
+    age_brackets: int | None = None
+    """Kept ages are grouped into brackets of this many years (``ageBrackets``)."""
 
 
 def load_config(path: str | os.PathLike[str], *, secret: str | None = None,
@@ -108,16 +119,19 @@ def load_config(path: str | os.PathLike[str], *, secret: str | None = None,
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError([ConfigProblem("", f"cannot read: {reason}")], source) from None
-    return parse_config(text, source=source, secret=secret, overrides=overrides)
+    return parse_config(text, source=source, secret=secret, overrides=overrides,
+                        base=Path(path).parent)
 
 
 def parse_config(text: str | Mapping[str, Any], *, source: str = "configuration",
-                 secret: str | None = None, overrides: Mapping[str, Any] | None = None
-                 ) -> Config:
+                 secret: str | None = None, overrides: Mapping[str, Any] | None = None,
+                 base: Path | None = None) -> Config:
     """Validate a configuration given as JSON text or as an already parsed mapping.
 
-    ``overrides`` replace top-level sections (the command line's ``--profile`` and
-    ``--option``). See :func:`load_config`.
+    ``overrides`` replace top-level sections (the command line's ``--profile``,
+    ``--option``, ``--lookup``...). A relative ``lookup`` path in the file is read from
+    ``base`` (the configuration's folder); one from the command line as given. See
+    :func:`load_config`.
     """
     if isinstance(text, str):
         try:
@@ -134,7 +148,11 @@ def parse_config(text: str | Mapping[str, Any], *, source: str = "configuration"
     if overrides:
         raw = {**{k: v for k, v in raw.items() if str(k).lower() not in
                   {o.lower() for o in overrides}}, **overrides}
+    lookup_base = base
+    if overrides and any(str(k).lower() == "lookup" for k in overrides):
+        lookup_base = None
     builder = _Builder(raw, secret if secret is not None else os.environ.get(KEY_ENV))
+    builder.lookup_base = lookup_base
     config = builder.build()
     if builder.problems:
         raise ConfigError(builder.problems, source)
@@ -191,6 +209,8 @@ class _Builder:
         self.custom_checked: dict[tuple[str, Method], bool] = {}
         """(custom setting, method) → whether it binds; each is reported once."""
         self.custom_used: set[str] = set()
+        self.lookup_base: Path | None = None
+        """Where a relative ``lookup`` path is read from (None: as given)."""
 
     def problem(self, location: str, message: str) -> None:
         found = ConfigProblem(location, message)
@@ -245,8 +265,48 @@ class _Builder:
         if profile is not None:
             uid_key = parameters.get("refreshUIDKey") or self._derived_key(Method.REFRESH_UID)
             patient_key = self._derived_key_named("patient")
+        lookup, missing = self._lookup()
+        trial = None
+        if self.sections.get("clinicalTrial") is not None:
+            trial = parse_clinical_trial(self.sections["clinicalTrial"], self.problem)
         return Config(tuple(rules), unmatched, profile, tuple(sorted(self.generated)),
-                      tuple(sorted(self.weak)), uid_key, patient_key, prefix)
+                      tuple(sorted(self.weak)), uid_key, patient_key, prefix, lookup, missing,
+                      trial, self._age_brackets())
+
+    def _lookup(self) -> tuple[SubjectTable | None, MissingPolicy]:
+        """The subject table (read once, here) and what happens to unlisted patients."""
+        missing_raw = self.sections.get("lookupMissing", MissingPolicy.FAIL.value)
+        try:
+            missing = MissingPolicy(str(missing_raw).lower())
+        except ValueError:
+            self.problem("lookupMissing", 'must be "fail" or "pseudonym"')
+            missing = MissingPolicy.FAIL
+        path = self.sections.get("lookup")
+        if path is None:
+            return None, missing
+        if not isinstance(path, str) or not path:
+            self.problem("lookup", "must be the path of a CSV file "
+                         "(keyword,original,replacement)")
+            return None, missing
+        full = Path(path) if self.lookup_base is None else self.lookup_base / path
+        try:
+            return load_subject_table(full), missing
+        except ConfigError as exc:
+            for found in exc.problems:
+                where = f"lookup ({full})" + (f", {found.location}" if found.location else "")
+                self.problem(where, found.message)
+            return None, missing
+
+    def _age_brackets(self) -> int | None:
+        value = self.sections.get("ageBrackets")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not (
+                2 <= value <= MAX_AGE_BRACKET):
+            self.problem("ageBrackets", f"must be a whole number of years from 2 to "
+                         f"{MAX_AGE_BRACKET}")
+            return None
+        return value
 
     def _profile(self) -> Profile | None:
         """The ``profile`` (a built-in name) and its ``options`` (PS3.15 option names)."""

@@ -39,6 +39,7 @@ from dcmanon.header.profile import (
     swallows_identifier,
 )
 from dcmanon.header.record import burned_in_flags, record_deidentification
+from dcmanon.header.trial import TrialSteps
 from dcmanon.methods import Action, FileContext, MethodError, apply_method
 from dcmanon.phi.identifiers import Identifiers, collect_identifiers
 from dcmanon.profiles import ProfileCode
@@ -159,6 +160,10 @@ class Engine:
         self.today = today or dt.date.today()
         self.profile = config.profile
         self.profile_actions = ProfileActions(config) if config.profile else None
+        self.trial = TrialSteps.of(config)
+        """The subject table, computed ages and trial attributes (None: none of them)."""
+        self.lookup_tags = self.trial.lookup_tags if self.trial is not None else frozenset()
+        """Elements the subject table maps: their outcome depends on their value."""
         self._steps: dict[tuple[ElementRef, str], Step] = {}
 
     def context_for(self, ds: Dataset) -> FileContext:
@@ -166,7 +171,12 @@ class Engine:
         patient, and the identifiers that cleaning removes from text."""
         with quiet_pydicom():
             return self.context_from(lambda keyword: ds.get(keyword),
-                                     lambda: collect_identifiers(ds))
+                                     lambda: self.identifiers_of(
+                                         collect_identifiers(ds, self.lookup_tags)))
+
+    def identifiers_of(self, identifiers: Identifiers) -> Identifiers:
+        """A dataset's identifiers, with the subject table's replacements of those it lists."""
+        return identifiers if self.trial is None else self.trial.with_replacements(identifiers)
 
     def context_from(self, value: Callable[[str], object],
                      identifiers: Callable[[], Identifiers]) -> FileContext:
@@ -175,6 +185,8 @@ class Engine:
             found = value(keyword)
             return str(found).rstrip("\0 ") if found else ""
 
+        if self.trial is not None:
+            self.trial.check_patient(str(value("PatientID") or ""))
         if self.profile is None:
             return FileContext(uid("StudyInstanceUID"), uid("SeriesInstanceUID"),
                                uid("SOPInstanceUID"), self.today)
@@ -193,16 +205,22 @@ class Engine:
             If a method cannot process an element (the dataset must then be discarded).
         InputError
             If sequences nest deeper than ``max_nesting`` (the dataset must be discarded).
+        LookupMissing
+            If the subject table does not list the patient (nothing was changed).
         """
         result = DatasetResult()
         context = self.context_for(ds)
         with quiet_pydicom():
             # Captured before any change: a rule may rewrite SpecificCharacterSet itself.
             encoding = file_encoding(ds)
+            if self.trial is not None:
+                self.trial.add_age(ds)
             self._walk(ds, (), (), context, result, encoding)
             if self.profile is not None:
                 record_deidentification(ds, self.profile)
                 result.flags.extend(burned_in_flags(ds))
+            if self.trial is not None:
+                self.trial.stamp(ds)
         return result
 
     def step(self, ref: ElementRef, sop_class_uid: str) -> Step:
@@ -331,6 +349,15 @@ class Engine:
         ElementError
             If the method cannot process the element.
         """
+        if tag in self.lookup_tags:
+            assert self.trial is not None
+            try:
+                replaced = self.trial.replace(raw, tag, vr, encoding)
+            except (ValueError, OverflowError, struct.error, MethodError):
+                raise ValueFormatError(describe_path(path, tag), "cannot be read as text", vr,
+                                       "lookup") from None
+            if replaced is not None:
+                return replaced
         if step.code is not None:
             return self._profile_outcome(raw, tag, vr, step.code, path, context, encoding)
         assert step.method is not None

@@ -14,7 +14,13 @@ from dcmanon.dicom.dates import DateFormatError, parse_age
 from dcmanon.dicom.values import ElementData
 from dcmanon.keys import keyed_uid, patient_date_offset, patient_pseudonym
 from dcmanon.methods.base import Action, FileContext, Outcome
-from dcmanon.methods.profile_actions import clean, dummy, pseudonym, shift_patient_dates
+from dcmanon.methods.profile_actions import (
+    clean,
+    dummy,
+    pseudonym,
+    shift_patient_dates,
+    year_only,
+)
 from dcmanon.phi.identifiers import Identifiers
 from dcmanon.profiles import Option, Profile, ProfileCode
 
@@ -30,6 +36,8 @@ UNSEARCHED_LENGTH = 64 * 1024
 reads it later, or not at all)."""
 AGGREGATED_AGE = "090Y"
 """HIPAA: ages over 89 are aggregated into a single category of 90 or older."""
+PATIENT_BIRTH_DATE = 0x00100030
+OLDEST_KEPT_AGE = 89
 
 
 class ProfileActions:
@@ -42,6 +50,7 @@ class ProfileActions:
         self.patient_key = config.patient_key
         self.prefix = config.pseudonym_prefix
         self.retain_uids = Option.RETAIN_UIDS in self.profile.options
+        self.age_brackets = config.age_brackets
 
     def describe(self) -> str:
         """Name the profile in messages."""
@@ -81,6 +90,15 @@ class ProfileActions:
         if code is ProfileCode.SHIFT:
             days = patient_date_offset(self.patient_key, context.patient_id)
             return shift_patient_dates(data, days)
+        if code is ProfileCode.YEAR:
+            years = year_only(data)
+            if data.tag == PATIENT_BIRTH_DATE and any(
+                    t and context.today.year - int(t[:4]) > OLDEST_KEPT_AGE
+                    for t in years.texts or ()):
+                # Safe Harbor: no year of a date that shows an age over 89 (the patient may
+                # be 90 today): the birth date is emptied (Type 2).
+                return years.with_texts([])
+            return years
         raise AssertionError(f"unknown profile action {code}")
 
     def _uids(self, data: ElementData) -> ElementData:
@@ -99,7 +117,7 @@ class ProfileActions:
                                         else keyed_uid(self.uid_key, t) for t in texts])
             return Action.KEEP
         if data.vr == "AS":
-            return _aggregate_ages(data)
+            return aggregate_ages(data, self.age_brackets)
         if data.vr in SCRUBBED_VRS and any(context.identifiers.found_in(t) for t in texts):
             return data.with_texts([context.identifiers.scrub(t, patterns=False)
                                     for t in texts])
@@ -116,17 +134,24 @@ def _empty(data: ElementData) -> ElementData:
     return ElementData(data.tag, data.vr, data=b"")
 
 
-def _aggregate_ages(data: ElementData) -> Outcome:
+def aggregate_ages(data: ElementData, brackets: int | None = None) -> Outcome:
+    """Ages over 89 become ``090Y``; with ``brackets`` = N, the others become the first year
+    of their N-year bracket (``045Y`` for 45 to 49 with N = 5; ages in days, weeks or months
+    count as their whole years). A value that is not an age is kept as it is."""
     ages = []
-    changed = False
     for text in data.texts or ():
         try:
-            over = parse_age(text).years > 89
+            years = parse_age(text).years
         except DateFormatError:
-            over = False
-        ages.append(AGGREGATED_AGE if over else text)
-        changed = changed or over
-    return data.with_texts(ages) if changed else Action.KEEP
+            ages.append(text)
+            continue
+        if years > OLDEST_KEPT_AGE:
+            ages.append(AGGREGATED_AGE)
+        elif brackets:
+            ages.append(f"{years // brackets * brackets:03d}Y")
+        else:
+            ages.append(text)
+    return data.with_texts(ages) if ages != list(data.texts or ()) else Action.KEEP
 
 
 def drop_orphan_creators(ds: Dataset) -> None:

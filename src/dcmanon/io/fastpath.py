@@ -74,6 +74,7 @@ from dcmanon.io.splice import (
     without_orphan_creators,
 )
 from dcmanon.io.streaming import DROPPED_TAGS
+from dcmanon.io.trialbytes import check_age, stamp
 from dcmanon.methods import Action, FileContext
 from dcmanon.phi.identifiers import (
     IDENTIFYING_TAGS,
@@ -156,6 +157,7 @@ class FastPath:
         self.outcomes: dict[tuple[object, ...], bytes | Action] = {}
         """Encoded outcomes of elements whose outcome depends only on their value: the same
         UIDs, dates and names recur in every file of a series."""
+        self._stamps: dict[tuple[bool, bytes | None, str], list[tuple[int, bytes]]] = {}
         self._records: dict[tuple[bool, bytes | None, bool, bool], list[tuple[int, bytes]]] = {}
 
     def anonymize(self, path: str) -> FastOutput:
@@ -187,6 +189,8 @@ class FastPath:
         top = [e for e in raw.elements if e.tag not in DROPPED_TAGS]
         if raw.nested_charset:
             raise NotPlain("an item declares its own character set")
+        if self.engine.trial is not None:
+            check_age(self.engine.trial, raw, top)
         head = _Head(self, raw, top)
         encoding = Encoding(raw.implicit, True, head.charsets)
         identifiers = self._identifiers(raw, top, head) if self.actions is not None else None
@@ -201,6 +205,8 @@ class FastPath:
         if self.engine.profile is not None:
             body = self._record(body, raw.implicit, output)
             flags = self._flags(output, raw.implicit)
+        if self.engine.trial is not None:
+            body = stamp(self.engine.trial, body, raw.implicit, output, self._stamps)
         pieces: list[Piece | OnDisk] = [PREAMBLE + self._meta(raw, output)]
         for _, element_pieces in body:
             pieces.extend(element_pieces)
@@ -267,6 +273,8 @@ class FastPath:
         code = step.code
         if vr == "SQ":
             kind = _Kind.SEQUENCE
+        elif tag in self.engine.lookup_tags:
+            kind = _Kind.CHANGE  # the subject table may replace any value, whatever the step
         elif code is ProfileCode.REMOVE or (code is None and step.sequence_method is Method.REMOVE):
             kind = _Kind.DROP
         elif (code is not None and self.actions is not None
@@ -305,6 +313,7 @@ class FastPath:
         terms: list[str] = []
         ids: list[str] = []
         charsets = head.charsets  # items declaring their own: NotPlain
+        extra = self.engine.lookup_tags
 
         def visit(elements: list[RawElement]) -> None:
             for element in elements:
@@ -312,7 +321,8 @@ class FastPath:
                 if vr == "SQ":
                     for item in element.items or ():
                         visit(item.elements)
-                elif vr == "PN" or vr == "DA" or element.tag in IDENTIFYING_TAGS:
+                elif (vr == "PN" or vr == "DA" or element.tag in IDENTIFYING_TAGS
+                      or element.tag in extra):
                     if element.on_disk:
                         raise NotPlain("an identifying value left on disk")
                     value = raw.buffer[element.value_start:element.value_start + element.length]
@@ -337,7 +347,8 @@ class FastPath:
             if len(self._identifiers_by_terms) > 256:
                 self._identifiers_by_terms.clear()
                 self.outcomes.clear()  # some are keyed by the identifiers' ids
-            identifiers = self._identifiers_by_terms[known] = Identifiers(*known)
+            identifiers = self._identifiers_by_terms[known] = self.engine.identifiers_of(
+                Identifiers(*known))
         return identifiers
 
     def _record(self, body: list[tuple[int, list[Piece | OnDisk]]], implicit: bool,
@@ -519,7 +530,7 @@ class _Walk:
         depend on the value and at most the patient or the file's identifiers (shared by the
         files of a series). Not for rules: their methods may use the file's UIDs or
         randomness."""
-        if code is None:
+        if code is None or element.tag in self.engine.lookup_tags:
             return None
         depends: object = None
         if code in ("P", "S"):
@@ -528,7 +539,7 @@ class _Walk:
             # The identifiers object is kept alive by the cache it comes from, so its id
             # is not reused while the outcomes it keys are (both caches clear together).
             depends = id(self.context.identifiers)
-        elif code not in ("U", "D", "Z", "K", "N"):
+        elif code not in ("U", "D", "Z", "K", "N", "Y"):
             return None
         value = self.raw.buffer[element.value_start:element.value_start + element.length]
         return (element.tag, element.vr, element.written_vr, code, value, depends,

@@ -68,6 +68,23 @@ def shift_patient_dates(data: ElementData, days: int) -> ElementData:
     return data.with_texts(shifted)
 
 
+def year_only(data: ElementData) -> ElementData:
+    """Every DA / DT value reduced to its year, as a whole date: ``YYYY0101`` (a DA has no
+    shorter form; a DT does, but a whole date reads the same in both VRs). A DT's time and
+    UTC offset go with the rest of the date."""
+    years: list[str] = []
+    try:
+        for text in data.texts or ():
+            if not text.strip():
+                years.append(text)
+                continue
+            year = parse_da(text).year if data.vr == "DA" else parse_dt(text).value.year
+            years.append(f"{year:04d}0101")
+    except DateFormatError:
+        raise MethodError("not a valid date") from None
+    return data.with_texts(years)
+
+
 def _format_kept_time(text: str, components: int, moved: dt.datetime) -> str:
     """Rewrite the date part of a DT in place, so the rest keeps its exact spelling."""
     date = format_da(moved.date())

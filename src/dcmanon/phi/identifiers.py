@@ -68,14 +68,29 @@ class Identifiers:
     terms: tuple[str, ...]
     ids: tuple[str, ...] = ()
     """The terms that are also matched without their separators."""
+    replacements: tuple[tuple[str, str], ...] = ()
+    """(original, replacement) of terms a subject table maps: they read as the replacement
+    in cleaned text, instead of the placeholder."""
 
     @cached_property
     def _pattern(self) -> re.Pattern[str] | None:
         # Compiled on first use: most files have no kept text to search.
         return compile_identifiers(self.terms, self.ids)
 
+    @cached_property
+    def _replacing(self) -> list[tuple[re.Pattern[str], str]]:
+        found = []
+        for original, new in self.replacements:
+            pattern = compile_identifiers((original,), (original,) if original in self.ids
+                                          else ())
+            if pattern is not None:
+                found.append((pattern, new))
+        return found
+
     def scrub(self, text: str, patterns: bool = True) -> str:
         """Replace every known identifier (and, if ``patterns``, PHI-looking text)."""
+        for pattern, new in self._replacing:
+            text = replace_matches(pattern, text, new)
         if self._pattern is not None:
             text = replace_matches(self._pattern, text, PLACEHOLDER)
         if patterns:
@@ -132,11 +147,12 @@ def _values(element_value: object) -> Iterable[str]:
     return texts
 
 
-def collect_identifiers(ds: Dataset) -> Identifiers:
+def collect_identifiers(ds: Dataset, extra_tags: frozenset[int] = frozenset()) -> Identifiers:
     """Gather the identifying strings of a dataset, at every depth.
 
-    Every PN value (and its components), the values of :data:`IDENTIFYING_KEYWORDS`, and
-    every DA value in common spellings. Only those elements are decoded, on a copy, with the
+    Every PN value (and its components), the values of :data:`IDENTIFYING_KEYWORDS` and of
+    ``extra_tags`` (the elements a subject table maps), and every DA value in common
+    spellings. Only those elements are decoded, on a copy, with the
     dataset's own character sets (an item's, where it declares its own): the dataset itself
     is not converted (that would be slow, and would change how later steps read it).
     """
@@ -151,7 +167,7 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
             if vr == "SQ":
                 for child in item[tag].value or ():
                     visit(child, encoding)
-            elif is_identifying(int(tag), vr):
+            elif is_identifying(int(tag), vr) or tag in extra_tags:
                 element = convert_raw_data_element(raw, encoding=encoding, ds=item) if (
                     isinstance(raw, RawDataElement)) else raw
                 found = identifier_terms(vr, element.value)

@@ -83,6 +83,8 @@ class ProfileCode(str, Enum):
     """Not in the table: kept, but instance UIDs in it are still replaced."""
     SCRUB = "T"
     """The last-line scrub of a text element a user rule kept."""
+    YEAR = "Y"
+    """A date that keeps its year only (``YYYY0101``: the Safe Harbor profile)."""
 
     __hash__ = str.__hash__  # as its code: a dict keyed by codes finds the member
 
@@ -102,7 +104,7 @@ _ACTION_NAMES = {
     ProfileCode.KEEP: "keep", ProfileCode.REMOVE: "remove", ProfileCode.EMPTY: "empty",
     ProfileCode.DUMMY: "dummy", ProfileCode.UID: "refreshUID", ProfileCode.CLEAN: "clean",
     ProfileCode.PSEUDONYM: "pseudonym", ProfileCode.SHIFT: "dateShift",
-    ProfileCode.UNLISTED: "keep", ProfileCode.SCRUB: "clean",
+    ProfileCode.UNLISTED: "keep", ProfileCode.SCRUB: "clean", ProfileCode.YEAR: "yearOnly",
 }
 
 _COLUMNS = {
@@ -118,15 +120,21 @@ _COLUMNS = {
     Option.CLEAN_GRAPHICS: "clean_graphics",
 }
 
+SAFE_HARBOR = "safe-harbor"
 PROFILES: dict[str, frozenset[Option]] = {
     "basic": frozenset(),
+    SAFE_HARBOR: frozenset(),
     "research": frozenset({
         Option.RETAIN_LONGITUDINAL_MODIFIED_DATES, Option.RETAIN_PATIENT_CHARACTERISTICS,
         Option.RETAIN_DEVICE_IDENTITY, Option.RETAIN_SAFE_PRIVATE, Option.CLEAN_DESCRIPTORS,
         Option.CLEAN_STRUCTURED_CONTENT,
     }),
 }
-"""Built-in profiles: the Basic Profile alone, and a research set of options."""
+"""Built-in profiles: the Basic Profile alone, HIPAA Safe Harbor (the Basic Profile, but what
+45 CFR 164.514(b)(2) still permits is kept: the year of dates, ages up to 89, sex), and a
+research set of options."""
+SAFE_HARBOR_KEPT = frozenset({0x00101010, 0x00100040})
+"""PatientAge and PatientSex: Safe Harbor permits them (ages over 89 are aggregated)."""
 
 
 def _normalize(name: str) -> str:
@@ -253,13 +261,22 @@ class Profile:
         if group == 0x0004:
             return "X"
         row = table.rows.get(tag)
+        harbor = self.name == SAFE_HARBOR
         if row is None:
             if element and not _in_dictionary(tag):
                 # A public tag no edition of the standard defines: nothing says what it holds
                 # (a crafted or corrupted file may put a name there), so it goes.
                 return "X"
+            if harbor and vr in DATE_VRS:
+                return "Y"  # every date goes but its year, listed or not
+            if harbor and vr == "UR":
+                return "X"  # web URLs are one of the 18 kinds; unlisted ones are not scrubbed
             return "N"  # not listed: kept, but instance UIDs are still replaced
         code = self.row_code(row)
+        if harbor and tag in SAFE_HARBOR_KEPT:
+            return "K"
+        if harbor and vr in DATE_VRS and code != "K":
+            return "Y"
         if tag in PATIENT_PSEUDONYM_TAGS and code != "K":
             return "P"
         if "/" in code:
