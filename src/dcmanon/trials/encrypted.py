@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
@@ -114,6 +114,8 @@ class Originals:
     sequences: dict[int, tuple[DataElement, bytes]]
     """Each sequence: a deep copy, and its encoding (to see whether anything inside changed)."""
     charset: DataElement | RawDataElement | None
+    encodings: list[str]
+    """The Python codecs of the original character set."""
 
 
 def _encoded(element: DataElement, charset: object) -> bytes:
@@ -140,14 +142,24 @@ def capture(ds: Dataset) -> Originals:
             sequences[int(tag)] = (copy.deepcopy(element), _encoded(element, charset))
         else:
             elements[int(tag)] = raw
-    return Originals(elements, sequences, ds.get_item(SPECIFIC_CHARACTER_SET))
+    return Originals(elements, sequences, ds.get_item(SPECIFIC_CHARACTER_SET),
+                     list(ds._character_set))
 
 
-def _same(before: DataElement | RawDataElement, after: DataElement | RawDataElement) -> bool:
+def _same(before: DataElement | RawDataElement, after: DataElement | RawDataElement,
+          encodings: list[str]) -> bool:
+    """Whether an element still has its value (reading an element converts it: compared
+    as values then)."""
     if after is before:
         return True
-    return (isinstance(before, RawDataElement) and isinstance(after, RawDataElement)
-            and before.value == after.value and before.VR == after.VR)
+    if isinstance(before, RawDataElement) and isinstance(after, RawDataElement):
+        return before.value == after.value and before.VR == after.VR
+    try:
+        old, new = (convert_raw_data_element(e, encoding=encodings)
+                    if isinstance(e, RawDataElement) else e for e in (before, after))
+        return bool(old.VR == new.VR and old.value == new.value)
+    except Exception:  # noqa: BLE001  (an odd value: counted as changed, its original kept)
+        return False
 
 
 def _changed(originals: Originals, ds: Dataset,
@@ -156,7 +168,7 @@ def _changed(originals: Originals, ds: Dataset,
     charset = _charset_of(ds)
     for tag, before in originals.elements.items():
         after = ds.get_item(tag, keep_deferred=True) if tag in ds else None
-        if after is not None and _same(before, after):
+        if after is not None and _same(before, after, originals.encodings):
             continue
         yield _read_held(held[tag], ds) if tag in held else before
     for tag, (element, encoded) in originals.sequences.items():
