@@ -7,6 +7,7 @@
 #   dicom3tools    -> dciodvfy
 #   libgdcm-tools  -> gdcmanon, gdcmdump, gdcminfo
 #   chromium       -> chromium (headless: opens the HTML report of `dcmanon check`)
+#   openssl        -> openssl (decrypts the Encrypted Attributes Sequence independently)
 #
 # Idempotent: when every binary is already on PATH nothing is installed and
 # `apt-get update` is not run. Needs root (or sudo) only when something is
@@ -22,6 +23,7 @@ readonly REQUIREMENTS=(
     "libgdcm-tools:gdcmdump"
     "libgdcm-tools:gdcminfo"
     "chromium:chromium"
+    "openssl:openssl"
 )
 
 missing_packages=()

@@ -28,6 +28,7 @@ PACKAGES = {
     "gdcminfo": "libgdcm-tools",
     "gdcmanon": "libgdcm-tools",
     "chromium": "chromium",
+    "openssl": "openssl",
 }
 
 

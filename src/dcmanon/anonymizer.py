@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 
 from dcmanon.config.loader import Config
@@ -38,6 +39,7 @@ from dcmanon.io.streaming import (
     needs_full_read,
     release_bulk,
 )
+from dcmanon.trials.encrypted import Recipients, capture, seal
 
 _log = logging.getLogger(__name__)
 
@@ -114,6 +116,10 @@ class Anonymizer:
     max_nesting : int
         A file whose sequences nest more levels deep than this fails (default 64, at most
         128; :mod:`dcmanon.dicom.nesting`).
+    encrypt_to : Recipients, optional
+        Keep the original of every top-level element the run changes or removes, encrypted
+        to these certificates, in the output's Encrypted Attributes Sequence
+        (:mod:`dcmanon.trials.encrypted`). Such files take pydicom's path.
 
     Examples
     --------
@@ -132,8 +138,10 @@ class Anonymizer:
                  validate_output: bool = False, today: dt.date | None = None,
                  record_mappings: bool = False, fast_path: bool = True,
                  max_inflated_size: int = MAX_INFLATED_SIZE,
-                 max_nesting: int = MAX_NESTING) -> None:
+                 max_nesting: int = MAX_NESTING,
+                 encrypt_to: Recipients | None = None) -> None:
         self.config = config
+        self.encrypt_to = encrypt_to
         self.max_inflated_size = check_size_limit(max_inflated_size)
         self.max_nesting = check_nesting_limit(max_nesting)
         self.validate_input = validate_input
@@ -141,10 +149,11 @@ class Anonymizer:
         self.record_mappings = record_mappings
         self.engine = Engine(config, today, max_nesting=max_nesting)
         self.today = self.engine.today
-        # Validation needs the whole dataset: those runs take pydicom's path.
+        # Validation needs the whole dataset, and the encrypted originals need the elements
+        # before and after: those runs take pydicom's path.
         self.fast_path = fast_path
         self._fast = FastPath(self.engine, record_mappings, max_nesting) if fast_path and not (
-            validate_input or validate_output) else None
+            validate_input or validate_output or encrypt_to) else None
 
     def same_as(self, other: Anonymizer) -> bool:
         """Whether ``other`` anonymizes exactly as this one does (same configuration, keys,
@@ -156,7 +165,8 @@ class Anonymizer:
         return {"config": self.config, "validate_input": self.validate_input,
                 "validate_output": self.validate_output, "today": self.today,
                 "record_mappings": self.record_mappings, "fast_path": self.fast_path,
-                "max_inflated_size": self.max_inflated_size, "max_nesting": self.max_nesting}
+                "max_inflated_size": self.max_inflated_size, "max_nesting": self.max_nesting,
+                "encrypt_to": self.encrypt_to}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
@@ -194,14 +204,22 @@ class Anonymizer:
             raise InputError(nesting_problem(deep, self.max_nesting))
         return self._outcome(ds)
 
-    def _outcome(self, ds: Dataset) -> DatasetOutcome:
+    def _outcome(self, ds: Dataset,
+                 held: dict[int, RawDataElement] | None = None) -> DatasetOutcome:
+        """Anonymize ``ds`` in place; ``held``: its large values left on disk."""
         drop_signatures(ds, nested=False)
         if self.validate_input:
             with quiet_pydicom():
                 validate_dataset(ds, stage="input")
         before = original_identities(ds) if self.record_mappings else None
+        with quiet_pydicom():
+            originals = capture(ds) if self.encrypt_to is not None else None
         result = self.engine.apply(ds)
         drop_signatures(ds, nested=True)
+        if originals is not None:
+            assert self.encrypt_to is not None
+            with quiet_pydicom():
+                seal(ds, originals, self.encrypt_to, held)
         if self.validate_output:
             with quiet_pydicom():
                 validate_dataset(ds, stage="output")
@@ -314,7 +332,7 @@ class Anonymizer:
                 ds = self._read(src, defer=False)
             return ds, self._outcome(ds)
         held = hold_bulk(ds)
-        outcome = self._outcome(ds)
+        outcome = self._outcome(ds, held)
         if held and not release_bulk(ds, held):
             ds = self._read(src, defer=False)
             outcome = self._outcome(ds)

@@ -123,6 +123,15 @@ class DecryptError(DcmanonError):
     """A value could not be decrypted (wrong key or not produced by ``encrypt``)."""
 
 
+class MappingStoreError(DcmanonError):
+    """The mapping database (``--mapping-db``) cannot be opened, read or written."""
+
+
+class ReidentifyError(DcmanonError):
+    """A file's encrypted original values cannot be restored (no Encrypted Attributes
+    Sequence, a key that is not a recipient's, content that is not what dcmanon wrote)."""
+
+
 def describe_os_error(exc: BaseException) -> str:
     """What went wrong with a file, in words (``Permission denied``), never its content."""
     if isinstance(exc, OSError) and exc.strerror:

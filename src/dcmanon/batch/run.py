@@ -24,7 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.dicomdir import NAME as DICOMDIR_NAME
@@ -50,10 +50,20 @@ from dcmanon.batch.names import FolderNames, moved_path, renamed_prefixes
 from dcmanon.batch.report import RunReport, Summary, relative_to
 from dcmanon.batch.staged import process_remote_file
 from dcmanon.batch.worker import Job, Outcome, process_file
-from dcmanon.errors import InputError, OutputCollision, UsageError, WorkerError, describe_os_error
+from dcmanon.errors import (
+    InputError,
+    MappingStoreError,
+    OutputCollision,
+    UsageError,
+    WorkerError,
+    describe_os_error,
+)
 from dcmanon.io.discover import Skipped, Unlisted, discover
 from dcmanon.remote.lock import RemoteLock
 from dcmanon.remote.urls import display, is_url, join, local_path
+
+if TYPE_CHECKING:
+    from dcmanon.trials.mapping_db import MappingStore
 
 __all__ = ["BatchOptions", "BatchResult", "check_folders", "process_chunk", "run_folder"]
 
@@ -88,6 +98,13 @@ class BatchOptions:
     rename_paths: bool = True
     """In the mirror layout, replace the identifiers that input names hold by their
     pseudonyms (:mod:`dcmanon.batch.names`)."""
+    mapping_db: Path | None = None
+    """Record the (kind, original, pseudonym) pairs in this mapping database
+    (:mod:`dcmanon.trials.mapping_db`), one transaction per chunk of files; the anonymizer
+    must record mappings."""
+    keep_mappings: bool = True
+    """Collect the pairs in :attr:`BatchResult.mappings` too (for the mapping files); off when
+    they only go to the database, so that a long run does not hold them all."""
 
 
 @dataclass
@@ -394,13 +411,15 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
     batch = BatchResult()
     report = RunReport(options.report, _shown(source), _shown(target)) \
         if options.report else None
-    tracker = _Tracker(batch, report, on_file, options.layout, anonymizer.record_mappings,
+    tracker = _Tracker(batch, report, on_file, options.layout,
+                       anonymizer.record_mappings and options.keep_mappings,
                        (_shown(source), _shown(target)))
     files = _inputs(source, tracker)
     directories = _directories(source, files, options.layout, tracker)
     tracker.keep_outputs = bool(directories) or options.layout is Layout.FILESET
     if on_start is not None:
         on_start(len(files))
+    store = _open_store(options.mapping_db) if files and options.mapping_db else None
     try:
         if files:
             # The executor closes first: its workers stop before the temporary folder is
@@ -420,6 +439,11 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
                 for outcomes in executor.map_unordered(
                         partial(process_chunk, job), _chunks(files, size),
                         partial(_chunk_failed, _shown(source))):
+                    if store is not None:
+                        # Before the outcomes count: a run stopped by the store has
+                        # recorded every file it reported done.
+                        store.record(m for o in outcomes if isinstance(o, FileResult)
+                                     and o.status == FileStatus.DONE for m in o.mappings)
                     for outcome in outcomes:
                         tracker.accept(outcome)
                 executor.sync()  # once for the run: a flush per file costs more than the rest
@@ -436,11 +460,23 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
         batch.summary.interrupted = True
         raise
     finally:
+        if store is not None:
+            store.close()
         batch.summary.seconds = time.perf_counter() - start
         if report is not None:
             report.summary(batch.summary)
             report.close()
     return batch
+
+
+def _open_store(path: Path) -> MappingStore:
+    """The run's mapping database, opened before any file is written."""
+    from dcmanon.trials.mapping_db import MappingStore
+
+    try:
+        return MappingStore(path)
+    except MappingStoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 class _Tracker:

@@ -63,7 +63,10 @@ def _options(values: dict[str, Any]) -> BatchOptions:
                         layout=Layout(values.get("layout") or Layout.MIRROR.value),
                         overwrite=bool(values.get("overwrite")),
                         quarantine=Path(quarantine) if quarantine else None,
-                        report=Path(report) if report else None)
+                        report=Path(report) if report else None,
+                        mapping_db=Path(values["mapping_db"]) if values.get("mapping_db")
+                        else None,
+                        keep_mappings=values.get("keep_mappings", True))
 
 
 def summary_line(batch: BatchResult) -> str:

@@ -16,6 +16,7 @@ from dcmanon.cli.check import check_command
 from dcmanon.cli.decrypt import decrypt_command
 from dcmanon.cli.explain import dry_run, explain_command
 from dcmanon.cli.folder import batch_options, flagged_note, run_folder_command
+from dcmanon.cli.mapping import mapping_group
 from dcmanon.cli.options import (
     DEFAULT_CONFIG,
     EXIT_FAILED,
@@ -28,11 +29,13 @@ from dcmanon.cli.options import (
     load_run_config,
     setup_logging,
 )
+from dcmanon.cli.reidentify import reidentify_command
 from dcmanon.cli.scan import scan_command
 from dcmanon.cli.trial_options import trial_options, trial_overrides
 
 if TYPE_CHECKING:
     from dcmanon.anonymizer import Anonymizer, FileResult
+    from dcmanon.trials.mapping_db import MappingStore
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,6 +59,16 @@ if TYPE_CHECKING:
 @click.option("--mapping-dir", "mapping_dir", type=click.Path(file_okay=False),
               help="Write uid_mapping.csv and patient_mapping.csv (id_old,id_new) here. They "
                    "re-identify the data: keep them apart from it.")
+@click.option("--mapping-db", "mapping_db", type=click.Path(dir_okay=False),
+              help="Add every (original, pseudonym) pair to this SQLite database, with when "
+                   "it was first and last seen; runs (and their workers) share it. Read it "
+                   "with `dcmanon mapping`. It re-identifies the data: keep it apart from it.")
+@click.option("--encrypt-to", "encrypt_to", type=click.Path(dir_okay=False), multiple=True,
+              metavar="CERT.pem",
+              help="Keep the original of every attribute the run changes or removes in the "
+                   "output, encrypted to this X.509 certificate's RSA key (PS3.15 Encrypted "
+                   "Attributes Sequence); repeat for several recipients. Only a recipient's "
+                   "private key reads it (`dcmanon reidentify`).")
 @click.option("--dry-run", "dry_run_", is_flag=True,
               help="Print, for each input (-i or -I), what every rule does to every element "
                    "(as `dcmanon explain`); write nothing.")
@@ -70,7 +83,8 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
          input_folder: str | None, output_folder: str | None, config_file: str | None,
          key_file: str | None, profile: str | None, options: tuple[str, ...],
          validate_input: bool, validate_output: bool, mapping_dir: str | None,
-         dry_run_: bool, max_inflated_size: int, max_nesting: int, debug: bool,
+         mapping_db: str | None, encrypt_to: tuple[str, ...], dry_run_: bool,
+         max_inflated_size: int, max_nesting: int, debug: bool,
          **batch: Any) -> None:
     """De-identify DICOM files: one file, or a whole folder tree.
 
@@ -78,6 +92,7 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
       dcmanon -i in.dcm -o out.dcm -c config.json
       dcmanon -I in_dir -O out_dir -c config.json
       dcmanon decrypt -i out.dcm -o back.dcm -c config.json
+      dcmanon reidentify -i out.dcm -o back.dcm --key key.pem
 
     Every element, at every depth of nested sequences, gets the action of the first rule of
     the configuration that selects it: keep, remove, redact, perturb, dateShift, cryptoHash,
@@ -118,17 +133,29 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
         config = load_run_config(config_file, key_file, profile, options, sections=trial)
         from dcmanon.anonymizer import Anonymizer, FileStatus
 
+        recipients = None
+        if encrypt_to:
+            from dcmanon.trials.encrypted import load_recipients
+
+            recipients = load_recipients(encrypt_to)
         anonymizer = Anonymizer(config, validate_input=validate_input,
                                 validate_output=validate_output,
-                                record_mappings=mapping_dir is not None,
-                                max_inflated_size=max_inflated_size, max_nesting=max_nesting)
+                                record_mappings=mapping_dir is not None or mapping_db is not None,
+                                max_inflated_size=max_inflated_size, max_nesting=max_nesting,
+                                encrypt_to=recipients)
         if input_file is not None and output_file is not None:
+            store = _open_store(mapping_db)
             result = _run_file(anonymizer, input_file, output_file)
             _write_mappings(mapping_dir, result.mappings)
+            if store is not None:
+                with store:
+                    if result.status == FileStatus.DONE:
+                        store.record(result.mappings)
             if result.status == FileStatus.FAILED:
                 fail(f"error: {result.error or 'failed'}", EXIT_FAILED)
             sys.exit(EXIT_OK)
         assert input_folder is not None and output_folder is not None
+        batch.update(mapping_db=mapping_db, keep_mappings=mapping_dir is not None)
         outcome = run_folder_command(anonymizer, input_folder, output_folder, batch)
         _write_mappings(mapping_dir, sorted(outcome.mappings))
         sys.exit(EXIT_FAILED if outcome.failed else EXIT_OK)
@@ -142,6 +169,19 @@ def _write_mappings(mapping_dir: str | None, rows: Iterable[tuple[str, str, str]
         from dcmanon.header.mapping import write_mapping_files
 
         write_mapping_files(Path(mapping_dir), rows)
+
+
+def _open_store(path: str | None) -> MappingStore | None:
+    """The mapping database, opened before anything is written (exit 2 if it cannot be)."""
+    if path is None:
+        return None
+    from dcmanon.errors import MappingStoreError
+    from dcmanon.trials.mapping_db import MappingStore
+
+    try:
+        return MappingStore(path)
+    except MappingStoreError as exc:
+        fail(str(exc))
 
 
 def _run_file(anonymizer: Anonymizer, source: str, target: str) -> FileResult:
@@ -160,7 +200,8 @@ def _run_file(anonymizer: Anonymizer, source: str, target: str) -> FileResult:
     return result
 
 
-for _command in (check_command, decrypt_command, explain_command, scan_command):
+for _command in (check_command, decrypt_command, explain_command, mapping_group,
+                 reidentify_command, scan_command):
     main.add_command(_command)
 
 __all__ = ["DEFAULT_CONFIG", "main"]
