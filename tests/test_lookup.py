@@ -248,3 +248,14 @@ def test_a_worker_process_loads_the_table_from_its_file(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-c", code], input=shipped, capture_output=True,
                          check=True)
     assert run.stdout.decode().strip() == SUBJECT
+
+
+def test_a_dry_run_with_a_table_explains_listed_patients_and_names_unlisted_ones(
+        tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["-I", str(_write_inputs(tmp_path)), "--dry-run",
+                                       "--lookup", str(_table(tmp_path))])
+    assert result.exit_code == 1
+    assert "listed.dcm" in result.output and "PatientID" in result.output
+    assert "unlisted.dcm" in result.output and "not in the subject table" in result.output
+    for value in (UNLISTED.patient_id, LISTED.patient_id, SUBJECT):
+        assert value not in result.output

@@ -207,3 +207,14 @@ def test_the_command_line_takes_the_profile_and_the_brackets(tmp_path: Path) -> 
     out = dcmread(target)
     assert (out.PatientAge, out.StudyDate) == ("045Y", "20190101")
     assert "safe-harbor" in out.DeidentificationMethod
+
+
+def test_research_computes_a_missing_age_too_and_basic_does_not(tmp_path: Path) -> None:
+    # Retain Patient Characteristics keeps PatientAge (K) and empties the birth date (Z).
+    ds = _instance()
+    del ds.PatientAge
+    ds.PatientBirthDate, ds.StudyDate = "19700615", "20150615"
+    out, _ = _run(ds, tmp_path, profile="research")
+    assert (out.PatientAge, out.PatientBirthDate) == ("045Y", "")
+    out, _ = _run(ds, tmp_path, profile="basic")
+    assert "PatientAge" not in out

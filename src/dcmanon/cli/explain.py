@@ -16,7 +16,7 @@ from dcmanon.cli.options import (
     guarded,
     load_run_config,
 )
-from dcmanon.errors import InputError
+from dcmanon.errors import InputError, LookupMissing
 
 if TYPE_CHECKING:
     from dcmanon.config.loader import Config
@@ -62,20 +62,29 @@ def _explain_files(files: list[Path], config: Config, show_values: bool,
             click.echo(f"dcmanon: error: {exc}", err=True)
             failed += 1
             continue
+        try:
+            decisions = explain_dataset(engine, ds, show_values)
+        except LookupMissing as exc:  # names the table, never the patient
+            click.echo(f"dcmanon: error: {path}: {exc}", err=True)
+            failed += 1
+            continue
         if headers:
             click.echo(("\n" if index else "") + f"== {path}")
-        click.echo(render_explain(explain_dataset(engine, ds, show_values)))
+        click.echo(render_explain(decisions))
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def dry_run(input_file: str | None, input_folder: str | None, config_file: str | None,
-            key_file: str | None, profile: str | None, options: tuple[str, ...]) -> NoReturn:
-    """The main command's ``--dry-run``: explain every input, write nothing, exit."""
+            key_file: str | None, profile: str | None, options: tuple[str, ...],
+            sections: dict[str, object] | None = None) -> NoReturn:
+    """The main command's ``--dry-run``: explain every input, write nothing, exit
+    (``sections``: the command line's trial options)."""
     from dcmanon.io.discover import discover
 
     if input_file is None and input_folder is None:
         fail("--dry-run needs an input: -i FILE or -I FOLDER (see dcmanon --help)")
-    config = load_run_config(config_file, key_file, profile, options, writes=False)
+    config = load_run_config(config_file, key_file, profile, options, writes=False,
+                             sections=sections)
     if input_file is not None:
         if not Path(input_file).is_file():
             fail(f"error: {input_file}: input file not found", EXIT_FAILED)

@@ -125,7 +125,7 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
 
     def run() -> None:
         if dry_run_:
-            dry_run(input_file, input_folder, config_file, key_file, profile, options)
+            dry_run(input_file, input_folder, config_file, key_file, profile, options, trial)
         if (input_file is None or output_file is None) and (
                 input_folder is None or output_folder is None):
             fail("give an input and an output: -i FILE -o FILE, or -I FOLDER -O FOLDER "

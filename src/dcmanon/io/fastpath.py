@@ -12,7 +12,8 @@ The result is the file the pydicom path writes, byte for byte (tested on every f
 suite has). Whatever this path does not handle raises :class:`~dcmanon.io.rawdataset.NotPlain`
 before anything is written, and the caller takes the pydicom path: files that are not plain
 Little Endian Part 10 data, mapping files of implicit VR data, an element error (so that the
-error is reported exactly as pydicom's path reports it), a change of character set. Runs
+error is reported exactly as pydicom's path reports it), a change of character set, a
+PatientAge computed from the birth date (:mod:`dcmanon.io.trialbytes`). Runs
 that validate inputs or outputs take pydicom's path from the start.
 """
 
