@@ -254,3 +254,24 @@ def test_folders_there_and_back(tmp_path: Path,
     for path in inputs:
         original = pydicom.dcmread(path)
         assert _differences(original, restored[str(original.SOPInstanceUID)]) == []
+
+
+def test_implicit_vr_and_a_character_set_come_back_exactly(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]]) -> None:
+    """Implicit VR Little Endian (empty values read as None by pydicom) and UTF-8 names."""
+    ds = make_instance(make_patient(4), 0, 0, 0)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Müller^Zoë=山田^太郎"
+    ds.InstitutionName = "Klinikum Süd"
+    ds.PositionReferenceIndicator = ""
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    source, output, back = tmp_path / "in.dcm", tmp_path / "out.dcm", tmp_path / "back.dcm"
+    ds.save_as(source, enforce_file_format=True, implicit_vr=True, little_endian=True)
+    assert run("-i", source, "-o", output, "--encrypt-to", recipients["trial"][0]).exit_code == 0
+    assert "Müller".encode() not in output.read_bytes()
+    result = run("reidentify", "-i", output, "-o", back, "--key", recipients["trial"][1])
+    assert result.exit_code == 0, result.stderr
+    original, restored = pydicom.dcmread(source), pydicom.dcmread(back)
+    assert restored.file_meta.TransferSyntaxUID == pydicom.uid.ImplicitVRLittleEndian
+    assert str(restored.PatientName) == "Müller^Zoë=山田^太郎"
+    assert _differences(original, restored) == []
