@@ -275,3 +275,51 @@ def test_implicit_vr_and_a_character_set_come_back_exactly(
     assert restored.file_meta.TransferSyntaxUID == pydicom.uid.ImplicitVRLittleEndian
     assert str(restored.PatientName) == "Müller^Zoë=山田^太郎"
     assert _differences(original, restored) == []
+
+
+def _utf8_instance(folder: Path) -> Path:
+    ds = make_instance(make_patient(6), 0, 0, 0)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Ødegård^Zoë"
+    path = folder / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.peer
+def test_gdcmanon_reidentifies_what_dcmanon_encrypted(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]],
+        external_tool: Callable[[str], str]) -> None:
+    """GDCM's own PS3.15 E.1.2 re-identification reads our Encrypted Attributes Sequence."""
+    source, output = _utf8_instance(tmp_path), tmp_path / "out.dcm"
+    cert, key = recipients["sponsor"]
+    assert run("-i", source, "-o", output, "--encrypt-to", cert).exit_code == 0
+    back = tmp_path / "gdcm-back.dcm"
+    proc = subprocess.run([external_tool("gdcmanon"), "-d", "-i", str(output), "-o", str(back),
+                           "-k", str(key), "-c", str(cert)], capture_output=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    original, restored = pydicom.dcmread(source), pydicom.dcmread(back)
+    for keyword in (*IDENTITY, "PatientName"):
+        assert restored.get(keyword) == original.get(keyword), keyword
+    # gdcmanon removes PatientIdentityRemoved and DeidentificationMethod, not these two.
+    assert set(_differences(original, restored)) <= {
+        "added DeidentificationMethodCodeSequence",
+        "added LongitudinalTemporalInformationModified"}
+
+
+@pytest.mark.peer
+def test_dcmanon_reidentifies_what_gdcmanon_encrypted(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]],
+        external_tool: Callable[[str], str]) -> None:
+    """gdcmanon -e writes its originals as UN, without a character set: they come back."""
+    source, output = _utf8_instance(tmp_path), tmp_path / "gdcm-out.dcm"
+    cert, key = recipients["sponsor"]
+    proc = subprocess.run([external_tool("gdcmanon"), "-e", "-i", str(source), "-o",
+                           str(output), "-c", str(cert)], capture_output=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    back = tmp_path / "back.dcm"
+    result = run("reidentify", "-i", output, "-o", back, "--key", key)
+    assert result.exit_code == 0, result.stderr
+    assert _differences(pydicom.dcmread(source), pydicom.dcmread(back)) == []

@@ -320,6 +320,10 @@ def reidentify_dataset(ds: Dataset, key: object) -> int:
         decoded = read_dataset(io.BytesIO(content), is_implicit_VR=False,
                                is_little_endian=True)
         modified = decoded.ModifiedAttributesSequence[0]
+        if SPECIFIC_CHARACTER_SET not in modified and SPECIFIC_CHARACTER_SET in ds:
+            # Written without its character set (gdcmanon does): the file's is the best guess.
+            modified._dict[BaseTag(SPECIFIC_CHARACTER_SET)] = ds.get_item(
+                SPECIFIC_CHARACTER_SET)
     except Exception:  # noqa: BLE001  (pydicom's messages may quote values)
         raise ReidentifyError("the decrypted content is not a Modified Attributes "
                               "Sequence") from None
@@ -328,8 +332,12 @@ def reidentify_dataset(ds: Dataset, key: object) -> int:
         if tag in ds and tag not in modified:
             del ds[tag]
     count = 0
+    # Decoded in the item's own character set (pydicom would use the one it was read with).
+    encodings = list(modified._character_set)
     for tag in list(modified.keys()):
-        ds[tag] = modified[tag]
+        element = modified.get_item(tag)
+        ds[tag] = convert_raw_data_element(element, encoding=encodings, ds=modified) \
+            if isinstance(element, RawDataElement) else element
         count += tag != SPECIFIC_CHARACTER_SET
     return count
 
