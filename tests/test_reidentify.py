@@ -323,3 +323,20 @@ def test_dcmanon_reidentifies_what_gdcmanon_encrypted(
     result = run("reidentify", "-i", output, "-o", back, "--key", key)
     assert result.exit_code == 0, result.stderr
     assert _differences(pydicom.dcmread(source), pydicom.dcmread(back)) == []
+
+
+def test_an_encrypted_attributes_sequence_of_the_input_comes_back(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]]) -> None:
+    """Anonymizing an output again (keeping everything) replaces its sequence by the new run's;
+    the way back gives the first output, its own sequence included."""
+    _, first = _anonymized(tmp_path, recipients, "trial")
+    config = tmp_path / "keep.json"
+    config.write_text('{"rules": [{"tag": "PatientID", "method": "redact"}], '
+                      '"unmatched": "keep"}')
+    second, back = tmp_path / "second.dcm", tmp_path / "back.dcm"
+    result = run("-i", first, "-o", second, "-c", config, "--encrypt-to",
+                 recipients["sponsor"][0])
+    assert result.exit_code == 0, result.stderr
+    assert run("reidentify", "-i", second, "-o", back, "--key",
+               recipients["sponsor"][1]).exit_code == 0
+    assert _differences(pydicom.dcmread(first), pydicom.dcmread(back)) == []

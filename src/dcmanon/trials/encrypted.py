@@ -14,7 +14,8 @@ original value in the output, readable only by the holder of a recipient's priva
 
 A sequence counts as changed when anything at any depth inside it changed: the whole original
 top-level sequence is then kept (the standard keeps top-level attributes only). Elements the
-run adds (the de-identification record) have no original and are not listed.
+run adds (the de-identification record) have no original and are not listed; when the input
+had them, their originals are always kept, so that the way back knows which to remove.
 
 :func:`reidentify_dataset` undoes it for a key holder. Decryption needs only the private key
 (each recipient's wrapped key is tried), so the certificate need not travel with it; ``openssl
@@ -53,6 +54,9 @@ RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
 """The de-identification record the run writes (PatientIdentityRemoved, DeidentificationMethod
 (+ Code Sequence), LongitudinalTemporalInformationModified): gone again on the way back,
 unless the original had them."""
+_ALWAYS_KEPT = frozenset({*RECORD_TAGS, ENCRYPTED_ATTRIBUTES_SEQUENCE})
+"""Kept even when unchanged: the way back removes the record elements the item does not hold
+(the run added them), and replaces the input's Encrypted Attributes Sequence by its own."""
 _CONTENT_START = b"\x00\x04\x50\x05SQ"
 """How the decrypted content starts: (0400,0550) SQ, Explicit VR Little Endian."""
 
@@ -168,12 +172,14 @@ def _changed(originals: Originals, ds: Dataset,
     charset = _charset_of(ds)
     for tag, before in originals.elements.items():
         after = ds.get_item(tag, keep_deferred=True) if tag in ds else None
-        if after is not None and _same(before, after, originals.encodings):
+        if after is not None and tag not in _ALWAYS_KEPT and _same(before, after,
+                                                                     originals.encodings):
             continue
         yield _read_held(held[tag], ds) if tag in held else before
     for tag, (element, encoded) in originals.sequences.items():
         now = ds.get_item(tag) if tag in ds else None
-        if now is None or not isinstance(now, DataElement) or _encoded(now, charset) != encoded:
+        if now is None or not isinstance(now, DataElement) or tag in _ALWAYS_KEPT \
+                or _encoded(now, charset) != encoded:
             yield element
 
 
