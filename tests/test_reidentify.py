@@ -26,6 +26,7 @@ from pydicom.filereader import read_dataset
 
 from dcmanon import cli
 from dcmanon.testing import make_instance, make_patient, phi_markers, write_study_tree
+from tests.peer_tools import dciodvfy_errors
 from tests.test_cli import run_process
 
 KEY = "test-reidentify-project-secret-of-32-chars"
@@ -340,3 +341,14 @@ def test_an_encrypted_attributes_sequence_of_the_input_comes_back(
     assert run("reidentify", "-i", second, "-o", back, "--key",
                recipients["sponsor"][1]).exit_code == 0
     assert _differences(pydicom.dcmread(first), pydicom.dcmread(back)) == []
+
+
+@pytest.mark.peer
+def test_dciodvfy_finds_no_new_error_in_the_sequence(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]],
+        external_tool: Callable[[str], str]) -> None:
+    source, output = _anonymized(tmp_path, recipients, "trial")
+    plain = tmp_path / "plain.dcm"
+    assert run("-i", source, "-o", plain).exit_code == 0
+    dciodvfy = external_tool("dciodvfy")
+    assert dciodvfy_errors(dciodvfy, output) == dciodvfy_errors(dciodvfy, plain)
