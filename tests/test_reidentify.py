@@ -352,3 +352,44 @@ def test_dciodvfy_finds_no_new_error_in_the_sequence(
     assert run("-i", source, "-o", plain).exit_code == 0
     dciodvfy = external_tool("dciodvfy")
     assert dciodvfy_errors(dciodvfy, output) == dciodvfy_errors(dciodvfy, plain)
+
+
+def _rewrap(output: Path, recipients: dict[str, tuple[Path, Path]], syntax: str,
+            implicit: bool) -> None:
+    """Re-encrypt ``output``'s content in another transfer syntax (as another tool may)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    from dcmanon.trials._cms import decrypt_enveloped
+    from dcmanon.trials.encrypted import envelope, load_private_key, load_recipients
+
+    content = decrypt_enveloped(_content(output), load_private_key(recipients["trial"][1]))
+    assert content is not None
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, implicit
+    write_dataset(fp, read_dataset(io.BytesIO(content), False, True))
+    ds = pydicom.dcmread(output)
+    item = ds.EncryptedAttributesSequence[0]
+    item.EncryptedContentTransferSyntaxUID = syntax
+    item.EncryptedContent = envelope(fp.getvalue(), load_recipients([recipients["trial"][0]]))
+    ds.save_as(output)
+
+
+def test_content_in_implicit_vr_is_read_and_another_syntax_is_named(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]]) -> None:
+    source, output = _anonymized(tmp_path, recipients, "trial")
+    other = tmp_path / "other.dcm"
+    other.write_bytes(output.read_bytes())
+    _rewrap(output, recipients, pydicom.uid.ImplicitVRLittleEndian, implicit=True)
+    back = tmp_path / "back.dcm"
+    result = run("reidentify", "-i", output, "-o", back, "--key", recipients["trial"][1])
+    assert result.exit_code == 0, result.stderr
+    # Implicit VR does not carry the VRs of private elements: they come back as UN (bytes).
+    original, restored = pydicom.dcmread(source), pydicom.dcmread(back)
+    assert _differences(original, restored) == ["changed (0009,1001)", "changed (0009,1002)"]
+    assert restored[0x00091001].value == original[0x00091001].value.encode()
+    _rewrap(other, recipients, pydicom.uid.DeflatedExplicitVRLittleEndian, implicit=False)
+    result = run("reidentify", "-i", other, "-o", tmp_path / "no.dcm", "--key",
+                 recipients["trial"][1])
+    assert result.exit_code == 1
+    assert f"transfer syntax {pydicom.uid.DeflatedExplicitVRLittleEndian}" in result.stderr

@@ -37,7 +37,7 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dcmanon.dicom.constants import SPECIFIC_CHARACTER_SET
 from dcmanon.dicom.elements import element_vr
@@ -57,8 +57,9 @@ unless the original had them."""
 _ALWAYS_KEPT = frozenset({*RECORD_TAGS, ENCRYPTED_ATTRIBUTES_SEQUENCE})
 """Kept even when unchanged: the way back removes the record elements the item does not hold
 (the run added them), and replaces the input's Encrypted Attributes Sequence by its own."""
-_CONTENT_START = b"\x00\x04\x50\x05SQ"
-"""How the decrypted content starts: (0400,0550) SQ, Explicit VR Little Endian."""
+_SYNTAXES: dict[str, bytes] = {str(ExplicitVRLittleEndian): b"\x00\x04\x50\x05SQ",
+                               str(ImplicitVRLittleEndian): b"\x00\x04\x50\x05"}
+"""The content's transfer syntaxes read, and how the content starts in each: (0400,0550)."""
 
 
 @dataclass(frozen=True)
@@ -310,20 +311,20 @@ def reidentify_dataset(ds: Dataset, key: object) -> int:
     for item in items:
         data = item.get("EncryptedContent")
         syntax = str(item.get("EncryptedContentTransferSyntaxUID", "")).rstrip("\0 ")
-        if not data:
-            continue
-        content = decrypt_enveloped(bytes(data), key, _CONTENT_START
-                                    if syntax == ExplicitVRLittleEndian else b"")
+        if not data or syntax not in _SYNTAXES:
+            continue  # (an item for another reader: the next may be ours)
+        content = decrypt_enveloped(bytes(data), key, _SYNTAXES[syntax])
         if content is not None:
             break
     if content is None:
+        if syntax and syntax not in _SYNTAXES:
+            raise ReidentifyError(f"encrypted content in transfer syntax {syntax}; only "
+                                  "Explicit and Implicit VR Little Endian are read")
         raise ReidentifyError("the key does not open its Encrypted Attributes Sequence "
                               "(it is not the private key of a recipient)")
-    if syntax != ExplicitVRLittleEndian:
-        raise ReidentifyError(f"encrypted content in transfer syntax {syntax or '(none)'}; "
-                              "only Explicit VR Little Endian is read")
     try:
-        decoded = read_dataset(io.BytesIO(content), is_implicit_VR=False,
+        decoded = read_dataset(io.BytesIO(content),
+                               is_implicit_VR=syntax == ImplicitVRLittleEndian,
                                is_little_endian=True)
         modified = decoded.ModifiedAttributesSequence[0]
         if SPECIFIC_CHARACTER_SET not in modified and SPECIFIC_CHARACTER_SET in ds:
