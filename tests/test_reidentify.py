@@ -26,6 +26,7 @@ from pydicom.filereader import read_dataset
 
 from dcmanon import cli
 from dcmanon.testing import make_instance, make_patient, phi_markers, write_study_tree
+from tests.peer_tools import dciodvfy_errors
 from tests.test_cli import run_process
 
 KEY = "test-reidentify-project-secret-of-32-chars"
@@ -254,3 +255,141 @@ def test_folders_there_and_back(tmp_path: Path,
     for path in inputs:
         original = pydicom.dcmread(path)
         assert _differences(original, restored[str(original.SOPInstanceUID)]) == []
+
+
+def test_implicit_vr_and_a_character_set_come_back_exactly(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]]) -> None:
+    """Implicit VR Little Endian (empty values read as None by pydicom) and UTF-8 names."""
+    ds = make_instance(make_patient(4), 0, 0, 0)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Müller^Zoë=山田^太郎"
+    ds.InstitutionName = "Klinikum Süd"
+    ds.PositionReferenceIndicator = ""
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    source, output, back = tmp_path / "in.dcm", tmp_path / "out.dcm", tmp_path / "back.dcm"
+    ds.save_as(source, enforce_file_format=True, implicit_vr=True, little_endian=True)
+    assert run("-i", source, "-o", output, "--encrypt-to", recipients["trial"][0]).exit_code == 0
+    assert "Müller".encode() not in output.read_bytes()
+    result = run("reidentify", "-i", output, "-o", back, "--key", recipients["trial"][1])
+    assert result.exit_code == 0, result.stderr
+    original, restored = pydicom.dcmread(source), pydicom.dcmread(back)
+    assert restored.file_meta.TransferSyntaxUID == pydicom.uid.ImplicitVRLittleEndian
+    assert str(restored.PatientName) == "Müller^Zoë=山田^太郎"
+    assert _differences(original, restored) == []
+
+
+def _utf8_instance(folder: Path) -> Path:
+    ds = make_instance(make_patient(6), 0, 0, 0)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Ødegård^Zoë"
+    path = folder / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.peer
+def test_gdcmanon_reidentifies_what_dcmanon_encrypted(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]],
+        external_tool: Callable[[str], str]) -> None:
+    """GDCM's own PS3.15 E.1.2 re-identification reads our Encrypted Attributes Sequence."""
+    source, output = _utf8_instance(tmp_path), tmp_path / "out.dcm"
+    cert, key = recipients["sponsor"]
+    assert run("-i", source, "-o", output, "--encrypt-to", cert).exit_code == 0
+    back = tmp_path / "gdcm-back.dcm"
+    proc = subprocess.run([external_tool("gdcmanon"), "-d", "-i", str(output), "-o", str(back),
+                           "-k", str(key), "-c", str(cert)], capture_output=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    original, restored = pydicom.dcmread(source), pydicom.dcmread(back)
+    for keyword in (*IDENTITY, "PatientName"):
+        assert restored.get(keyword) == original.get(keyword), keyword
+    # gdcmanon removes PatientIdentityRemoved and DeidentificationMethod, not these two.
+    assert set(_differences(original, restored)) <= {
+        "added DeidentificationMethodCodeSequence",
+        "added LongitudinalTemporalInformationModified"}
+
+
+@pytest.mark.peer
+def test_dcmanon_reidentifies_what_gdcmanon_encrypted(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]],
+        external_tool: Callable[[str], str]) -> None:
+    """gdcmanon -e writes its originals as UN, without a character set: they come back."""
+    source, output = _utf8_instance(tmp_path), tmp_path / "gdcm-out.dcm"
+    cert, key = recipients["sponsor"]
+    proc = subprocess.run([external_tool("gdcmanon"), "-e", "-i", str(source), "-o",
+                           str(output), "-c", str(cert)], capture_output=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    back = tmp_path / "back.dcm"
+    result = run("reidentify", "-i", output, "-o", back, "--key", key)
+    assert result.exit_code == 0, result.stderr
+    assert _differences(pydicom.dcmread(source), pydicom.dcmread(back)) == []
+
+
+def test_an_encrypted_attributes_sequence_of_the_input_comes_back(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]]) -> None:
+    """Anonymizing an output again (keeping everything) replaces its sequence by the new run's;
+    the way back gives the first output, its own sequence included."""
+    _, first = _anonymized(tmp_path, recipients, "trial")
+    config = tmp_path / "keep.json"
+    config.write_text('{"rules": [{"tag": "PatientID", "method": "redact"}], '
+                      '"unmatched": "keep"}')
+    second, back = tmp_path / "second.dcm", tmp_path / "back.dcm"
+    result = run("-i", first, "-o", second, "-c", config, "--encrypt-to",
+                 recipients["sponsor"][0])
+    assert result.exit_code == 0, result.stderr
+    assert run("reidentify", "-i", second, "-o", back, "--key",
+               recipients["sponsor"][1]).exit_code == 0
+    assert _differences(pydicom.dcmread(first), pydicom.dcmread(back)) == []
+
+
+@pytest.mark.peer
+def test_dciodvfy_finds_no_new_error_in_the_sequence(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]],
+        external_tool: Callable[[str], str]) -> None:
+    source, output = _anonymized(tmp_path, recipients, "trial")
+    plain = tmp_path / "plain.dcm"
+    assert run("-i", source, "-o", plain).exit_code == 0
+    dciodvfy = external_tool("dciodvfy")
+    assert dciodvfy_errors(dciodvfy, output) == dciodvfy_errors(dciodvfy, plain)
+
+
+def _rewrap(output: Path, recipients: dict[str, tuple[Path, Path]], syntax: str,
+            implicit: bool) -> None:
+    """Re-encrypt ``output``'s content in another transfer syntax (as another tool may)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    from dcmanon.trials._cms import decrypt_enveloped
+    from dcmanon.trials.encrypted import envelope, load_private_key, load_recipients
+
+    content = decrypt_enveloped(_content(output), load_private_key(recipients["trial"][1]))
+    assert content is not None
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, implicit
+    write_dataset(fp, read_dataset(io.BytesIO(content), False, True))
+    ds = pydicom.dcmread(output)
+    item = ds.EncryptedAttributesSequence[0]
+    item.EncryptedContentTransferSyntaxUID = syntax
+    item.EncryptedContent = envelope(fp.getvalue(), load_recipients([recipients["trial"][0]]))
+    ds.save_as(output)
+
+
+def test_content_in_implicit_vr_is_read_and_another_syntax_is_named(
+        tmp_path: Path, recipients: dict[str, tuple[Path, Path]]) -> None:
+    source, output = _anonymized(tmp_path, recipients, "trial")
+    other = tmp_path / "other.dcm"
+    other.write_bytes(output.read_bytes())
+    _rewrap(output, recipients, pydicom.uid.ImplicitVRLittleEndian, implicit=True)
+    back = tmp_path / "back.dcm"
+    result = run("reidentify", "-i", output, "-o", back, "--key", recipients["trial"][1])
+    assert result.exit_code == 0, result.stderr
+    # Implicit VR does not carry the VRs of private elements: they come back as UN (bytes).
+    original, restored = pydicom.dcmread(source), pydicom.dcmread(back)
+    assert _differences(original, restored) == ["changed (0009,1001)", "changed (0009,1002)"]
+    assert restored[0x00091001].value == original[0x00091001].value.encode()
+    _rewrap(other, recipients, pydicom.uid.DeflatedExplicitVRLittleEndian, implicit=False)
+    result = run("reidentify", "-i", other, "-o", tmp_path / "no.dcm", "--key",
+                 recipients["trial"][1])
+    assert result.exit_code == 1
+    assert f"transfer syntax {pydicom.uid.DeflatedExplicitVRLittleEndian}" in result.stderr

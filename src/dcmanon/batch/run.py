@@ -390,8 +390,11 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
     Raises
     ------
     UsageError
-        If the folders are wrong, the output folder is locked by another run, or the
-        executor cannot start.
+        If the folders are wrong, the output folder is locked by another run, the executor
+        cannot start, or the mapping database cannot be opened.
+    MappingStoreError
+        If the mapping database cannot be written during the run (it stops; the outputs
+        written are complete, and the pairs of every file reported done are recorded).
     """
     options = options or BatchOptions()
     remote = is_url(input_dir) or is_url(output_dir)
@@ -419,6 +422,9 @@ def run_folder(anonymizer: Anonymizer, input_dir: Path | str, output_dir: Path |
     tracker.keep_outputs = bool(directories) or options.layout is Layout.FILESET
     if on_start is not None:
         on_start(len(files))
+    if options.mapping_db and not anonymizer.record_mappings:
+        raise UsageError("a mapping database needs an anonymizer that records mappings "
+                         "(Anonymizer(record_mappings=True))")
     store = _open_store(options.mapping_db) if files and options.mapping_db else None
     try:
         if files:

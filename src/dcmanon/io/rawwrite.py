@@ -84,6 +84,10 @@ def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool) -> None:
             if tag.element == 0 and tag.group > 6:
                 continue  # retired group lengths are never written (as pydicom)
             element = ds.get_item(tag, keep_deferred=True)
+            if isinstance(element, RawDataElement) and element.value is None \
+                    and not element.length:
+                # An empty value, which pydicom reads as None (writing None fails).
+                element = element._replace(value=b"")
             if tag == PIXEL_DATA and not deferred_element(ds, tag):
                 # As dcmwrite: encapsulated pixel data has an undefined length.
                 pixels = ds[tag]

@@ -14,7 +14,8 @@ original value in the output, readable only by the holder of a recipient's priva
 
 A sequence counts as changed when anything at any depth inside it changed: the whole original
 top-level sequence is then kept (the standard keeps top-level attributes only). Elements the
-run adds (the de-identification record) have no original and are not listed.
+run adds (the de-identification record) have no original and are not listed; when the input
+had them, their originals are always kept, so that the way back knows which to remove.
 
 :func:`reidentify_dataset` undoes it for a key holder. Decryption needs only the private key
 (each recipient's wrapped key is tried), so the certificate need not travel with it; ``openssl
@@ -36,7 +37,7 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dcmanon.dicom.constants import SPECIFIC_CHARACTER_SET
 from dcmanon.dicom.elements import element_vr
@@ -53,8 +54,12 @@ RECORD_TAGS = (0x00120062, 0x00120063, 0x00120064, 0x00280303)
 """The de-identification record the run writes (PatientIdentityRemoved, DeidentificationMethod
 (+ Code Sequence), LongitudinalTemporalInformationModified): gone again on the way back,
 unless the original had them."""
-_CONTENT_START = b"\x00\x04\x50\x05SQ"
-"""How the decrypted content starts: (0400,0550) SQ, Explicit VR Little Endian."""
+_ALWAYS_KEPT = frozenset({*RECORD_TAGS, ENCRYPTED_ATTRIBUTES_SEQUENCE})
+"""Kept even when unchanged: the way back removes the record elements the item does not hold
+(the run added them), and replaces the input's Encrypted Attributes Sequence by its own."""
+_SYNTAXES: dict[str, bytes] = {str(ExplicitVRLittleEndian): b"\x00\x04\x50\x05SQ",
+                               str(ImplicitVRLittleEndian): b"\x00\x04\x50\x05"}
+"""The content's transfer syntaxes read, and how the content starts in each: (0400,0550)."""
 
 
 @dataclass(frozen=True)
@@ -168,12 +173,14 @@ def _changed(originals: Originals, ds: Dataset,
     charset = _charset_of(ds)
     for tag, before in originals.elements.items():
         after = ds.get_item(tag, keep_deferred=True) if tag in ds else None
-        if after is not None and _same(before, after, originals.encodings):
+        if after is not None and tag not in _ALWAYS_KEPT and _same(before, after,
+                                                                     originals.encodings):
             continue
         yield _read_held(held[tag], ds) if tag in held else before
     for tag, (element, encoded) in originals.sequences.items():
         now = ds.get_item(tag) if tag in ds else None
-        if now is None or not isinstance(now, DataElement) or _encoded(now, charset) != encoded:
+        if now is None or not isinstance(now, DataElement) or tag in _ALWAYS_KEPT \
+                or _encoded(now, charset) != encoded:
             yield element
 
 
@@ -304,22 +311,26 @@ def reidentify_dataset(ds: Dataset, key: object) -> int:
     for item in items:
         data = item.get("EncryptedContent")
         syntax = str(item.get("EncryptedContentTransferSyntaxUID", "")).rstrip("\0 ")
-        if not data:
-            continue
-        content = decrypt_enveloped(bytes(data), key, _CONTENT_START
-                                    if syntax == ExplicitVRLittleEndian else b"")
+        if not data or syntax not in _SYNTAXES:
+            continue  # (an item for another reader: the next may be ours)
+        content = decrypt_enveloped(bytes(data), key, _SYNTAXES[syntax])
         if content is not None:
             break
     if content is None:
+        if syntax and syntax not in _SYNTAXES:
+            raise ReidentifyError(f"encrypted content in transfer syntax {syntax}; only "
+                                  "Explicit and Implicit VR Little Endian are read")
         raise ReidentifyError("the key does not open its Encrypted Attributes Sequence "
                               "(it is not the private key of a recipient)")
-    if syntax != ExplicitVRLittleEndian:
-        raise ReidentifyError(f"encrypted content in transfer syntax {syntax or '(none)'}; "
-                              "only Explicit VR Little Endian is read")
     try:
-        decoded = read_dataset(io.BytesIO(content), is_implicit_VR=False,
+        decoded = read_dataset(io.BytesIO(content),
+                               is_implicit_VR=syntax == ImplicitVRLittleEndian,
                                is_little_endian=True)
         modified = decoded.ModifiedAttributesSequence[0]
+        if SPECIFIC_CHARACTER_SET not in modified and SPECIFIC_CHARACTER_SET in ds:
+            # Written without its character set (gdcmanon does): the file's is the best guess.
+            modified._dict[BaseTag(SPECIFIC_CHARACTER_SET)] = ds.get_item(
+                SPECIFIC_CHARACTER_SET)
     except Exception:  # noqa: BLE001  (pydicom's messages may quote values)
         raise ReidentifyError("the decrypted content is not a Modified Attributes "
                               "Sequence") from None
@@ -328,8 +339,12 @@ def reidentify_dataset(ds: Dataset, key: object) -> int:
         if tag in ds and tag not in modified:
             del ds[tag]
     count = 0
+    # Decoded in the item's own character set (pydicom would use the one it was read with).
+    encodings = list(modified._character_set)
     for tag in list(modified.keys()):
-        ds[tag] = modified[tag]
+        element = modified.get_item(tag)
+        ds[tag] = convert_raw_data_element(element, encoding=encodings, ds=modified) \
+            if isinstance(element, RawDataElement) else element
         count += tag != SPECIFIC_CHARACTER_SET
     return count
 
