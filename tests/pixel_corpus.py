@@ -114,7 +114,8 @@ def _anatomy(rows: int, columns: int, seed: int, frame: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:rows, 0:columns].astype(np.float32)
     cy, cx = rows * (0.52 + 0.02 * np.sin(frame)), columns * 0.5
     inside = ((y - cy) / (rows * 0.32)) ** 2 + ((x - cx) / (columns * 0.36)) ** 2 <= 1
-    texture = 0.35 + 0.12 * np.sin(x / 23.0 + frame) * np.cos(y / 31.0)
+    unit = max(rows, columns) / 512  # the texture scales with the image, as anatomy would
+    texture = 0.35 + 0.12 * np.sin(x / (23.0 * unit) + frame) * np.cos(y / (31.0 * unit))
     picture = np.where(inside, texture, 0.03).astype(np.float32)
     picture += rng.normal(0, 0.02, picture.shape).astype(np.float32)
     return np.clip(picture, 0, 1)

@@ -48,7 +48,11 @@ is below what the detector sees."""
 MARGIN = 3
 """Pixels added around every box, plus :data:`MARGIN_RATIO` of its height."""
 MARGIN_RATIO = 0.2
-READ_LIMIT = 8.0
+TALLEST_LINE = 0.2
+"""Regions taller than this share of the frame (and than 64 pixels) are not lines of text: the
+detector takes a textured, noisy region (anatomy, speckle) for one block of text when a frame
+holds no text at all. Lines of burned-in text are a few percent of the frame high."""
+READ_LIMIT = 5.0
 """Lines wider than this many times their height are not read for the allow-list: they are
 blanked whatever they say (no harmless label is that long), which saves most of the reading."""
 
@@ -192,11 +196,15 @@ def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> 
     if quads is None or len(quads) == 0:
         return []
     boxes = []
+    tallest = max(64.0, TALLEST_LINE * rows)
     for quad in np.asarray(quads, dtype=np.float64):
         xs, ys = quad[:, 0] / scale, quad[:, 1] / scale
-        boxes.append(Box(max(0, math.floor(xs.min())), max(0, math.floor(ys.min())),
-                         min(columns, math.ceil(xs.max()) + 1),
-                         min(rows, math.ceil(ys.max()) + 1)))
+        box = Box(max(0, math.floor(xs.min())), max(0, math.floor(ys.min())),
+                  min(columns, math.ceil(xs.max()) + 1), min(rows, math.ceil(ys.max()) + 1))
+        if box.height <= tallest:
+            boxes.append(box)
+        else:
+            log.debug("OCR: a region %d pixels high is no line of text", box.height)
     wanted = [i for i, b in enumerate(boxes)
               if b.area and (read_all or b.width <= READ_LIMIT * b.height)]
     texts: dict[int, str] = {}

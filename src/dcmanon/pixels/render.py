@@ -70,7 +70,7 @@ def to_rgb8(frame: np.ndarray, ds: Dataset) -> np.ndarray:
         return _palette8(values[..., 0], ds)
     rgb = _scaled8(values[..., :3], _bits_stored(ds, values))
     if kind in YBR:
-        from pydicom.pixels import convert_color_space
+        from pydicom.pixels.processing import convert_color_space
 
         # Partial-range YBR converted as full range keeps every contrast, which is all OCR needs.
         rgb = convert_color_space(rgb, "YBR_FULL", "RGB")
@@ -130,14 +130,15 @@ def _scaled8(values: np.ndarray, bits: int) -> np.ndarray:
     if values.dtype == np.uint8 or bits <= 8:
         return values.astype(np.uint8)
     top = float((1 << bits) - 1)
-    return np.rint(np.clip(values, 0, top).astype(np.float32) * (255.0 / top)).astype(np.uint8)
+    scaled: np.ndarray = np.rint(np.clip(values, 0, top).astype(np.float32) * (255.0 / top))
+    return scaled.astype(np.uint8)
 
 
 def _palette8(indices: np.ndarray, ds: Dataset) -> np.ndarray:
     """Palette indices through the dataset's lookup tables (pydicom reads their descriptors,
     segmented tables included), then to 8 bits by the tables' own depth."""
     import numpy as np
-    from pydicom.pixels import apply_color_lut
+    from pydicom.pixels.processing import apply_color_lut
 
     rgb = apply_color_lut(indices, ds)
     descriptor = ds.get("RedPaletteColorLookupTableDescriptor")
