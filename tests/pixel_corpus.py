@@ -227,13 +227,31 @@ def make(kind: str, text: bool = True, rows: int = 512, columns: int = 512) -> C
     return KINDS[kind](text, rows, columns)
 
 
+def _faint(picture: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, Planted]:
+    """A light grey band across the image with text only 12 grey levels brighter (as some
+    ultrasound scanners write the institution in their title bar)."""
+    rows, columns = picture.shape
+    size, y = max(1, round(14 * scale)), round(rows * 0.78)
+    face = font(size)
+    canvas = Image.fromarray(np.rint(picture * 255).astype(np.uint8), mode="L")
+    draw = ImageDraw.Draw(canvas)
+    text, x = "*WESTEND CLINIC* 31-JAN-24", round(columns * 0.3)
+    left, top, right, bottom = draw.textbbox((x, y), text, font=face)
+    draw.rectangle((0, top - 4, columns, bottom + 4), fill=178)
+    draw.text((x, y), text, fill=190, font=face)
+    line = Planted(text, Box(left, top, right, bottom), "identifier")
+    return np.asarray(canvas, dtype=np.float32) / 255.0, line
+
+
 def _picture(rows: int, columns: int, text: bool, seed: int, bands: bool = False,
              scale: float = 1.0) -> tuple[np.ndarray, list[Planted]]:
     picture = _anatomy(rows, columns, seed)
     if not text:
         return picture, []
     layout = _layout(rows, columns, scale) + (_band_layout(rows) if bands else [])
-    return _draw(picture, layout, bands=bands)
+    picture, planted = _draw(picture, layout, bands=bands)
+    picture, faint = _faint(picture, scale)
+    return picture, [*planted, faint]
 
 
 def _mono(photometric: str, bits: int) -> Callable[[bool, int, int], CorpusImage]:
@@ -363,6 +381,8 @@ def _cine(text: bool, rows: int, columns: int) -> CorpusImage:
                 layout = [*layout, ("31/01/2024", "identifier", (columns // 2 - 40, rows - 60),
                                     15)]
             picture, lines = _draw(picture, layout)
+            picture, faint = _faint(picture)
+            lines.append(faint)
             for line in lines:
                 if line not in planted and line.text != "31/01/2024":
                     planted.append(line)

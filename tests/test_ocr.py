@@ -157,7 +157,7 @@ def test_no_identifiers_to_look_for_gives_no_box(images: dict[str, corpus.Corpus
     "Name: E. Mustermann", "ID PAT4711-0815", "PAT 4711 0815", "PAT47110815", "PAT4711-O815",
     "19700101", "1970-01-01", "01/01/1970", "01.01.1970", "Jan 1 1970", "January 1, 1970",
     "1 JAN 1970", "DOB:01-01-1970", "2024-01-31 10:42", "31/01/2024", "01/31/2024",
-    "ACC A24-556731", "A24556731",
+    "ACC A24-556731", "A24556731", "31-JAN-24", "31.01.24", "01/31/24",
 ])
 def test_identifier_spellings_match(text: str) -> None:
     assert ocr.IdentifierMatcher(corpus.IDENTIFIERS).matches(text)

@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = ("OCR of burned-in text needs the OCR engine: pip install 'dcmanon[ocr]' "
                 "(or give --pixels rules to blank by region rules only)")
-MAX_SIDE = 1600
+MAX_SIDE = 1280
 """Frames whose longer side exceeds this are shrunk for detection (text of 20 pixels in a
-3000-pixel radiograph is still 10 pixels high)."""
+2600-pixel radiograph is still 10 pixels high)."""
 MIN_SIDE = 320
 """Frames whose longer side is below this are enlarged: small text in a thumbnail-sized image
 is below what the detector sees."""
@@ -52,6 +52,11 @@ TALLEST_LINE = 0.2
 """Regions taller than this share of the frame (and than 64 pixels) are not lines of text: the
 detector takes a textured, noisy region (anatomy, speckle) for one block of text when a frame
 holds no text at all. Lines of burned-in text are a few percent of the frame high."""
+LOCAL_WINDOW = 15
+LOCAL_GAIN = 8.0
+"""The second view of every frame (:func:`_local_contrast`): neighbourhood and gain."""
+PAD = 16
+"""Pixels of border added around a view for detection."""
 READ_LIMIT = 5.0
 """Lines wider than this many times their height are not read for the allow-list: they are
 blanked whatever they say (no harmless label is that long), which saves most of the reading."""
@@ -176,9 +181,8 @@ def _frame_key(frame: np.ndarray) -> bytes:
 
 
 def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> list[TextLine]:
-    """Detect the lines of one frame; read those that need reading."""
+    """Detect the lines of one frame in both views; read those that need reading."""
     import cv2
-    import numpy as np
 
     image = to_rgb8(frame, ds)
     rows, columns = image.shape[:2]
@@ -191,29 +195,67 @@ def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> 
     shown = image if scale == 1.0 else cv2.resize(
         image, (max(1, round(columns * scale)), max(1, round(rows * scale))),
         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    detected = engine(shown, use_det=True, use_cls=False, use_rec=False)
-    quads = getattr(detected, "boxes", None)
-    if quads is None or len(quads) == 0:
-        return []
-    boxes = []
-    tallest = max(64.0, TALLEST_LINE * rows)
-    for quad in np.asarray(quads, dtype=np.float64):
-        xs, ys = quad[:, 0] / scale, quad[:, 1] / scale
-        box = Box(max(0, math.floor(xs.min())), max(0, math.floor(ys.min())),
-                  min(columns, math.ceil(xs.max()) + 1), min(rows, math.ceil(ys.max()) + 1))
-        if box.height <= tallest:
-            boxes.append(box)
-        else:
-            log.debug("OCR: a region %d pixels high is no line of text", box.height)
-    wanted = [i for i, b in enumerate(boxes)
-              if b.area and (read_all or b.width <= READ_LIMIT * b.height)]
+    found: list[tuple[Box, np.ndarray]] = []
+    for view in (shown, _local_contrast(shown)):
+        for box in _detect(engine, view, scale, rows, columns):
+            if not any(_inside(box, other) for other, _ in found):
+                found.append((box, view))
+    wanted = [i for i, (b, _) in enumerate(found)
+              if read_all or b.width <= READ_LIMIT * b.height]
     texts: dict[int, str] = {}
     if wanted:
-        crops = [shown[_crop(boxes[i], scale, shown.shape)] for i in wanted]
+        crops = [found[i][1][_crop(found[i][0], scale, found[i][1].shape)] for i in wanted]
         recognised = engine.recognize_txt(crops)
         for i, text in zip(wanted, recognised.txts or (), strict=False):
             texts[i] = str(text)
-    return [TextLine(box, texts.get(i)) for i, box in enumerate(boxes) if box.area]
+    return [TextLine(box, texts.get(i)) for i, (box, _) in enumerate(found)]
+
+
+def _local_contrast(image: np.ndarray) -> np.ndarray:
+    """Each pixel's difference from its neighbourhood, amplified: text a few grey levels off its
+    background (grey on a grey band) stands out as well as white on black."""
+    import cv2
+    import numpy as np
+
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    # The median keeps the edges of bands and bars, which would otherwise outshine the text.
+    background = cv2.medianBlur(gray, LOCAL_WINDOW).astype(np.float32)
+    difference = gray.astype(np.float32) - background
+    local = np.clip(difference * LOCAL_GAIN + 128.0, 0, 255).astype(np.uint8)
+    return np.repeat(local[..., None], 3, axis=-1)
+
+
+def _detect(engine: Any, view: np.ndarray, scale: float, rows: int, columns: int) -> list[Box]:
+    """The boxes of the lines the detector finds in one view, in the frame's pixels."""
+    import cv2
+    import numpy as np
+
+    # A border of the view's own edge colour: text cut by the edge of the frame is found.
+    edges = np.concatenate([view[0], view[-1], view[:, 0], view[:, -1]])
+    colour = [int(v) for v in np.median(edges, axis=0)]
+    padded = cv2.copyMakeBorder(view, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, value=colour)
+    detected = engine(padded, use_det=True, use_cls=False, use_rec=False)
+    quads = getattr(detected, "boxes", None)
+    if quads is None or len(quads) == 0:
+        return []
+    tallest = max(24.0, TALLEST_LINE * rows)
+    boxes = []
+    for quad in np.asarray(quads, dtype=np.float64):
+        xs, ys = (quad[:, 0] - PAD) / scale, (quad[:, 1] - PAD) / scale
+        box = Box(max(0, math.floor(xs.min())), max(0, math.floor(ys.min())),
+                  min(columns, math.ceil(xs.max()) + 1), min(rows, math.ceil(ys.max()) + 1))
+        if box.height > tallest:
+            log.debug("OCR: a region %d pixels high is no line of text", box.height)
+        elif box.area:
+            boxes.append(box)
+    return boxes
+
+
+def _inside(box: Box, other: Box) -> bool:
+    """Whether most of ``box`` lies within ``other`` (the same line found in both views)."""
+    width = min(box.right, other.right) - max(box.left, other.left)
+    height = min(box.bottom, other.bottom) - max(box.top, other.top)
+    return width > 0 and height > 0 and width * height >= 0.7 * box.area
 
 
 def _crop(box: Box, scale: float, shape: tuple[int, ...]) -> tuple[slice, slice]:
@@ -278,7 +320,7 @@ class IdentifierMatcher:
                     continue
                 spellings = [value]
                 if re.fullmatch(r"\d{8}", value):
-                    spellings += date_spellings(value)
+                    spellings += date_spellings(value) + _short_year_spellings(value)
                 for spelling in spellings:
                     folded = fold(spelling)
                     if any(c.isdigit() for c in folded):
@@ -310,6 +352,17 @@ class IdentifierMatcher:
             return True
         digits = _compact(folded).translate(_CONFUSED)
         return any(term in digits for term in self.compact)
+
+
+def _short_year_spellings(value: str) -> list[str]:
+    """A DA value's spellings with a two-digit year, as scanners print them in their title
+    bars (``31-JAN-24``, ``31.01.24``, ``01/31/24``)."""
+    year, month, day = value[2:4], value[4:6], value[6:8]
+    if not ("01" <= month <= "12" and "01" <= day <= "31"):
+        return []
+    name = _MONTHS[int(month) - 1]
+    return [f"{day}-{name}-{year}", f"{int(day)}-{name}-{year}", f"{day}.{month}.{year}",
+            f"{month}/{day}/{year}", f"{year}{month}{day}"]
 
 
 def _compact(folded: str) -> str:
