@@ -217,6 +217,13 @@ def test_large_images_are_shrunk_for_detection_and_boxes_mapped_back(
     assert holding and min(b.width for b in holding) < 2 * name.box.width
 
 
+def test_frames_too_small_to_hold_a_line_are_not_read() -> None:
+    image = corpus.make("monochrome2_8")
+    assert ocr.find_text_boxes(image.frames[:, :12, :200], image.stored_ds) == []
+    # The same corner with room for its text is read.
+    assert ocr.find_text_boxes(image.frames[:, :64, :200], image.stored_ds)
+
+
 def test_frames_must_be_four_dimensional(images: dict[str, corpus.CorpusImage]) -> None:
     image = images["monochrome2_8"]
     with pytest.raises(ValueError, match="4-D"):

@@ -9,6 +9,8 @@ What is read is never logged nor returned by :func:`find_text_boxes`: it is PHI.
 How frames are read:
 
 * each frame is shown in 8 bits (:mod:`dcmanon.pixels.render`); identical frames are read once;
+* lines are detected in two views of the frame: as shown, and its local contrast (faint text
+  on a grey band stands out there);
 * frames larger than :data:`MAX_SIDE` pixels are shrunk for detection and the boxes mapped back;
 * a multi-frame image's boxes are joined over its frames and apply to *every* frame: burned-in
   text stays in place from frame to frame, and a frame where the detector missed a line (its
@@ -45,6 +47,9 @@ MAX_SIDE = 1280
 MIN_SIDE = 320
 """Frames whose longer side is below this are enlarged: small text in a thumbnail-sized image
 is below what the detector sees."""
+SMALLEST_SIDE = 16
+"""Frames narrower or lower than this are not read: no legible line of text fits (dose grids,
+icons); the detector only sees noise there."""
 MARGIN = 3
 """Pixels added around every box, plus :data:`MARGIN_RATIO` of its height."""
 MARGIN_RATIO = 0.2
@@ -184,8 +189,10 @@ def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> 
     """Detect the lines of one frame in both views; read those that need reading."""
     import cv2
 
+    rows, columns = int(frame.shape[0]), int(frame.shape[1])
+    if min(rows, columns) < SMALLEST_SIDE:
+        return []
     image = to_rgb8(frame, ds)
-    rows, columns = image.shape[:2]
     longest = max(rows, columns)
     scale = 1.0
     if longest > MAX_SIDE:
