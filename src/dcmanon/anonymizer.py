@@ -38,6 +38,9 @@ from dcmanon.io.streaming import (
     needs_full_read,
     release_bulk,
 )
+from dcmanon.pixels.clean import PixelOutcome, PixelPlan
+from dcmanon.pixels.rawheader import needs_pixel_work
+from dcmanon.pixels.setup import build_cleaner
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ class DatasetOutcome:
     """Why the output may still need a look (e.g. burned-in text in its pixels)."""
     mappings: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
     """(kind, original, pseudonym) pairs — only when asked: they re-identify."""
+    pixels: PixelOutcome | None = None
+    """What the pixel stage did (None: the image was not looked at)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,9 @@ class FileResult:
     """(kind, original, pseudonym) pairs — only when asked: they re-identify."""
     size: int = 0
     """Bytes read from the input (0 when it was not read)."""
+    pixels: dict[str, Any] | None = None
+    """What the pixel stage did: boxes blanked by rules and by OCR, frames touched, the
+    transfer syntax written (:meth:`dcmanon.pixels.clean.PixelOutcome.record`); never text."""
 
 
 class Anonymizer:
@@ -114,6 +122,9 @@ class Anonymizer:
     max_nesting : int
         A file whose sequences nest more levels deep than this fails (default 64, at most
         128; :mod:`dcmanon.dicom.nesting`).
+    pixels : str, optional
+        Burned-in text: ``off``, ``rules``, ``flagged`` or ``all`` (``--pixels``); default the
+        configuration's ``pixels.mode`` (``flagged``). See :mod:`dcmanon.pixels.clean`.
 
     Examples
     --------
@@ -132,8 +143,10 @@ class Anonymizer:
                  validate_output: bool = False, today: dt.date | None = None,
                  record_mappings: bool = False, fast_path: bool = True,
                  max_inflated_size: int = MAX_INFLATED_SIZE,
-                 max_nesting: int = MAX_NESTING) -> None:
+                 max_nesting: int = MAX_NESTING, pixels: str | None = None) -> None:
         self.config = config
+        self.pixels = pixels
+        self._pixels = build_cleaner(config.pixels, pixels)
         self.max_inflated_size = check_size_limit(max_inflated_size)
         self.max_nesting = check_nesting_limit(max_nesting)
         self.validate_input = validate_input
@@ -156,7 +169,8 @@ class Anonymizer:
         return {"config": self.config, "validate_input": self.validate_input,
                 "validate_output": self.validate_output, "today": self.today,
                 "record_mappings": self.record_mappings, "fast_path": self.fast_path,
-                "max_inflated_size": self.max_inflated_size, "max_nesting": self.max_nesting}
+                "max_inflated_size": self.max_inflated_size, "max_nesting": self.max_nesting,
+                "pixels": self.pixels}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
@@ -192,7 +206,16 @@ class Anonymizer:
         deep = too_deep(ds, self.max_nesting)
         if deep is not None:
             raise InputError(nesting_problem(deep, self.max_nesting))
-        return self._outcome(ds)
+        plan = self._pixels.plan(ds)
+        return self._with_pixels(self._outcome(ds), plan, ds)
+
+    def _with_pixels(self, outcome: DatasetOutcome, plan: PixelPlan | None,
+                     ds: Dataset) -> DatasetOutcome:
+        """Run the pixel stage on the de-identified ``ds`` (its plan made before)."""
+        if plan is None:
+            return outcome
+        pixels = self._pixels.apply(plan, ds)
+        return DatasetOutcome(outcome.actions, outcome.flags, outcome.mappings, pixels)
 
     def _outcome(self, ds: Dataset) -> DatasetOutcome:
         drop_signatures(ds, nested=False)
@@ -240,6 +263,9 @@ class Anonymizer:
             fast = self._fast_output(src)
         except InputError as exc:  # nested past the limit
             return _failed(src, "" if callable(target) else os.fspath(target), exc)
+        if fast is not None and fast.source is not None and needs_pixel_work(
+                self._pixels, fast.source):
+            fast = None  # the pixels need decoding: pydicom's path
         if fast is not None:
             return self._write_fast(fast, src, target, exclusive, temp_dir, replace_before,
                                     sync)
@@ -261,7 +287,8 @@ class Anonymizer:
 
         return _written(src, dst, write) or FileResult(
             src, dst, FileStatus.DONE, outcome.actions, flags=outcome.flags,
-            mappings=outcome.mappings, size=_size(src))
+            mappings=outcome.mappings, size=_size(src),
+            pixels=outcome.pixels.record() if outcome.pixels is not None else None)
 
     def _fast_output(self, src: str) -> FastOutput | None:
         """The fast path's output, or None: the file then takes pydicom's path, which reads
@@ -309,16 +336,17 @@ class Anonymizer:
         A rule that changes a large value needs it: the file is then read again in full.
         """
         ds = self._read(src, defer=True)  # (its nesting checked)
+        plan = self._pixels.plan(ds)  # on the original header
         if needs_full_read(ds):  # big endian (deflated files are read in full already)
             if has_deferred(ds):
                 ds = self._read(src, defer=False)
-            return ds, self._outcome(ds)
+            return ds, self._with_pixels(self._outcome(ds), plan, ds)
         held = hold_bulk(ds)
         outcome = self._outcome(ds)
         if held and not release_bulk(ds, held):
             ds = self._read(src, defer=False)
             outcome = self._outcome(ds)
-        return ds, outcome
+        return ds, self._with_pixels(outcome, plan, ds)
 
     def _read(self, src: str, *, defer: bool) -> FileDataset:
         return read_dicom(src, defer=defer, max_inflated_size=self.max_inflated_size,

@@ -17,6 +17,7 @@ from typing import Any
 
 import json5
 
+from dcmanon.config.pixels import PixelSection, pixel_section
 from dcmanon.config.selectors import Selector, SelectorError, parse_selector
 from dcmanon.config.settings import (
     ALL_SETTING_KEYS,
@@ -31,7 +32,7 @@ from dcmanon.profiles import PROFILES, Option, Profile
 
 SECTIONS = ("rules", "defaultSettings", "customSettings", "parameters", "profile", "options",
             "pseudonymPrefix",
-            "unmatched")
+            "unmatched", "pixels")
 RULE_FIELDS = ("tag", "dicomTagPath", "method", "setting", "params")
 KEYED_METHODS = {
     Method.DATE_SHIFT: "dateShiftKey",
@@ -76,6 +77,8 @@ class Config:
     patient_key: str = field(default="", repr=False)
     """Key of patient pseudonyms and per-patient date offsets."""
     pseudonym_prefix: str = DEFAULT_PREFIX
+    pixels: PixelSection = field(default_factory=PixelSection)
+    """The ``pixels`` section: burned-in text (:mod:`dcmanon.config.pixels`)."""
 
 
 def load_config(path: str | os.PathLike[str], *, secret: str | None = None,
@@ -135,6 +138,7 @@ def parse_config(text: str | Mapping[str, Any], *, source: str = "configuration"
         raw = {**{k: v for k, v in raw.items() if str(k).lower() not in
                   {o.lower() for o in overrides}}, **overrides}
     builder = _Builder(raw, secret if secret is not None else os.environ.get(KEY_ENV))
+    builder.source = source
     config = builder.build()
     if builder.problems:
         raise ConfigError(builder.problems, source)
@@ -179,6 +183,8 @@ class _Builder:
 
     def __init__(self, raw: Mapping[str, Any], secret: str | None) -> None:
         self.problems: list[ConfigProblem] = []
+        self.source: str | None = None
+        """The configuration file (relative script paths of ``pixels`` start from it)."""
         self.secret = secret
         self.generated: dict[str, str] = {}
         self.weak: set[str] = set()
@@ -245,8 +251,10 @@ class _Builder:
         if profile is not None:
             uid_key = parameters.get("refreshUIDKey") or self._derived_key(Method.REFRESH_UID)
             patient_key = self._derived_key_named("patient")
+        pixels = pixel_section(self.sections.get("pixels"), self.problem,
+                               self.source)
         return Config(tuple(rules), unmatched, profile, tuple(sorted(self.generated)),
-                      tuple(sorted(self.weak)), uid_key, patient_key, prefix)
+                      tuple(sorted(self.weak)), uid_key, patient_key, prefix, pixels)
 
     def _profile(self) -> Profile | None:
         """The ``profile`` (a built-in name) and its ``options`` (PS3.15 option names)."""

@@ -1,0 +1,277 @@
+"""One image's pixel stage: decide (on the original header), then blank (after the header).
+
+:class:`PixelCleaner` is built once per run from the mode and the rule sets. For each file,
+:meth:`PixelCleaner.plan` reads the *original* header — the rules' conditions, whether the
+image is likely to carry text, the file's own identifiers for OCR's "identifiers only" — and
+:meth:`PixelCleaner.apply` then blanks the de-identified dataset's pixels. An image no box
+applies to keeps its PixelData bytes exactly.
+
+Modes: ``off`` (nothing), ``rules`` (region rules only), ``flagged`` (rules, then OCR on images
+likely to carry text), ``all`` (rules, then OCR on every image).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+
+from dcmanon.errors import MissingExtraError
+from dcmanon.pixels.boxes import Box
+from dcmanon.pixels.rules import DatasetHeader, Header, RuleSet, matched_boxes, parse_tag
+
+_log = logging.getLogger(__name__)
+
+PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+TEXT_MODALITIES = frozenset({"US", "SC", "OT", "XA", "ES", "DOC"})
+"""Modalities whose images are likely to carry burned-in text (OCR'd in ``flagged`` mode)."""
+TEXT_IMAGE_TYPES = ("SECONDARY", "SCREEN SAVE", "DERIVED")
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+"""Secondary capture SOP classes (single frame and the four multi-frame ones)."""
+FLAG_TAGS = tuple(parse_tag(k) for k in ("BurnedInAnnotation", "Modality", "ImageType",
+                                         "SOPClassUID"))
+CLEAN_PIXEL_CODE = ("113101", "Clean Pixel Data Option")
+
+
+class PixelMode(str, Enum):
+    """How burned-in text is handled (``--pixels``)."""
+
+    OFF = "off"
+    RULES = "rules"
+    FLAGGED = "flagged"
+    ALL = "all"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class PixelPlan:
+    """What to do to one image, decided on its original header."""
+
+    boxes: tuple[Box, ...]
+    """Boxes of the region rules that apply."""
+    rules: tuple[str, ...]
+    """Names of those rules."""
+    ocr_reason: str | None
+    """Why OCR runs on this image (None: it does not)."""
+    identifiers: tuple[str, ...] | None = field(default=None, repr=False)
+    """With "identifiers only": the file's own identifiers (OCR blanks only these)."""
+
+
+@dataclass(frozen=True)
+class PixelOutcome:
+    """What the pixel stage did to one image (never the text it read)."""
+
+    rule_boxes: int = 0
+    ocr_boxes: int = 0
+    frames: tuple[int, ...] = ()
+    """0-based frames that changed."""
+    rules: tuple[str, ...] = ()
+    ocr: bool = False
+    """Whether OCR read the image."""
+    transfer_syntax: str | None = None
+    """The syntax written when the pixel data was re-encoded or written native."""
+    overlays: int = 0
+    """Overlay planes blanked in the same boxes."""
+    icon_removed: bool = False
+
+    @property
+    def cleaned(self) -> bool:
+        return bool(self.frames)
+
+    def record(self) -> dict[str, Any]:
+        """A JSON-ready record for the run report."""
+        out: dict[str, Any] = {"boxes": self.rule_boxes + self.ocr_boxes,
+                               "by_rules": self.rule_boxes, "by_ocr": self.ocr_boxes,
+                               "ocr": self.ocr, "frames": len(self.frames)}
+        if self.rules:
+            out["rules"] = list(self.rules)
+        if self.transfer_syntax:
+            out["transfer_syntax"] = self.transfer_syntax
+        if self.overlays:
+            out["overlays"] = self.overlays
+        if self.icon_removed:
+            out["icon_removed"] = True
+        return out
+
+
+class PixelCleaner:
+    """Decide and blank burned-in text for one run.
+
+    Parameters
+    ----------
+    mode : PixelMode
+        ``off``, ``rules``, ``flagged`` or ``all``.
+    rule_sets : sequence of RuleSet
+        The configuration's rules, then the default library (unless turned off).
+    identifiers_only : bool
+        OCR blanks only text matching the file's own identifiers (names, IDs, dates).
+    """
+
+    def __init__(self, mode: PixelMode, rule_sets: Sequence[RuleSet] = (), *,
+                 identifiers_only: bool = False) -> None:
+        self.mode = mode
+        self.rule_sets = tuple(rule_sets) if mode is not PixelMode.OFF else ()
+        self.identifiers_only = identifiers_only
+        tags: set[int] = set(FLAG_TAGS)
+        for rule_set in self.rule_sets:
+            tags.update(rule_set.tags)
+        self.tags = frozenset(tags)
+        """Every header element a decision reads (the key of :meth:`needs_work`'s cache)."""
+        self._decisions: dict[tuple[object, ...], bool] = {}
+
+    def ocr_reason(self, header: Header) -> str | None:
+        """Why OCR reads this image in this mode (None: it does not)."""
+        if self.mode is PixelMode.ALL:
+            return "--pixels all"
+        if self.mode is not PixelMode.FLAGGED:
+            return None
+        if (header.text(FLAG_TAGS[0]) or "").strip().upper() == "YES":
+            return "BurnedInAnnotation is YES"
+        modality = (header.text(FLAG_TAGS[1]) or "").strip().upper()
+        if modality in TEXT_MODALITIES:
+            return f"modality {modality}"
+        image_type = (header.text(FLAG_TAGS[2]) or "").upper().split("\\")
+        for kind in TEXT_IMAGE_TYPES:
+            if kind in (v.strip() for v in image_type):
+                return f"ImageType {kind}"
+        if (header.text(FLAG_TAGS[3]) or "").startswith(SECONDARY_CAPTURE_PREFIX):
+            return "a secondary capture"
+        return None
+
+    def cached_decision(self, key: tuple[object, ...]) -> bool | None:
+        """:meth:`needs_work`'s answer for ``key`` when it is known."""
+        return self._decisions.get(key)
+
+    def needs_work(self, header: Header, key: tuple[object, ...] | None = None) -> bool:
+        """Whether an image with this header (and pixel data) goes through the pixel stage:
+        OCR is due, or some rule's condition holds. ``key`` (the raw values of :attr:`tags`)
+        caches the answer: the files of a series share them."""
+        if self.mode is PixelMode.OFF:
+            return False
+        if key is not None and key in self._decisions:
+            return self._decisions[key]
+        answer = self.ocr_reason(header) is not None or any(
+            rule_set.matching(header) for rule_set in self.rule_sets)
+        if key is not None:
+            if len(self._decisions) > 4096:
+                self._decisions.clear()
+            self._decisions[key] = answer
+        return answer
+
+    def plan(self, ds: Dataset) -> PixelPlan | None:
+        """Decide on the original header of ``ds`` (call before de-identifying it); None when
+        the image is left as it is (no pixel data, no rule, no OCR)."""
+        if self.mode is PixelMode.OFF or not any(t in ds for t in PIXEL_DATA_TAGS):
+            return None
+        if "Rows" not in ds or "Columns" not in ds:
+            return None
+        header = DatasetHeader(ds)
+        boxes, names = matched_boxes(self.rule_sets, header, int(ds.Columns), int(ds.Rows))
+        reason = self.ocr_reason(header)
+        if not boxes and reason is None:
+            return None
+        identifiers = None
+        if reason is not None and self.identifiers_only:
+            from dcmanon.phi.identifiers import collect_identifiers
+
+            identifiers = tuple(collect_identifiers(ds).terms)
+        return PixelPlan(tuple(dict.fromkeys(boxes)), tuple(names), reason, identifiers)
+
+    def apply(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
+        """Blank the plan's boxes (and OCR's) in the de-identified ``ds``, in place.
+
+        Raises
+        ------
+        MissingExtraError
+            If OCR is due and the OCR engine (or numpy and the codecs) is not installed.
+        PixelError
+            If the pixel data cannot be decoded or blanked.
+        """
+        from dcmanon.pixels import codec
+        from dcmanon.pixels.blank import blank_native
+
+        codec.require_numpy()
+        decoded = None
+        if "PixelData" not in ds:
+            return PixelOutcome()  # float / double float pixel data: not handled here
+        if ds.file_meta.TransferSyntaxUID.is_compressed:
+            decoded = codec.decode_in_place(ds)
+        ocr_boxes: list[Box] = []
+        if plan.ocr_reason is not None:
+            ocr_boxes = _ocr(codec.stored_frames(ds), ds, plan)
+        boxes = list(plan.boxes) + ocr_boxes
+        if not boxes:
+            if decoded is not None:
+                raise AssertionError("decoded without boxes")  # the caller keeps the original
+            return PixelOutcome(ocr=plan.ocr_reason is not None)
+        data = bytearray(ds.PixelData)
+        frames = blank_native(data, ds, boxes)
+        ds.PixelData = bytes(data)
+        syntax = codec.encode_back(ds, decoded) if decoded is not None else None
+        overlays = _blank_overlays(ds, boxes)
+        icon = "IconImageSequence" in ds
+        if icon:
+            del ds.IconImageSequence
+        if frames:
+            _record_clean(ds)
+        return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(frames)), plan.rules,
+                            plan.ocr_reason is not None, syntax, overlays, icon)
+
+
+def _ocr(frames: Any, ds: Dataset, plan: PixelPlan) -> list[Box]:
+    try:
+        from dcmanon.pixels import ocr  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise MissingExtraError(
+            f"the image needs OCR ({plan.ocr_reason}) and the OCR engine is not installed: "
+            "install dcmanon[ocr], or give --pixels rules to accept the risk of text "
+            "left in the pixels") from None
+    found: list[Box] = ocr.find_text_boxes(frames, ds, identifiers=plan.identifiers)
+    return found
+
+
+def _blank_overlays(ds: Dataset, boxes: Sequence[Box]) -> int:
+    """Blank the same boxes in every overlay plane kept in ``ds`` (60xx,3000)."""
+    from dcmanon.pixels.blank import blank_overlay
+
+    count = 0
+    for group in range(0x6000, 0x6020, 2):
+        element = ds.get((group << 16) | 0x3000)
+        if element is None or not isinstance(element.value, bytes):
+            continue
+        rows = ds.get((group << 16) | 0x0010)
+        columns = ds.get((group << 16) | 0x0011)
+        if rows is None or columns is None:
+            continue
+        origin = ds.get((group << 16) | 0x0050)
+        top, left = (int(origin.value[0]) - 1, int(origin.value[1]) - 1) if origin else (0, 0)
+        frames_element = ds.get((group << 16) | 0x0015)
+        frames = int(frames_element.value) if frames_element is not None else 1
+        shifted = [Box(b.left - left, b.top - top, b.right - left, b.bottom - top, b.frames)
+                   .clipped(int(columns.value), int(rows.value)) for b in boxes]
+        data = bytearray(element.value)
+        if blank_overlay(data, int(rows.value), int(columns.value), frames, shifted):
+            element.value = bytes(data)
+            count += 1
+    return count
+
+
+def _record_clean(ds: Dataset) -> None:
+    """BurnedInAnnotation NO and the Clean Pixel Data Option code: the image was cleaned."""
+    ds.BurnedInAnnotation = "NO"
+    if "PatientIdentityRemoved" not in ds:
+        return  # no de-identification record to add to (no profile)
+    items = list(ds.get("DeidentificationMethodCodeSequence") or [])
+    if not any(item.get("CodeValue") == CLEAN_PIXEL_CODE[0] for item in items):
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator = CLEAN_PIXEL_CODE[0], "DCM"
+        item.CodeMeaning = CLEAN_PIXEL_CODE[1]
+        items.append(item)
+        ds.DeidentificationMethodCodeSequence = DicomSequence(items)
