@@ -48,7 +48,7 @@ def base(modality: str = "US", sop_class: str = UltrasoundImageStorage, rows: in
 def native(ds: Dataset, values: np.ndarray, photometric: str, bits: int = 8,
            signed: bool = False, planar: int = 0) -> Dataset:
     """Fill ``ds`` with native pixel data from a (frames, rows, columns, samples) array."""
-    frames, rows, columns, samples = values.shape
+    frames, _, _, samples = values.shape
     ds.PhotometricInterpretation = photometric
     ds.SamplesPerPixel = samples
     allocated = 8 if bits <= 8 else 16
@@ -85,7 +85,6 @@ def jpeg_baseline(ds: Dataset, rgb: np.ndarray) -> Dataset:
     """A YBR_FULL_422 JPEG baseline image (encoded by Pillow, 4:2:2)."""
     from PIL import Image
 
-    frames, rows, columns, _ = rgb.shape
     buffer = io.BytesIO()
     Image.fromarray(rgb[0].astype(np.uint8), "RGB").save(buffer, "JPEG", quality=95,
                                                           subsampling=1)

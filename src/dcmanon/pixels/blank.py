@@ -53,7 +53,7 @@ def black(ds: Any) -> list[int]:
 def _darkest_entry(ds: Any) -> int:
     """The stored value whose palette colour is darkest (lowest luminance)."""
     import numpy as np
-    from pydicom.pixels import apply_color_lut
+    from pydicom.pixels.processing import apply_color_lut
 
     bits = int(ds.get("BitsStored") or 8)
     descriptor = ds.get("RedPaletteColorLookupTableDescriptor")

@@ -136,7 +136,7 @@ def _line(line: str) -> list[tuple[bool, Expression]]:
     if parts and not parts[0].strip():
         parts = parts[2:]
     found: list[tuple[bool, Expression]] = [(False, _criterion(parts[0]))]
-    for operator, text in zip(parts[1::2], parts[2::2]):
+    for operator, text in zip(parts[1::2], parts[2::2], strict=True):
         found.append((operator == "||", _criterion(text)))
     return found
 

@@ -217,7 +217,7 @@ def _area_json(area: Rect | str) -> Any:
 def _expression_json(expression: Expression) -> Any:
     if isinstance(expression, Condition):
         keyword = tag_name(expression.tag).split(" ")[-1]
-        out: dict[str, Any] = {"tag": keyword if not keyword.startswith("(") else keyword}
+        out: dict[str, Any] = {"tag": keyword}
         name = _SPELLED.get(expression.operation, expression.operation)
         out[name] = True if expression.operation in ("present", "missing", "empty") \
             else expression.value

@@ -16,10 +16,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from typing import Any, Protocol
 
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom._dicom_dict import RepeatersDictionary
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.tag import Tag
 
 from dcmanon.pixels.boxes import Box
@@ -373,9 +374,9 @@ def resolve(steps: Iterable[tuple[bool, Box]], columns: int, rows: int) -> list[
         chosen = [(keep, box) for keep, box in steps if keep or box.frames == frames]
         xs = sorted({0, columns, *(b.left for _, b in chosen), *(b.right for _, b in chosen)})
         ys = sorted({0, rows, *(b.top for _, b in chosen), *(b.bottom for _, b in chosen)})
-        for top, bottom in zip(ys, ys[1:]):
+        for top, bottom in pairwise(ys):
             start: int | None = None
-            for left, right in zip(xs, xs[1:]):
+            for left, right in pairwise(xs):
                 blank = False
                 for keep, b in chosen:
                     if b.left <= left and right <= b.right and b.top <= top and bottom <= b.bottom:
