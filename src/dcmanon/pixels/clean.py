@@ -62,6 +62,9 @@ class PixelPlan:
     """Why OCR runs on this image (None: it does not)."""
     identifiers: tuple[str, ...] | None = field(default=None, repr=False)
     """With "identifiers only": the file's own identifiers (OCR blanks only these)."""
+    overlays: tuple[tuple[int, int, int, int, int, int], ...] = ()
+    """(group, rows, columns, top, left, frames) of each overlay plane with OverlayData, read
+    before the profile may remove its geometry."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,8 @@ class PixelCleaner:
             from dcmanon.phi.identifiers import collect_identifiers
 
             identifiers = tuple(collect_identifiers(ds).terms)
-        return PixelPlan(tuple(dict.fromkeys(boxes)), tuple(names), reason, identifiers)
+        return PixelPlan(tuple(dict.fromkeys(boxes)), tuple(names), reason, identifiers,
+                         _overlay_planes(ds))
 
     def apply(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
         """Blank the plan's boxes (and OCR's) in the de-identified ``ds``, in place.
@@ -215,7 +219,7 @@ class PixelCleaner:
         frames = blank_native(data, ds, boxes)
         ds.PixelData = bytes(data)
         syntax = codec.encode_back(ds, decoded) if decoded is not None else None
-        overlays = _blank_overlays(ds, boxes)
+        overlays = _blank_overlays(ds, boxes, plan.overlays)
         icon = "IconImageSequence" in ds
         if icon:
             del ds.IconImageSequence
@@ -237,27 +241,39 @@ def _ocr(frames: Any, ds: Dataset, plan: PixelPlan) -> list[Box]:
     return found
 
 
-def _blank_overlays(ds: Dataset, boxes: Sequence[Box]) -> int:
-    """Blank the same boxes in every overlay plane kept in ``ds`` (60xx,3000)."""
-    from dcmanon.pixels.blank import blank_overlay
-
-    count = 0
+def _overlay_planes(ds: Dataset) -> tuple[tuple[int, int, int, int, int, int], ...]:
+    """Geometry of every overlay plane whose bits are in OverlayData (60xx,3000)."""
+    planes = []
     for group in range(0x6000, 0x6020, 2):
-        element = ds.get((group << 16) | 0x3000)
-        if element is None or not isinstance(element.value, bytes):
+        if (group << 16) | 0x3000 not in ds:
             continue
         rows = ds.get((group << 16) | 0x0010)
         columns = ds.get((group << 16) | 0x0011)
-        if rows is None or columns is None:
+        if rows is None or columns is None or not rows.value or not columns.value:
             continue
         origin = ds.get((group << 16) | 0x0050)
-        top, left = (int(origin.value[0]) - 1, int(origin.value[1]) - 1) if origin else (0, 0)
-        frames_element = ds.get((group << 16) | 0x0015)
-        frames = int(frames_element.value) if frames_element is not None else 1
+        top, left = (int(origin.value[0]) - 1, int(origin.value[1]) - 1) if (
+            origin is not None and origin.VM == 2) else (0, 0)
+        count = ds.get((group << 16) | 0x0015)
+        frames = int(count.value) if count is not None and count.value else 1
+        planes.append((group, int(rows.value), int(columns.value), top, left, frames))
+    return tuple(planes)
+
+
+def _blank_overlays(ds: Dataset, boxes: Sequence[Box],
+                    planes: Sequence[tuple[int, int, int, int, int, int]]) -> int:
+    """Blank the same boxes in every overlay plane the output keeps (60xx,3000)."""
+    from dcmanon.pixels.blank import blank_overlay
+
+    count = 0
+    for group, rows, columns, top, left, frames in planes:
+        element = ds.get((group << 16) | 0x3000)
+        if element is None or not isinstance(element.value, bytes):
+            continue  # removed by the profile
         shifted = [Box(b.left - left, b.top - top, b.right - left, b.bottom - top, b.frames)
-                   .clipped(int(columns.value), int(rows.value)) for b in boxes]
+                   .clipped(columns, rows) for b in boxes]
         data = bytearray(element.value)
-        if blank_overlay(data, int(rows.value), int(columns.value), frames, shifted):
+        if blank_overlay(data, rows, columns, frames, shifted):
             element.value = bytes(data)
             count += 1
     return count
