@@ -217,7 +217,7 @@ def test_configuration_rules_with_frames_keep_and_errors() -> None:
     with pytest.raises(ConfigError, match=r"pixels\.rules\[0\]\.blank\[0\]: a rectangle"):
         build_cleaner(parse_config({"profile": "basic", "pixels": {"rules": [
             {"blank": [[0, 0, -1, 1]]}]}}, secret=KEY).pixels)
-    with pytest.raises(ConfigError, match="pixels.mode: must be one of"):
+    with pytest.raises(ConfigError, match=r"pixels\.mode: must be one of"):
         parse_config({"profile": "basic", "pixels": {"mode": "some"}}, secret=KEY)
 
 

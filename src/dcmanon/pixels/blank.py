@@ -19,10 +19,40 @@ from dcmanon.pixels.boxes import Box
 __all__ = ["PixelError", "black", "blank_native", "blank_overlay", "image_geometry"]
 
 
+GEOMETRY = (("NumberOfFrames", "(0028,0008)"), ("Rows", "(0028,0010)"),
+            ("Columns", "(0028,0011)"), ("SamplesPerPixel", "(0028,0002)"),
+            ("BitsAllocated", "(0028,0100)"))
+
+
 def image_geometry(ds: Any) -> tuple[int, int, int, int]:
-    """(frames, rows, columns, samples per pixel) of the image."""
-    frames = int(ds.get("NumberOfFrames") or 1)
-    return frames, int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel") or 1)
+    """(frames, rows, columns, samples per pixel) of the image.
+
+    Raises
+    ------
+    PixelError
+        If one of them is not a positive number (the element is named, not its value).
+    """
+    found = []
+    for keyword, tag in GEOMETRY[:4]:
+        value = ds.get(keyword)
+        try:
+            number = 1 if value in (None, "") and keyword in ("NumberOfFrames",
+                                                              "SamplesPerPixel") else int(value)
+        except (TypeError, ValueError):
+            number = 0
+        if number < 1:
+            raise PixelError(f"{tag} {keyword} is not a positive number: the pixel data "
+                             "cannot be cleaned")
+        found.append(number)
+    return found[0], found[1], found[2], found[3]
+
+
+def little_endian(ds: Any) -> bool:
+    """Whether the PixelData bytes held by ``ds`` are Little Endian (as they were read)."""
+    try:
+        return bool(ds.original_encoding[1] if ds.original_encoding[1] is not None else True)
+    except AttributeError:
+        return True
 
 
 def black(ds: Any) -> list[int]:
@@ -93,13 +123,16 @@ def blank_native(data: bytearray | memoryview, ds: Any, boxes: Sequence[Box],
     import numpy as np
 
     frames, rows, columns, samples = image_geometry(ds)
-    allocated = int(ds.BitsAllocated)
+    allocated = int(ds.get("BitsAllocated") or 0)
+    frame_range = frame_range or range(frames)
+    if allocated == 1:
+        return _blank_bits(data, ds, boxes, frame_range)
     if allocated not in (8, 16, 32):
         raise PixelError(f"(0028,0100) BitsAllocated {allocated} cannot be blanked "
-                         "(only 8, 16 and 32)")
+                         "(only 1, 8, 16 and 32)")
     signed = int(ds.get("PixelRepresentation") or 0) == 1
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
-    frame_range = frame_range or range(frames)
+    order = "<" if little_endian(ds) else ">"
+    dtype = np.dtype(f"{order}{'i' if signed else 'u'}{allocated // 8}")
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     subsampled = photometric in ("YBR_FULL_422", "YBR_PARTIAL_422")
     per_frame = rows * columns * samples if not subsampled else rows * columns * 2
@@ -160,3 +193,27 @@ def blank_overlay(data: bytearray, rows: int, columns: int, frames: int,
     packed = np.packbits(bits, bitorder="little").tobytes()
     data[:len(packed)] = packed
     return changed
+
+
+def _blank_bits(data: bytearray | memoryview, ds: Any, boxes: Sequence[Box],
+                frame_range: range) -> set[int]:
+    """1-bit data (packed, least significant bit first, frames end to end): black is 0."""
+    import numpy as np
+
+    _, rows, columns, samples = image_geometry(ds)
+    count = rows * columns * samples * len(frame_range)
+    bits = np.unpackbits(np.frombuffer(bytes(data), dtype=np.uint8), bitorder="little")
+    if bits.size < count:
+        raise PixelError(f"(7FE0,0010) PixelData holds {bits.size} bits, the header "
+                         f"describes {count}")
+    image = bits[:count].reshape(len(frame_range), rows, columns)
+    value = 1 if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1" else 0
+    touched: set[int] = set()
+    for index, frame in enumerate(frame_range):
+        for box in boxes:
+            if box.area and box.applies_to(frame):
+                image[index, box.top:box.bottom, box.left:box.right] = value
+                touched.add(frame)
+    packed = np.packbits(bits, bitorder="little").tobytes()
+    data[:len(packed)] = packed
+    return touched

@@ -21,7 +21,9 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
-from dcmanon.errors import MissingExtraError
+from dcmanon.dicom.walk import quiet_pydicom
+from dcmanon.errors import MissingExtraError, PixelError
+from dcmanon.pixels.blank import image_geometry
 from dcmanon.pixels.boxes import Box
 from dcmanon.pixels.rules import DatasetHeader, Header, RuleSet, matched_boxes, parse_tag
 
@@ -171,12 +173,20 @@ class PixelCleaner:
     def plan(self, ds: Dataset) -> PixelPlan | None:
         """Decide on the original header of ``ds`` (call before de-identifying it); None when
         the image is left as it is (no pixel data, no rule, no OCR)."""
+        with quiet_pydicom():  # pydicom's warnings quote the values it finds odd
+            return self._plan(ds)
+
+    def _plan(self, ds: Dataset) -> PixelPlan | None:
         if self.mode is PixelMode.OFF or not any(t in ds for t in PIXEL_DATA_TAGS):
             return None
-        if "Rows" not in ds or "Columns" not in ds:
-            return None
         header = DatasetHeader(ds)
-        boxes, names = matched_boxes(self.rule_sets, header, int(ds.Columns), int(ds.Rows))
+        try:
+            _, rows, columns, _ = image_geometry(ds)
+        except PixelError:
+            if self.needs_work(header):
+                raise  # the image must be cleaned and cannot be: the file fails
+            return None
+        boxes, names = matched_boxes(self.rule_sets, header, columns, rows)
         reason = self.ocr_reason(header)
         if not boxes and reason is None:
             return None
@@ -198,6 +208,10 @@ class PixelCleaner:
         PixelError
             If the pixel data cannot be decoded or blanked.
         """
+        with quiet_pydicom():
+            return self._apply(plan, ds)
+
+    def _apply(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
         from dcmanon.pixels import codec
         from dcmanon.pixels.blank import blank_native
 
@@ -205,7 +219,7 @@ class PixelCleaner:
         decoded = None
         if "PixelData" not in ds:
             return PixelOutcome()  # float / double float pixel data: not handled here
-        if ds.file_meta.TransferSyntaxUID.is_compressed:
+        if codec.syntax_of(ds).is_compressed:
             decoded = codec.decode_in_place(ds)
         ocr_boxes: list[Box] = []
         if plan.ocr_reason is not None:

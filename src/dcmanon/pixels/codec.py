@@ -33,6 +33,8 @@ LOSSY = {"1.2.840.10008.1.2.4.50": "ISO_10918_1", "1.2.840.10008.1.2.4.51": "ISO
          "1.2.840.10008.1.2.4.203": "ISO_15444_15", "1.2.840.10008.1.2.4.100": "ISO_13818_2",
          "1.2.840.10008.1.2.4.101": "ISO_13818_2"}
 """Lossy transfer syntaxes and their LossyImageCompressionMethod."""
+DECODERS = ("pylibjpeg", "pyjpegls", "pillow", "gdcm")
+"""pydicom's decoding plugins, in the order they are tried."""
 _SUBSAMPLED = ("YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420")
 
 
@@ -59,14 +61,18 @@ def stored_frames(ds: Any) -> Any:
     without any photometric conversion (YBR stays YBR, palette indices stay indices)."""
     import numpy as np
 
-    from dcmanon.pixels.blank import image_geometry
+    from dcmanon.pixels.blank import image_geometry, little_endian
 
     frames, rows, columns, samples = image_geometry(ds)
     allocated = int(ds.BitsAllocated)
     signed = int(ds.get("PixelRepresentation") or 0) == 1
+    if allocated == 1:
+        bits = np.unpackbits(np.frombuffer(ds.PixelData, dtype=np.uint8), bitorder="little")
+        return bits[:frames * rows * columns].reshape(frames, rows, columns, 1)
     if allocated not in (8, 16, 32):
         raise PixelError(f"(0028,0100) BitsAllocated {allocated} cannot be read as frames")
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    order = "<" if little_endian(ds) else ">"
+    dtype = np.dtype(f"{order}{'i' if signed else 'u'}{allocated // 8}")
     data = np.frombuffer(ds.PixelData, dtype=dtype)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if photometric in ("YBR_FULL_422", "YBR_PARTIAL_422"):
@@ -86,6 +92,20 @@ def stored_frames(ds: Any) -> Any:
     return data[:count].reshape(frames, rows, columns, samples)
 
 
+def syntax_of(ds: Any) -> UID:
+    """The transfer syntax of ``ds``'s pixel data (a file without file meta: as it was read)."""
+    meta = getattr(ds, "file_meta", None)
+    found = meta.get("TransferSyntaxUID") if meta is not None else None
+    if found:
+        return UID(str(found))
+    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
+
+    implicit, little = getattr(ds, "original_encoding", (False, True))
+    if little is False:
+        return ExplicitVRBigEndian
+    return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+
 def decode_in_place(ds: Any) -> Decoded:
     """Turn an encapsulated image into native pixel data in ``ds`` (stored values kept).
 
@@ -96,14 +116,20 @@ def decode_in_place(ds: Any) -> Decoded:
     """
     from pydicom.pixels.utils import decompress
 
-    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    syntax = syntax_of(ds)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    try:
-        decompress(ds, as_rgb=False, generate_instance_uid=False)
-    except (RuntimeError, NotImplementedError, ValueError) as exc:
-        # pydicom's messages name plugins and syntaxes, never element values.
+    problem = ""
+    for plugin in DECODERS:  # pylibjpeg first: GDCM only for what the others cannot read
+        try:
+            decompress(ds, as_rgb=False, generate_instance_uid=False, decoding_plugin=plugin)
+        except (RuntimeError, NotImplementedError, ValueError) as exc:
+            # pydicom's messages name plugins and syntaxes, never element values.
+            problem = problem or str(exc).splitlines()[0][:200]
+            continue
+        break
+    else:
         raise PixelError(f"(7FE0,0010) PixelData in {syntax.name} cannot be decoded: "
-                         f"{str(exc).splitlines()[0][:200]} (install dcmanon[pixels])") from None
+                         f"{problem}")
     if str(ds.get("PhotometricInterpretation", "")).upper() in _SUBSAMPLED:
         from dcmanon.pixels.blank import image_geometry
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
+from dcmanon.dicom.walk import quiet_pydicom
 from dcmanon.io.rawdataset import RawFile, value_of
 from dcmanon.pixels.clean import PIXEL_DATA_TAGS, PixelCleaner, PixelMode
 from dcmanon.pixels.rules import DatasetHeader
@@ -42,4 +43,5 @@ def needs_pixel_work(cleaner: PixelCleaner, raw: RawFile) -> bool:
     for tag, element in found.items():
         ds._dict[BaseTag(tag)] = element.raw(raw.buffer, raw.implicit)
     ds.set_original_encoding(raw.implicit, True, ds._character_set)
-    return cleaner.needs_work(DatasetHeader(ds), key)
+    with quiet_pydicom():  # pydicom's warnings quote the values it finds odd
+        return cleaner.needs_work(DatasetHeader(ds), key)
