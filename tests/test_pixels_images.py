@@ -240,3 +240,50 @@ def test_rules_limited_to_some_frames(tmp_path: Path) -> None:
     assert (b[[1, 3], 0:10] == 0).all()
     assert (a[[0, 2, 4]] == b[[0, 2, 4]]).all() and (a[:, 10:] == b[:, 10:]).all()
     assert record is not None and record["frames"] == 2
+
+
+def test_the_command_line_mode_and_the_run_report(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from dcmanon.cli import main
+
+    (tmp_path / "in").mkdir()
+    save(native(base(), pattern(ROWS, COLUMNS, 1, 1, 20, 255), "MONOCHROME2"),
+         tmp_path / "in" / "us.dcm")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"profile": "basic", "pixels": {
+        "mode": "off", "defaultLibrary": False, "rules": RULES}}))
+    env = {"DCMANON_KEY": KEY}
+    result = CliRunner().invoke(main, ["-I", str(tmp_path / "in"), "-O", str(tmp_path / "a"),
+                                       "-c", str(config), "--report",
+                                       str(tmp_path / "a.jsonl")], env=env)
+    assert result.exit_code == 0, result.output
+    before = pydicom.dcmread(tmp_path / "in" / "us.dcm").PixelData
+    assert pydicom.dcmread(tmp_path / "a" / "us.dcm").PixelData == before  # the config's off
+    result = CliRunner().invoke(main, ["-I", str(tmp_path / "in"), "-O", str(tmp_path / "b"),
+                                       "-c", str(config), "--pixels", "rules", "--report",
+                                       str(tmp_path / "b.jsonl")], env=env)
+    assert result.exit_code == 0, result.output
+    assert pydicom.dcmread(tmp_path / "b" / "us.dcm").PixelData != before
+    records = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    pixels = [r["pixels"] for r in records if r["type"] == "file"]
+    assert pixels == [{"boxes": 2, "by_rules": 2, "by_ocr": 0, "ocr": False, "frames": 1,
+                       "rules": ["configuration: band and corner"]}]
+    assert "Doe" not in (tmp_path / "b.jsonl").read_text()
+
+
+def test_identifiers_for_ocr_are_taken_before_the_header_changes() -> None:
+    from dcmanon.config.pixels import PixelSection
+    from dcmanon.pixels.setup import build_cleaner
+
+    ds = native(base(), pattern(ROWS, COLUMNS, 1, 1, 20, 255), "MONOCHROME2")
+    only = build_cleaner(PixelSection(identifiers_only=True), "flagged")
+    plan = only.plan(ds)
+    assert plan is not None and plan.ocr_reason == "modality US"
+    assert plan.identifiers is not None and "PID-12345" in plan.identifiers
+    assert any("Doe" in term for term in plan.identifiers)
+    everything = build_cleaner(PixelSection(), "flagged").plan(ds)
+    assert everything is not None and everything.identifiers is None
+    assert build_cleaner(PixelSection(), "rules").plan(ds) is None

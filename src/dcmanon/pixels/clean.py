@@ -219,11 +219,14 @@ class PixelCleaner:
         decoded = None
         if "PixelData" not in ds:
             return PixelOutcome()  # float / double float pixel data: not handled here
+        engine = _ocr_engine(plan) if plan.ocr_reason is not None else None  # before decoding
         if codec.syntax_of(ds).is_compressed:
             decoded = codec.decode_in_place(ds)
         ocr_boxes: list[Box] = []
-        if plan.ocr_reason is not None:
-            ocr_boxes = _ocr(codec.stored_frames(ds), ds, plan)
+        if engine is not None:
+            found = engine.find_text_boxes(codec.stored_frames(ds), ds,
+                                           identifiers=plan.identifiers)
+            ocr_boxes = list(found)
         boxes = list(plan.boxes) + ocr_boxes
         if not boxes:
             if decoded is not None:
@@ -243,7 +246,14 @@ class PixelCleaner:
                             plan.ocr_reason is not None, syntax, overlays, icon)
 
 
-def _ocr(frames: Any, ds: Dataset, plan: PixelPlan) -> list[Box]:
+def _ocr_engine(plan: PixelPlan) -> Any:
+    """The OCR module (:mod:`dcmanon.pixels.ocr`), or a clear error saying what to do.
+
+    Raises
+    ------
+    MissingExtraError
+        If it (or rapidocr / onnxruntime) is not installed: the file must not pass silently.
+    """
     try:
         from dcmanon.pixels import ocr  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
@@ -251,8 +261,7 @@ def _ocr(frames: Any, ds: Dataset, plan: PixelPlan) -> list[Box]:
             f"the image needs OCR ({plan.ocr_reason}) and the OCR engine is not installed: "
             "install dcmanon[ocr], or give --pixels rules to accept the risk of text "
             "left in the pixels") from None
-    found: list[Box] = ocr.find_text_boxes(frames, ds, identifiers=plan.identifiers)
-    return found
+    return ocr
 
 
 def _overlay_planes(ds: Dataset) -> tuple[tuple[int, int, int, int, int, int], ...]:

@@ -33,8 +33,10 @@ LOSSY = {"1.2.840.10008.1.2.4.50": "ISO_10918_1", "1.2.840.10008.1.2.4.51": "ISO
          "1.2.840.10008.1.2.4.203": "ISO_15444_15", "1.2.840.10008.1.2.4.100": "ISO_13818_2",
          "1.2.840.10008.1.2.4.101": "ISO_13818_2"}
 """Lossy transfer syntaxes and their LossyImageCompressionMethod."""
-DECODERS = ("pylibjpeg", "pyjpegls", "pillow", "gdcm")
-"""pydicom's decoding plugins, in the order they are tried."""
+DECODERS = ("", "pylibjpeg", "pyjpegls", "pillow", "gdcm")
+"""pydicom's decoding plugins, in the order they are tried: first pydicom's own choice (the
+colours a pydicom-based viewer shows), then each alone (one plugin's failure can stop pydicom's
+loop: GDCM's "output array is read-only")."""
 _SUBSAMPLED = ("YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420")
 
 
@@ -119,7 +121,7 @@ def decode_in_place(ds: Any) -> Decoded:
     syntax = syntax_of(ds)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     problem = ""
-    for plugin in DECODERS:  # pylibjpeg first: GDCM only for what the others cannot read
+    for plugin in DECODERS:
         try:
             decompress(ds, as_rgb=False, generate_instance_uid=False, decoding_plugin=plugin)
         except (RuntimeError, NotImplementedError, ValueError) as exc:
