@@ -287,3 +287,33 @@ def test_identifiers_for_ocr_are_taken_before_the_header_changes() -> None:
     everything = build_cleaner(PixelSection(), "flagged").plan(ds)
     assert everything is not None and everything.identifiers is None
     assert build_cleaner(PixelSection(), "rules").plan(ds) is None
+
+
+def test_large_native_pixel_data_is_blanked_frame_by_frame_in_bounded_memory(
+        tmp_path: Path) -> None:
+    import tracemalloc
+
+    frames, rows, columns = 60, 240, 320
+    values = pattern(rows, columns, 1, 3, 20, 255)
+    ds = native(base(rows=rows, columns=columns), values, "RGB")
+    ds.NumberOfFrames = frames
+    ds.PixelData = ds.PixelData * frames  # 13.8 MB, far over what is read into memory
+    source = save(ds, tmp_path / "cine.dcm")
+    del ds
+    rules = [{"when": {"tag": "Modality", "equals": "US"}, "blank": [[0, 0, 320, 30]]},
+             {"when": {"tag": "Modality", "equals": "US"}, "blank": [[-50, -20, 50, 20]],
+              "frames": [0, 59]}]
+    tracemalloc.start()
+    try:
+        result = anonymizer(rules=rules).anonymize_file(source, tmp_path / "out.dcm")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.status == "done", result.error
+    assert peak < 4_000_000  # a couple of frames (1 MiB blocks), not 13.8 MB
+    assert result.pixels is not None and result.pixels["frames"] == frames
+    after = pydicom.dcmread(tmp_path / "out.dcm").pixel_array
+    assert (after[:, :30] == 0).all()
+    assert (after[[0, 59], 220:, 270:] == 0).all()
+    assert (after[1:59, 220:, 270:] == values[0, 220:, 270:]).all()
+    assert (after[:, 30:220] == values[0, 30:220]).all()

@@ -13,7 +13,7 @@ from typing import Any
 from pydicom.dataset import Dataset, FileDataset
 
 from dcmanon.config.loader import Config
-from dcmanon.dicom.constants import MAX_NESTING
+from dcmanon.dicom.constants import MAX_NESTING, PIXEL_DATA
 from dcmanon.dicom.nesting import check_nesting_limit, nesting_problem, too_deep
 from dcmanon.dicom.validation import validate_dataset
 from dcmanon.dicom.walk import quiet_pydicom
@@ -210,11 +210,12 @@ class Anonymizer:
         return self._with_pixels(self._outcome(ds), plan, ds)
 
     def _with_pixels(self, outcome: DatasetOutcome, plan: PixelPlan | None,
-                     ds: Dataset) -> DatasetOutcome:
-        """Run the pixel stage on the de-identified ``ds`` (its plan made before)."""
+                     ds: Dataset, stream: bool = False) -> DatasetOutcome:
+        """Run the pixel stage on the de-identified ``ds`` (its plan made before); with
+        ``stream``, native pixel data on disk is blanked while it is written."""
         if plan is None:
             return outcome
-        pixels = self._pixels.apply(plan, ds)
+        pixels = self._pixels.apply(plan, ds, stream=stream)
         return DatasetOutcome(outcome.actions, outcome.flags, outcome.mappings, pixels)
 
     def _outcome(self, ds: Dataset) -> DatasetOutcome:
@@ -279,11 +280,14 @@ class Anonymizer:
         except Exception as exc:  # noqa: BLE001  (per-file boundary: one bad file never stops a batch)
             return _unexpected(src, dst, exc, "could not be anonymized")
 
+        patch = outcome.pixels.patch if outcome.pixels is not None else None
+
         def write() -> None:
             with quiet_pydicom():  # pydicom's warnings quote values
                 prepare_file_meta(ds)
                 write_dicom_atomic(ds, dst, exclusive=exclusive, temp_dir=temp_dir,
-                                   replace_before=replace_before, sync=sync)
+                                   replace_before=replace_before, sync=sync,
+                                   patches={PIXEL_DATA: patch} if patch else None)
 
         return _written(src, dst, write) or FileResult(
             src, dst, FileStatus.DONE, outcome.actions, flags=outcome.flags,
@@ -346,7 +350,7 @@ class Anonymizer:
         if held and not release_bulk(ds, held):
             ds = self._read(src, defer=False)
             outcome = self._outcome(ds)
-        return ds, self._with_pixels(outcome, plan, ds)
+        return ds, self._with_pixels(outcome, plan, ds, stream=True)
 
     def _read(self, src: str, *, defer: bool) -> FileDataset:
         return read_dicom(src, defer=defer, max_inflated_size=self.max_inflated_size,

@@ -23,6 +23,8 @@ from pydicom.sequence import Sequence as DicomSequence
 
 from dcmanon.dicom.walk import quiet_pydicom
 from dcmanon.errors import MissingExtraError, PixelError
+from dcmanon.io.rawwrite import ValuePatch
+from dcmanon.io.streaming import deferred_element
 from dcmanon.pixels.blank import image_geometry
 from dcmanon.pixels.boxes import Box
 from dcmanon.pixels.rules import DatasetHeader, Header, RuleSet, matched_boxes, parse_tag
@@ -85,6 +87,9 @@ class PixelOutcome:
     overlays: int = 0
     """Overlay planes blanked in the same boxes."""
     icon_removed: bool = False
+    patch: ValuePatch | None = field(default=None, repr=False, compare=False)
+    """For native pixel data left on disk: the blanking, applied frame by frame while the
+    writer copies it (the caller passes it to the writer)."""
 
     @property
     def cleaned(self) -> bool:
@@ -198,8 +203,11 @@ class PixelCleaner:
         return PixelPlan(tuple(dict.fromkeys(boxes)), tuple(names), reason, identifiers,
                          _overlay_planes(ds))
 
-    def apply(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
+    def apply(self, plan: PixelPlan, ds: Dataset, *, stream: bool = False) -> PixelOutcome:
         """Blank the plan's boxes (and OCR's) in the de-identified ``ds``, in place.
+
+        With ``stream``, native pixel data still on disk is left there and the outcome's
+        ``patch`` blanks it while the writer copies it (the caller must pass it on).
 
         Raises
         ------
@@ -209,9 +217,9 @@ class PixelCleaner:
             If the pixel data cannot be decoded or blanked.
         """
         with quiet_pydicom():
-            return self._apply(plan, ds)
+            return self._apply(plan, ds, stream)
 
-    def _apply(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
+    def _apply(self, plan: PixelPlan, ds: Dataset, stream: bool) -> PixelOutcome:
         from dcmanon.pixels import codec
         from dcmanon.pixels.blank import blank_native
 
@@ -220,6 +228,8 @@ class PixelCleaner:
         if "PixelData" not in ds:
             return PixelOutcome()  # float / double float pixel data: not handled here
         engine = _ocr_engine(plan) if plan.ocr_reason is not None else None  # before decoding
+        if stream and engine is None and plan.boxes and _streamable(ds):
+            return self._streamed(plan, ds)
         if codec.syntax_of(ds).is_compressed:
             decoded = codec.decode_in_place(ds)
         ocr_boxes: list[Box] = []
@@ -244,6 +254,69 @@ class PixelCleaner:
             _record_clean(ds)
         return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(frames)), plan.rules,
                             plan.ocr_reason is not None, syntax, overlays, icon)
+
+
+    def _streamed(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
+        """Native pixel data still on disk, rule boxes only: blanked frame by frame while it is
+        copied (memory stays at a frame whatever the file's size)."""
+        from dcmanon.pixels.blank import blank_native
+
+        frames, rows, columns, samples = image_geometry(ds)
+        header = Dataset()  # what blanking reads, kept apart from the dataset being written
+        for keyword in ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored",
+                        "PixelRepresentation", "PhotometricInterpretation",
+                        "PlanarConfiguration", "NumberOfFrames"):
+            if keyword in ds:
+                setattr(header, keyword, ds.get(keyword))
+        for keyword in ("RedPaletteColorLookupTableDescriptor",
+                        "GreenPaletteColorLookupTableDescriptor",
+                        "BluePaletteColorLookupTableDescriptor",
+                        "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
+                        "BluePaletteColorLookupTableData"):
+            if keyword in ds:
+                setattr(header, keyword, ds.get(keyword))
+        boxes = list(plan.boxes)
+        unit = frame_bytes(header)
+        length = deferred_element(ds, PIXEL_DATA_TAGS[0])
+        if length is None or length.length < unit * frames:
+            raise PixelError(f"(7FE0,0010) PixelData holds fewer bytes than the header "
+                             f"describes ({unit * frames})")
+
+        def apply(offset: int, block: memoryview) -> None:
+            first, count = offset // unit, len(block) // unit
+            count = min(count, frames - first)
+            if count > 0:
+                blank_native(block[:count * unit], header, boxes, range(first, first + count))
+
+        touched = {f for f in range(frames) for b in boxes if b.area and b.applies_to(f)}
+        overlays = _blank_overlays(ds, boxes, plan.overlays)
+        icon = "IconImageSequence" in ds
+        if icon:
+            del ds.IconImageSequence
+        if touched:
+            _record_clean(ds)
+        return PixelOutcome(len(boxes), 0, tuple(sorted(touched)), plan.rules, False, None,
+                            overlays, icon, ValuePatch(unit, apply))
+
+
+def _streamable(ds: Dataset) -> bool:
+    """Native, Little Endian pixel data of whole bytes, still on disk."""
+    from dcmanon.pixels import codec
+    from dcmanon.pixels.blank import little_endian
+
+    raw = deferred_element(ds, PIXEL_DATA_TAGS[0])
+    return (raw is not None and raw.length not in (0, 0xFFFFFFFF)
+            and not codec.syntax_of(ds).is_compressed and little_endian(ds)
+            and int(ds.get("BitsAllocated") or 0) in (8, 16, 32))
+
+
+def frame_bytes(ds: Dataset) -> int:
+    """Bytes of one frame of native pixel data."""
+    _, rows, columns, samples = image_geometry(ds)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric in ("YBR_FULL_422", "YBR_PARTIAL_422"):
+        samples = 2
+    return rows * columns * samples * (int(ds.BitsAllocated) // 8)
 
 
 def _ocr_engine(plan: PixelPlan) -> Any:
