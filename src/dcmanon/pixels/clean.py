@@ -261,7 +261,7 @@ class PixelCleaner:
         copied (memory stays at a frame whatever the file's size)."""
         from dcmanon.pixels.blank import blank_native
 
-        frames, rows, columns, samples = image_geometry(ds)
+        frames = image_geometry(ds)[0]
         header = Dataset()  # what blanking reads, kept apart from the dataset being written
         for keyword in ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored",
                         "PixelRepresentation", "PhotometricInterpretation",
