@@ -317,3 +317,20 @@ def test_large_native_pixel_data_is_blanked_frame_by_frame_in_bounded_memory(
     assert (after[[0, 59], 220:, 270:] == 0).all()
     assert (after[1:59, 220:, 270:] == values[0, 220:, 270:]).all()
     assert (after[:, 30:220] == values[0, 30:220]).all()
+
+
+@pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless])
+def test_a_decoded_image_with_nothing_to_blank_is_put_back_as_it_was(
+        syntax: pydicom.uid.UID) -> None:
+    from dcmanon.pixels import codec
+
+    ds = native(base(), pattern(ROWS, COLUMNS, 2, 3, 20, 255), "RGB")
+    ds.compress(syntax, generate_instance_uid=False)
+    before, uid = ds.PixelData, ds.SOPInstanceUID
+    saved = codec.snapshot(ds)
+    codec.decode_in_place(ds)
+    assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert codec.stored_frames(ds).shape == (2, ROWS, COLUMNS, 3)  # what OCR reads
+    codec.restore(ds, saved)
+    assert ds.PixelData == before and ds.file_meta.TransferSyntaxUID == syntax
+    assert ds.SOPInstanceUID == uid and ds.PhotometricInterpretation == "RGB"

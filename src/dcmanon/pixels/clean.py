@@ -231,6 +231,7 @@ class PixelCleaner:
         if stream and engine is None and plan.boxes and _streamable(ds):
             return self._streamed(plan, ds)
         if codec.syntax_of(ds).is_compressed:
+            original = codec.snapshot(ds)
             decoded = codec.decode_in_place(ds)
         ocr_boxes: list[Box] = []
         if engine is not None:
@@ -240,7 +241,7 @@ class PixelCleaner:
         boxes = list(plan.boxes) + ocr_boxes
         if not boxes:
             if decoded is not None:
-                raise AssertionError("decoded without boxes")  # the caller keeps the original
+                codec.restore(ds, original)  # no text: the original bytes, as they were
             return PixelOutcome(ocr=plan.ocr_reason is not None)
         data = bytearray(ds.PixelData)
         frames = blank_native(data, ds, boxes)

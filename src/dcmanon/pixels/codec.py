@@ -12,6 +12,7 @@ asked not to, and the photometric interpretation after decoding is what the stor
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,30 @@ def syntax_of(ds: Any) -> UID:
     if little is False:
         return ExplicitVRBigEndian
     return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+
+_DECODING_CHANGES = ("PixelData", "PhotometricInterpretation", "PlanarConfiguration",
+                     "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit",
+                     "PixelRepresentation", "NumberOfFrames", "SOPInstanceUID")
+
+
+def snapshot(ds: Any) -> tuple[Any, dict[str, Any]]:
+    """What decoding may change in ``ds`` (to put back when nothing was blanked)."""
+    # Copies: pydicom changes an element's value in place when an attribute is set again.
+    return (ds.file_meta.get("TransferSyntaxUID"),
+            {k: copy.copy(ds[k]) for k in _DECODING_CHANGES if k in ds})
+
+
+def restore(ds: Any, saved: tuple[Any, dict[str, Any]]) -> None:
+    """Undo :func:`decode_in_place`: the elements and syntax of :func:`snapshot`."""
+    syntax, elements = saved
+    for keyword in _DECODING_CHANGES:
+        if keyword in ds and keyword not in elements:
+            delattr(ds, keyword)
+    for element in elements.values():
+        ds[element.tag] = element
+    if syntax is not None:
+        ds.file_meta.TransferSyntaxUID = syntax
 
 
 def decode_in_place(ds: Any) -> Decoded:
