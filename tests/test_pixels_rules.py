@@ -254,3 +254,21 @@ def test_recipe_errors_name_the_line() -> None:
     with pytest.raises(RecipeError, match="line 3: ctpcoordinates needs four numbers"):
         parse_deid_recipe("%filter graylist\nLABEL A\n  ctpcoordinates 1,2,3\n")
     assert Rect(-5, 0, 5, None).box(20, 10, None) == Box(15, 0, 20, 10)
+
+
+def test_the_default_library_is_what_the_generator_makes() -> None:
+    import importlib.util
+
+    _shared(CTP_SCRIPT)
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location(
+        "generate_pixel_rules", root / "tools" / "generate_pixel_rules.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    library, provenance = generator.build(SHARED.parent)
+    pixels = root / "src" / "dcmanon" / "pixels"
+    assert (pixels / "default_rules.json").read_text(encoding="utf-8") == generator._dumped(
+        library), "run tools/generate_pixel_rules.py"
+    assert (pixels / "PROVENANCE").read_text(encoding="utf-8") == provenance
+    assert "RSNA Public License" in provenance and "MIT" in provenance
