@@ -334,3 +334,19 @@ def test_a_decoded_image_with_nothing_to_blank_is_put_back_as_it_was(
     codec.restore(ds, saved)
     assert ds.PixelData == before and ds.file_meta.TransferSyntaxUID == syntax
     assert ds.SOPInstanceUID == uid and ds.PhotometricInterpretation == "RGB"
+
+
+def test_native_ybr_full_422_blanks_luma_and_shared_chroma(tmp_path: Path) -> None:
+    full = pattern(ROWS, COLUMNS, 1, 3, 20, 235)
+    full[..., 1:] = np.repeat(full[:, :, 0::2, 1:], 2, axis=2)  # one chroma per pixel pair
+    pairs = np.empty((ROWS, COLUMNS // 2, 4), dtype=np.uint8)
+    pairs[..., 0], pairs[..., 1] = full[0, :, 0::2, 0], full[0, :, 1::2, 0]
+    pairs[..., 2], pairs[..., 3] = full[0, :, 0::2, 1], full[0, :, 0::2, 2]
+    ds = native(base(), full, "YBR_FULL_422")
+    ds.PixelData = pairs.tobytes()
+    before, after, record = _run(ds, tmp_path, "ybr422")
+    assert after.PhotometricInterpretation == "YBR_FULL_422"
+    a, b = _stored(before), _stored(after)
+    assert (b[:, INSIDE] == [0, 128, 128]).all()
+    assert (a[:, ~INSIDE] == b[:, ~INSIDE]).all()
+    assert record is not None and record["frames"] == 1
