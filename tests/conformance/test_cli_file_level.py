@@ -73,7 +73,8 @@ def run_cli(*args: object, cwd: Path, key: str | None = KEY) -> subprocess.Compl
     # --pixels off: the reference never touches pixels, and its images (DERIVED) would
     # want OCR.
     command = [sys.executable, "-m", "dcmanon", "--pixels", "off", *map(str, args)]
-    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
