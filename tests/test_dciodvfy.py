@@ -42,8 +42,9 @@ def _inputs() -> list[Path]:
 def test_outputs_have_no_dciodvfy_error_the_inputs_did_not_have(
         tmp_path: Path, external_tool: Callable[[str], str]) -> None:
     dciodvfy = external_tool("dciodvfy")
-    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="dciodvfy-test"))
-    keep_all = Anonymizer(parse_config({"rules": []}, secret="dciodvfy-test"))
+    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="dciodvfy-test"),
+                            pixels="rules")
+    keep_all = Anonymizer(parse_config({"rules": []}, secret="dciodvfy-test"), pixels="off")
     checked, new_errors, failures = 0, {}, {}
     for source in _inputs():
         if not _composite(source):

@@ -42,7 +42,7 @@ def test_debug_says_which_path_a_file_took_and_never_a_value(tmp_path: Path) -> 
     name = str(dcmread(BIG_ENDIAN).PatientName)
     patient_id = str(dcmread(BIG_ENDIAN).PatientID)
     assert name and patient_id
-    result = CliRunner().invoke(main, ["--debug", "-i", str(BIG_ENDIAN),
+    result = CliRunner().invoke(main, ["--debug", "--pixels", "off", "-i", str(BIG_ENDIAN),
                                        "-o", str(tmp_path / "out.dcm")],
                                 env={"DCMANON_KEY": "test-secret"})
     assert result.exit_code == 0, result.output
@@ -53,7 +53,8 @@ def test_debug_says_which_path_a_file_took_and_never_a_value(tmp_path: Path) -> 
 
 
 def test_without_debug_no_debug_line(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["-i", str(BIG_ENDIAN), "-o", str(tmp_path / "out.dcm")],
+    result = CliRunner().invoke(main, ["--pixels", "off",
+                                       "-i", str(BIG_ENDIAN), "-o", str(tmp_path / "out.dcm")],
                                 env={"DCMANON_KEY": "test-secret"})
     assert result.exit_code == 0, result.output
     assert ": DEBUG: " not in result.stderr

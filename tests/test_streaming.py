@@ -65,7 +65,7 @@ def test_streamed_output_is_the_full_read_output_for_every_test_file(
         config: str, defer: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a defer size of 16 bytes nearly every value stays on disk and is copied; with
     the real one, untouched elements are written from their raw bytes."""
-    anonymizer = Anonymizer(parse_config(CONFIGS[config], secret="stream-test"))
+    anonymizer = Anonymizer(parse_config(CONFIGS[config], secret="stream-test"), pixels="off")
     monkeypatch.setattr(dicomio, "DEFER_SIZE", defer)
     compared = 0
     for source in sorted(TEST_FILES.glob("*.dcm")):
@@ -114,7 +114,7 @@ def _multiframe(path: Path, frames: int, *, tail: bool = False) -> Path:
 
 def test_pixel_data_is_copied_byte_for_byte(tmp_path: Path) -> None:
     source = _multiframe(tmp_path / "in.dcm", 6)
-    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"))
+    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"), pixels="off")
     result = anonymizer.anonymize_file(source, tmp_path / "out.dcm")
     assert result.status == "done", result.error
     assert _pixel_span((tmp_path / "out.dcm").read_bytes()) == _pixel_span(source.read_bytes())
@@ -127,7 +127,7 @@ def test_a_dataset_encoded_against_its_transfer_syntax_is_written_as_it_declares
     # dataset: readers trust the declaration, so the output follows it.
     monkeypatch.setattr(dicomio, "DEFER_SIZE", defer)
     source = Path(get_testdata_file("SC_rgb_jpeg.dcm", download=False) or "")
-    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"))
+    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"), pixels="off")
     result = anonymizer.anonymize_file(source, tmp_path / "out.dcm")
     assert result.status == "done", result.error
     with warnings.catch_warnings():
@@ -169,7 +169,7 @@ def test_encapsulated_pixel_data_is_streamed(tmp_path: Path,
     monkeypatch.setattr(dicomio, "DEFER_SIZE", 64)
     ds = read_dicom(source)
     assert ds.get_item(0x7FE00010, keep_deferred=True).value is None  # really deferred
-    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"))
+    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"), pixels="off")
     assert anonymizer.anonymize_file(source, tmp_path / "out.dcm").status == "done"
     assert pydicom.dcmread(tmp_path / "out.dcm").PixelData == pydicom.dcmread(source).PixelData
 
@@ -179,7 +179,7 @@ def test_a_file_cut_inside_streamed_pixel_data_fails_and_writes_nothing(tmp_path
     data = source.read_bytes()
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(data[:-1000])
-    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"))
+    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"), pixels="off")
     result = anonymizer.anonymize_file(cut, tmp_path / "out" / "cut.dcm")
     assert result.status == "failed" and "truncated" in (result.error or "")
     assert not (tmp_path / "out").exists()
@@ -189,7 +189,7 @@ def test_a_file_cut_inside_streamed_pixel_data_fails_and_writes_nothing(tmp_path
 PEAK_SCRIPT = """
 import json, re, sys
 from dcmanon import Anonymizer, parse_config
-anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"))
+anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret="k"), pixels="off")
 result = anonymizer.anonymize_file(sys.argv[1], sys.argv[2])
 status = open("/proc/self/status").read()
 peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) / 1024

@@ -14,7 +14,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 
 from dcmanon.config.loader import Config
-from dcmanon.dicom.constants import MAX_NESTING
+from dcmanon.dicom.constants import MAX_NESTING, PIXEL_DATA
 from dcmanon.dicom.nesting import check_nesting_limit, nesting_problem, too_deep
 from dcmanon.dicom.validation import validate_dataset
 from dcmanon.dicom.walk import quiet_pydicom
@@ -39,6 +39,9 @@ from dcmanon.io.streaming import (
     needs_full_read,
     release_bulk,
 )
+from dcmanon.pixels.clean import PixelOutcome, PixelPlan
+from dcmanon.pixels.rawheader import needs_pixel_work
+from dcmanon.pixels.setup import build_cleaner
 from dcmanon.trials.encrypted import Recipients, capture, seal
 
 _log = logging.getLogger(__name__)
@@ -71,6 +74,8 @@ class DatasetOutcome:
     """Why the output may still need a look (e.g. burned-in text in its pixels)."""
     mappings: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
     """(kind, original, pseudonym) pairs — only when asked: they re-identify."""
+    pixels: PixelOutcome | None = None
+    """What the pixel stage did (None: the image was not looked at)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,9 @@ class FileResult:
     """(kind, original, pseudonym) pairs — only when asked: they re-identify."""
     size: int = 0
     """Bytes read from the input (0 when it was not read)."""
+    pixels: dict[str, Any] | None = None
+    """What the pixel stage did: boxes blanked by rules and by OCR, frames touched, the
+    transfer syntax written (:meth:`dcmanon.pixels.clean.PixelOutcome.record`); never text."""
 
 
 class Anonymizer:
@@ -120,6 +128,9 @@ class Anonymizer:
         Keep the original of every top-level element the run changes or removes, encrypted
         to these certificates, in the output's Encrypted Attributes Sequence
         (:mod:`dcmanon.trials.encrypted`). Such files take pydicom's path.
+    pixels : str, optional
+        Burned-in text: ``off``, ``rules``, ``flagged`` or ``all`` (``--pixels``); default the
+        configuration's ``pixels.mode`` (``flagged``). See :mod:`dcmanon.pixels.clean`.
 
     Examples
     --------
@@ -139,9 +150,11 @@ class Anonymizer:
                  record_mappings: bool = False, fast_path: bool = True,
                  max_inflated_size: int = MAX_INFLATED_SIZE,
                  max_nesting: int = MAX_NESTING,
-                 encrypt_to: Recipients | None = None) -> None:
+                 encrypt_to: Recipients | None = None, pixels: str | None = None) -> None:
         self.config = config
         self.encrypt_to = encrypt_to
+        self.pixels = pixels
+        self._pixels = build_cleaner(config.pixels, pixels)
         self.max_inflated_size = check_size_limit(max_inflated_size)
         self.max_nesting = check_nesting_limit(max_nesting)
         self.validate_input = validate_input
@@ -166,7 +179,7 @@ class Anonymizer:
                 "validate_output": self.validate_output, "today": self.today,
                 "record_mappings": self.record_mappings, "fast_path": self.fast_path,
                 "max_inflated_size": self.max_inflated_size, "max_nesting": self.max_nesting,
-                "encrypt_to": self.encrypt_to}
+                "encrypt_to": self.encrypt_to, "pixels": self.pixels}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from :meth:`__getstate__`: the same configuration, keys and date."""
@@ -202,7 +215,17 @@ class Anonymizer:
         deep = too_deep(ds, self.max_nesting)
         if deep is not None:
             raise InputError(nesting_problem(deep, self.max_nesting))
-        return self._outcome(ds)
+        plan = self._pixels.plan(ds)
+        return self._with_pixels(self._outcome(ds), plan, ds)
+
+    def _with_pixels(self, outcome: DatasetOutcome, plan: PixelPlan | None,
+                     ds: Dataset, stream: bool = False) -> DatasetOutcome:
+        """Run the pixel stage on the de-identified ``ds`` (its plan made before); with
+        ``stream``, native pixel data on disk is blanked while it is written."""
+        if plan is None:
+            return outcome
+        pixels = self._pixels.apply(plan, ds, stream=stream)
+        return DatasetOutcome(outcome.actions, outcome.flags, outcome.mappings, pixels)
 
     def _outcome(self, ds: Dataset,
                  held: dict[int, RawDataElement] | None = None) -> DatasetOutcome:
@@ -258,6 +281,9 @@ class Anonymizer:
             fast = self._fast_output(src)
         except InputError as exc:  # nested past the limit
             return _failed(src, "" if callable(target) else os.fspath(target), exc)
+        if fast is not None and fast.source is not None and needs_pixel_work(
+                self._pixels, fast.source):
+            fast = None  # the pixels need decoding: pydicom's path
         if fast is not None:
             return self._write_fast(fast, src, target, exclusive, temp_dir, replace_before,
                                     sync)
@@ -271,15 +297,19 @@ class Anonymizer:
         except Exception as exc:  # noqa: BLE001  (per-file boundary: one bad file never stops a batch)
             return _unexpected(src, dst, exc, "could not be anonymized")
 
+        patch = outcome.pixels.patch if outcome.pixels is not None else None
+
         def write() -> None:
             with quiet_pydicom():  # pydicom's warnings quote values
                 prepare_file_meta(ds)
                 write_dicom_atomic(ds, dst, exclusive=exclusive, temp_dir=temp_dir,
-                                   replace_before=replace_before, sync=sync)
+                                   replace_before=replace_before, sync=sync,
+                                   patches={PIXEL_DATA: patch} if patch else None)
 
         return _written(src, dst, write) or FileResult(
             src, dst, FileStatus.DONE, outcome.actions, flags=outcome.flags,
-            mappings=outcome.mappings, size=_size(src))
+            mappings=outcome.mappings, size=_size(src),
+            pixels=outcome.pixels.record() if outcome.pixels is not None else None)
 
     def _fast_output(self, src: str) -> FastOutput | None:
         """The fast path's output, or None: the file then takes pydicom's path, which reads
@@ -327,16 +357,17 @@ class Anonymizer:
         A rule that changes a large value needs it: the file is then read again in full.
         """
         ds = self._read(src, defer=True)  # (its nesting checked)
+        plan = self._pixels.plan(ds)  # on the original header
         if needs_full_read(ds):  # big endian (deflated files are read in full already)
             if has_deferred(ds):
                 ds = self._read(src, defer=False)
-            return ds, self._outcome(ds)
+            return ds, self._with_pixels(self._outcome(ds), plan, ds)
         held = hold_bulk(ds)
         outcome = self._outcome(ds, held)
         if held and not release_bulk(ds, held):
             ds = self._read(src, defer=False)
             outcome = self._outcome(ds)
-        return ds, outcome
+        return ds, self._with_pixels(outcome, plan, ds, stream=True)
 
     def _read(self, src: str, *, defer: bool) -> FileDataset:
         return read_dicom(src, defer=defer, max_inflated_size=self.max_inflated_size,

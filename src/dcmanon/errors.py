@@ -55,6 +55,10 @@ class InputError(DcmanonError):
     """An input file cannot be read as DICOM (missing, unreadable, not DICOM, truncated)."""
 
 
+class PixelError(DcmanonError):
+    """Pixel data cannot be decoded, blanked or encoded again (the element and why are named)."""
+
+
 class OutputError(DcmanonError):
     """An output could not be written (its folder, the disk, the remote file system)."""
 

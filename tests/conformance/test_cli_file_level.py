@@ -70,8 +70,11 @@ def run_cli(*args: object, cwd: Path, key: str | None = KEY) -> subprocess.Compl
     env = {name: value for name, value in os.environ.items() if name != "DCMANON_KEY"}
     if key is not None:
         env["DCMANON_KEY"] = key
-    proc = subprocess.run([sys.executable, "-m", "dcmanon", *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    # --pixels off: the reference never touches pixels, and its images (DERIVED) would
+    # want OCR.
+    command = [sys.executable, "-m", "dcmanon", "--pixels", "off", *map(str, args)]
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

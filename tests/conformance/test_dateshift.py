@@ -175,8 +175,8 @@ def test_file(case: dict[str, Any], tmp_path: Any) -> None:
     reference = require_reference()
     config = load_config(reference / "configuration.json")
     target = tmp_path / "out.dcm"
-    result = Anonymizer(config, today=TODAY).anonymize_file(reference / case["input_file"],
-                                                             target)
+    result = Anonymizer(config, today=TODAY, pixels="off").anonymize_file(  # as the reference
+        reference / case["input_file"], target)
     assert result.status == "done", result.error
     tag = parse_tag(case["tag"])
     original = pydicom.dcmread(reference / case["input_file"])

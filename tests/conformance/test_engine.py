@@ -247,7 +247,7 @@ def test_values_round_trip_in_every_encoding(name: str, converted: bool) -> None
         {"tag": "ImageType", "method": "cryptoHash"},
         {"tag": "StudyDate", "method": "dateShift", "params": {"dateShiftKey": "k"}},
     ], "parameters": HASH_KEY})
-    Anonymizer(config, today=TODAY).anonymize_dataset(ds)
+    Anonymizer(config, today=TODAY, pixels="off").anonymize_dataset(ds)  # as the reference
     out = _as_written(ds)
     assert (out.Rows, out.Columns) == (rows, 7)
     assert bytes(out.PixelData) == pixels
@@ -263,7 +263,7 @@ def test_big_endian_number_written_by_a_method_is_read_back() -> None:
         {"tag": "Rows", "method": "substitute", "params": {"replaceWith": "300"}},
         {"tag": "SmallestImagePixelValue", "method": "substitute",
          "params": {"replaceWith": "1"}}]})
-    Anonymizer(config).anonymize_dataset(ds)
+    Anonymizer(config, pixels="off").anonymize_dataset(ds)  # as the reference
     out = _as_written(ds)
     assert out.Rows == 300
     assert out.SmallestImagePixelValue == 1

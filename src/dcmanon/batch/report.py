@@ -119,6 +119,8 @@ class RunReport:
                 record["error"] = outcome.error
             if outcome.flags:
                 record["flags"] = list(outcome.flags)
+            if outcome.pixels is not None:
+                record["pixels"] = outcome.pixels
         self._write(record)
 
     def summary(self, summary: Summary) -> None:

@@ -138,4 +138,5 @@ def run_folder_command(anonymizer: Anonymizer, source: str, target: str,
 def flagged_note(count: int, first: FileResult) -> str:
     """The note that ``count`` outputs may carry burned-in text, ``first`` as an example."""
     return (f"dcmanon: note: {count} file(s) may carry burned-in text in their pixels "
-            f"(e.g. {first.target}: {first.flags[0]}); pixel data is not cleaned yet")
+            f"(e.g. {first.target}: {first.flags[0]}); the report's pixels record says what "
+            "was blanked")

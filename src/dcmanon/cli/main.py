@@ -73,6 +73,11 @@ if TYPE_CHECKING:
               help="Print, for each input (-i or -I), what every rule does to every element "
                    "(as `dcmanon explain`); write nothing.")
 @trial_options
+@click.option("--pixels", "pixels", type=click.Choice(["off", "rules", "flagged", "all"],
+                                                      case_sensitive=False),
+              help="Burned-in text in the pixels: off; rules (region rules only); flagged "
+                   "(rules, then OCR on images likely to carry text; the default); all (OCR "
+                   "every image). Default: the configuration's pixels.mode.")
 @batch_options
 @limit_options
 @click.option("--debug", "debug", is_flag=True,
@@ -84,7 +89,7 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
          key_file: str | None, profile: str | None, options: tuple[str, ...],
          validate_input: bool, validate_output: bool, mapping_dir: str | None,
          mapping_db: str | None, encrypt_to: tuple[str, ...], dry_run_: bool,
-         max_inflated_size: int, max_nesting: int, debug: bool,
+         max_inflated_size: int, max_nesting: int, debug: bool, pixels: str | None,
          **batch: Any) -> None:
     """De-identify DICOM files: one file, or a whole folder tree.
 
@@ -142,7 +147,7 @@ def main(ctx: click.Context, /, input_file: str | None, output_file: str | None,
                                 validate_output=validate_output,
                                 record_mappings=mapping_dir is not None or mapping_db is not None,
                                 max_inflated_size=max_inflated_size, max_nesting=max_nesting,
-                                encrypt_to=recipients)
+                                encrypt_to=recipients, pixels=pixels)
         if input_file is not None and output_file is not None:
             store = _open_store(mapping_db)
             result = _run_file(anonymizer, input_file, output_file)

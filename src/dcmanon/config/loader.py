@@ -18,6 +18,7 @@ from typing import Any
 import json5
 
 from dcmanon.config.lookup import MissingPolicy, SubjectTable, load_subject_table
+from dcmanon.config.pixels import PixelSection, pixel_section
 from dcmanon.config.selectors import Selector, SelectorError, parse_selector
 from dcmanon.config.settings import (
     ALL_SETTING_KEYS,
@@ -33,7 +34,7 @@ from dcmanon.profiles import PROFILES, Option, Profile
 
 SECTIONS = ("rules", "defaultSettings", "customSettings", "parameters", "profile", "options",
             "pseudonymPrefix",
-            "unmatched", "lookup", "lookupMissing", "clinicalTrial", "ageBrackets")
+            "unmatched", "lookup", "lookupMissing", "clinicalTrial", "ageBrackets", "pixels")
 MAX_AGE_BRACKET = 50
 RULE_FIELDS = ("tag", "dicomTagPath", "method", "setting", "params")
 KEYED_METHODS = {
@@ -87,6 +88,8 @@ class Config:
     """The trial's attributes, written on every output (``clinicalTrial``)."""
     age_brackets: int | None = None
     """Kept ages are grouped into brackets of this many years (``ageBrackets``)."""
+    pixels: PixelSection = field(default_factory=PixelSection)
+    """The ``pixels`` section: burned-in text (:mod:`dcmanon.config.pixels`)."""
 
 
 def load_config(path: str | os.PathLike[str], *, secret: str | None = None,
@@ -153,6 +156,7 @@ def parse_config(text: str | Mapping[str, Any], *, source: str = "configuration"
         lookup_base = None
     builder = _Builder(raw, secret if secret is not None else os.environ.get(KEY_ENV))
     builder.lookup_base = lookup_base
+    builder.source = source
     config = builder.build()
     if builder.problems:
         raise ConfigError(builder.problems, source)
@@ -197,6 +201,8 @@ class _Builder:
 
     def __init__(self, raw: Mapping[str, Any], secret: str | None) -> None:
         self.problems: list[ConfigProblem] = []
+        self.source: str | None = None
+        """The configuration file (relative script paths of ``pixels`` start from it)."""
         self.secret = secret
         self.generated: dict[str, str] = {}
         self.weak: set[str] = set()
@@ -269,9 +275,11 @@ class _Builder:
         trial = None
         if self.sections.get("clinicalTrial") is not None:
             trial = parse_clinical_trial(self.sections["clinicalTrial"], self.problem)
+        pixels = pixel_section(self.sections.get("pixels"), self.problem,
+                               self.source)
         return Config(tuple(rules), unmatched, profile, tuple(sorted(self.generated)),
                       tuple(sorted(self.weak)), uid_key, patient_key, prefix, lookup, missing,
-                      trial, self._age_brackets())
+                      trial, self._age_brackets(), pixels)
 
     def _lookup(self) -> tuple[SubjectTable | None, MissingPolicy]:
         """The subject table (read once, here) and what happens to unlisted patients."""

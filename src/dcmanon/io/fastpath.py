@@ -102,6 +102,8 @@ class FastOutput:
     path: str = field(repr=False, default="")
     mappings: tuple[tuple[str, str, str], ...] = field(repr=False, default=())
     """(kind, original, pseudonym) rows, when asked: they re-identify."""
+    source: RawFile | None = field(repr=False, default=None)
+    """The parsed input (the pixel stage reads its original header from it)."""
 
     def names(self) -> Dataset:
         """A dataset with the anonymized Study, Series and SOP Instance UIDs (to name the
@@ -196,7 +198,7 @@ class FastPath:
             pieces.extend(element_pieces)
         rows = self._mappings(raw, top, head, walk) if self.record_mappings else ()
         return FastOutput(pieces, walk.actions, flags, output, raw.implicit, raw.size,
-                          raw.path, rows)
+                          raw.path, rows, raw)
 
     def _mappings(self, raw: RawFile, top: list[RawElement], head: _Head,
                   walk: Walk) -> tuple[tuple[str, str, str], ...]:

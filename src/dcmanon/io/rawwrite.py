@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from pydicom.dataelem import RawDataElement
@@ -27,6 +28,19 @@ from dcmanon.errors import InputError
 from dcmanon.io.streaming import deferred_element
 
 COPY_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ValuePatch:
+    """A change made to a deferred value while it is copied: ``apply(offset, block)`` edits a
+    block of the value in place; blocks hold whole ``unit``s (frames), ``offset`` is where the
+    block starts in the value. Memory stays at a block whatever the size of the value."""
+
+    unit: int
+    apply: Callable[[int, memoryview], None]
+
+
+Patches = Mapping[int, ValuePatch]
 _TRUNCATED = "truncated (the file ends inside an element)"
 
 
@@ -46,11 +60,13 @@ def _segments(ds: Dataset) -> Iterator[list[int] | RawDataElement]:
         yield run
 
 
-def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool) -> None:
+def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool,
+                   patches: Patches | None = None) -> None:
     """Write ``ds`` to ``handle``: the bytes ``ds.save_as`` would write.
 
-    Deferred values are copied from the input file (never held in memory); untouched raw
-    elements are written from their bytes.
+    Deferred values are copied from the input file (never held in memory), changed on the way
+    by ``patches`` (by tag; e.g. boxes blanked in native pixel data); untouched raw elements
+    are written from their bytes.
 
     Raises
     ------
@@ -64,7 +80,7 @@ def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool) -> None:
             ds.original_character_set != ds._character_set):
         # pydicom converts every element to re-encode them: let it, but stream the bulk.
         if any(deferred_element(ds, tag) for tag in list(ds.keys())):
-            _write_segments(ds, handle, enforce)
+            _write_segments(ds, handle, enforce, patches or {})
         else:
             if syntax is not None and encoding != tuple(ds.original_encoding):
                 # Elements read as implicit VR have no VR until converted (at every depth).
@@ -98,7 +114,8 @@ def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool) -> None:
             elif element.value is None and element.length:
                 if source is None:
                     source = open(str(ds.filename), "rb")  # noqa: SIM115 (closed below)
-                copy_element(source, element, handle, str(ds.filename))
+                copy_element(source, element, handle, str(ds.filename),
+                             (patches or {}).get(int(tag)))
             elif (isinstance(element.value, bytes) and element.length != UNDEFINED_LENGTH
                   and element.is_implicit_VR == implicit
                   and element.is_little_endian == little):
@@ -150,7 +167,8 @@ def _subset(ds: FileDataset, tags: list[int], *, head: bool) -> Dataset:
     return part
 
 
-def _write_segments(ds: FileDataset, handle: BinaryIO, enforce: bool) -> None:
+def _write_segments(ds: FileDataset, handle: BinaryIO, enforce: bool,
+                    patches: Patches) -> None:
     """Runs of ordinary elements by pydicom, deferred elements copied (any encoding)."""
     source = str(ds.filename)
     charset = ds.get("SpecificCharacterSet", "iso8859")
@@ -171,11 +189,13 @@ def _write_segments(ds: FileDataset, handle: BinaryIO, enforce: bool) -> None:
             if isinstance(segment, list):
                 write_dataset(fp, _subset(ds, segment, head=False), charset)
             else:
-                copy_element(src, segment, handle, source)
+                copy_element(src, segment, handle, source, patches.get(int(segment.tag)))
 
 
-def copy_element(src: io.BufferedReader, raw: RawDataElement, out: BinaryIO, name: str) -> None:
-    """Copy one element (header and value) from the input to the output, in blocks."""
+def copy_element(src: io.BufferedReader, raw: RawDataElement, out: BinaryIO, name: str,
+                 patch: ValuePatch | None = None) -> None:
+    """Copy one element (header and value) from the input to the output, in blocks (changed
+    by ``patch`` on the way, when given and the value has a defined length)."""
     explicit_long = not raw.is_implicit_VR and raw.VR in EXPLICIT_VR_LENGTH_32
     header_length = 12 if explicit_long else 8
     src.seek(raw.value_tell - header_length)
@@ -188,7 +208,7 @@ def copy_element(src: io.BufferedReader, raw: RawDataElement, out: BinaryIO, nam
         raise InputError(f"{name}: changed while it was being read")
     out.write(header)
     if raw.length != UNDEFINED_LENGTH:
-        _copy(src, out, raw.length, name)
+        _copy(src, out, raw.length, name, patch)
         return
     while True:  # encapsulated: items, then the sequence delimiter
         item = src.read(8)
@@ -204,13 +224,21 @@ def copy_element(src: io.BufferedReader, raw: RawDataElement, out: BinaryIO, nam
         _copy(src, out, length, name)
 
 
-def _copy(src: io.BufferedReader, out: BinaryIO, length: int, name: str) -> None:
-    buffer = bytearray(min(COPY_BLOCK, max(length, 1)))
+def _copy(src: io.BufferedReader, out: BinaryIO, length: int, name: str,
+          patch: ValuePatch | None = None) -> None:
+    block = COPY_BLOCK if patch is None else max(1, COPY_BLOCK // patch.unit) * patch.unit
+    buffer = bytearray(min(block, max(length, 1)))
     view = memoryview(buffer)
     remaining = length
     while remaining:
-        count = src.readinto(view[:min(remaining, len(buffer))])
-        if not count:
-            raise InputError(f"{name}: {_TRUNCATED}")
+        wanted = min(remaining, len(buffer))
+        count = 0
+        while count < wanted:  # whole blocks: a patch sees whole units
+            read = src.readinto(view[count:wanted])
+            if not read:
+                raise InputError(f"{name}: {_TRUNCATED}")
+            count += read
+        if patch is not None:
+            patch.apply(length - remaining, view[:count])
         out.write(view[:count])
         remaining -= count

@@ -1,0 +1,189 @@
+"""Pixel data in and out: stored values of native and encapsulated images, and writing back.
+
+Native data is blanked in its own bytes (:func:`dcmanon.pixels.blank.blank_native`). Encapsulated
+data is decoded with pydicom 3 (its pylibjpeg, openjpeg, libjpeg, pyjpegls and RLE plugins),
+blanked, and encoded again *losslessly in the same transfer syntax* where pydicom can encode
+it (RLE Lossless, JPEG-LS Lossless, JPEG 2000 Lossless); where it cannot (JPEG baseline,
+extended, lossless process 14, lossy JPEG-LS and JPEG 2000...), the image is written as native
+Explicit VR Little Endian, and LossyImageCompression stays ``01`` when the source was lossy.
+Neither step may mint a new SOP Instance UID or turn YBR into RGB behind our back: both are
+asked not to, and the photometric interpretation after decoding is what the stored values are.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.uid import (
+    UID,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    RLELossless,
+)
+
+from dcmanon.errors import MissingExtraError, PixelError
+
+REENCODED = (RLELossless, JPEGLSLossless, JPEG2000Lossless)
+"""Transfer syntaxes written again in the same syntax after blanking."""
+LOSSY = {"1.2.840.10008.1.2.4.50": "ISO_10918_1", "1.2.840.10008.1.2.4.51": "ISO_10918_1",
+         "1.2.840.10008.1.2.4.81": "ISO_14495_1", "1.2.840.10008.1.2.4.91": "ISO_15444_1",
+         "1.2.840.10008.1.2.4.93": "ISO_15444_1", "1.2.840.10008.1.2.4.201": "ISO_15444_15",
+         "1.2.840.10008.1.2.4.203": "ISO_15444_15", "1.2.840.10008.1.2.4.100": "ISO_13818_2",
+         "1.2.840.10008.1.2.4.101": "ISO_13818_2"}
+"""Lossy transfer syntaxes and their LossyImageCompressionMethod."""
+DECODERS = ("", "pylibjpeg", "pyjpegls", "pillow", "gdcm")
+"""pydicom's decoding plugins, in the order they are tried: first pydicom's own choice (the
+colours a pydicom-based viewer shows), then each alone (one plugin's failure can stop pydicom's
+loop: GDCM's "output array is read-only")."""
+_SUBSAMPLED = ("YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """An encapsulated image turned native in the dataset: what it was and how to go back."""
+
+    syntax: UID
+    photometric: str
+
+
+def require_numpy() -> None:
+    """Raise a clear error when the ``pixels`` extra is missing."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise MissingExtraError(
+            "cleaning pixel data needs numpy and the image codecs: install dcmanon[pixels]"
+        ) from None
+
+
+def stored_frames(ds: Any) -> Any:
+    """The stored values of a *native* image as a 4-D array (frames, rows, columns, samples),
+    without any photometric conversion (YBR stays YBR, palette indices stay indices)."""
+    import numpy as np
+
+    from dcmanon.pixels.blank import image_geometry, little_endian
+
+    frames, rows, columns, samples = image_geometry(ds)
+    allocated = int(ds.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation") or 0) == 1
+    if allocated == 1:
+        bits = np.unpackbits(np.frombuffer(ds.PixelData, dtype=np.uint8), bitorder="little")
+        return bits[:frames * rows * columns].reshape(frames, rows, columns, 1)
+    if allocated not in (8, 16, 32):
+        raise PixelError(f"(0028,0100) BitsAllocated {allocated} cannot be read as frames")
+    order = "<" if little_endian(ds) else ">"
+    dtype = np.dtype(f"{order}{'i' if signed else 'u'}{allocated // 8}")
+    data = np.frombuffer(ds.PixelData, dtype=dtype)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric in ("YBR_FULL_422", "YBR_PARTIAL_422"):
+        pairs = data[:frames * rows * columns * 2].reshape(frames, rows, columns // 2, 4)
+        full = np.empty((frames, rows, columns, 3), dtype=dtype)
+        full[:, :, 0::2, 0] = pairs[..., 0]
+        full[:, :, 1::2, 0] = pairs[..., 1]
+        full[..., 1] = np.repeat(pairs[..., 2], 2, axis=2)
+        full[..., 2] = np.repeat(pairs[..., 3], 2, axis=2)
+        return full
+    count = frames * rows * columns * samples
+    if data.size < count:
+        raise PixelError(f"(7FE0,0010) PixelData holds fewer values ({data.size}) than the "
+                         f"header describes ({count})")
+    if samples > 1 and int(ds.get("PlanarConfiguration") or 0) == 1:
+        return data[:count].reshape(frames, samples, rows, columns).transpose(0, 2, 3, 1)
+    return data[:count].reshape(frames, rows, columns, samples)
+
+
+def syntax_of(ds: Any) -> UID:
+    """The transfer syntax of ``ds``'s pixel data (a file without file meta: as it was read)."""
+    meta = getattr(ds, "file_meta", None)
+    found = meta.get("TransferSyntaxUID") if meta is not None else None
+    if found:
+        return UID(str(found))
+    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
+
+    implicit, little = getattr(ds, "original_encoding", (False, True))
+    if little is False:
+        return ExplicitVRBigEndian
+    return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+
+_DECODING_CHANGES = ("PixelData", "PhotometricInterpretation", "PlanarConfiguration",
+                     "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit",
+                     "PixelRepresentation", "NumberOfFrames", "SOPInstanceUID")
+
+
+def snapshot(ds: Any) -> tuple[Any, dict[str, Any]]:
+    """What decoding may change in ``ds`` (to put back when nothing was blanked)."""
+    # Copies: pydicom changes an element's value in place when an attribute is set again.
+    return (ds.file_meta.get("TransferSyntaxUID"),
+            {k: copy.copy(ds[k]) for k in _DECODING_CHANGES if k in ds})
+
+
+def restore(ds: Any, saved: tuple[Any, dict[str, Any]]) -> None:
+    """Undo :func:`decode_in_place`: the elements and syntax of :func:`snapshot`."""
+    syntax, elements = saved
+    for keyword in _DECODING_CHANGES:
+        if keyword in ds and keyword not in elements:
+            delattr(ds, keyword)
+    for element in elements.values():
+        ds[element.tag] = element
+    if syntax is not None:
+        ds.file_meta.TransferSyntaxUID = syntax
+
+
+def decode_in_place(ds: Any) -> Decoded:
+    """Turn an encapsulated image into native pixel data in ``ds`` (stored values kept).
+
+    Raises
+    ------
+    PixelError
+        If no installed decoder reads it.
+    """
+    from pydicom.pixels.utils import decompress
+
+    syntax = syntax_of(ds)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    problem = ""
+    for plugin in DECODERS:
+        try:
+            decompress(ds, as_rgb=False, generate_instance_uid=False, decoding_plugin=plugin)
+        except (RuntimeError, NotImplementedError, ValueError) as exc:
+            # pydicom's messages name plugins and syntaxes, never element values.
+            problem = problem or str(exc).splitlines()[0][:200]
+            continue
+        break
+    else:
+        raise PixelError(f"(7FE0,0010) PixelData in {syntax.name} cannot be decoded: "
+                         f"{problem}")
+    if str(ds.get("PhotometricInterpretation", "")).upper() in _SUBSAMPLED:
+        from dcmanon.pixels.blank import image_geometry
+
+        frames, rows, columns, samples = image_geometry(ds)
+        allocated = int(ds.BitsAllocated) // 8
+        if len(ds.PixelData) >= frames * rows * columns * samples * allocated:
+            # The decoder gave every pixel its own chroma: that is YBR_FULL (same colours).
+            ds.PhotometricInterpretation = "YBR_FULL"
+    return Decoded(syntax, photometric)
+
+
+def encode_back(ds: Any, decoded: Decoded) -> str:
+    """Encode a blanked image again: in its own syntax where that is lossless and pydicom
+    encodes it, else leave it native Explicit VR Little Endian (recorded). Returns the name
+    of the transfer syntax written."""
+    syntax = decoded.syntax
+    if syntax in REENCODED:
+        try:
+            ds.compress(syntax, generate_instance_uid=False)
+        except (RuntimeError, NotImplementedError, ValueError):
+            pass  # e.g. a layout the encoder refuses: written native below
+        else:
+            return syntax.name
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    method = LOSSY.get(str(syntax))
+    if method is not None or str(ds.get("LossyImageCompression", "")) == "01":
+        ds.LossyImageCompression = "01"
+        if method is not None and "LossyImageCompressionMethod" not in ds:
+            ds.LossyImageCompressionMethod = method
+    return ExplicitVRLittleEndian.name
