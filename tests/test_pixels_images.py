@@ -271,6 +271,7 @@ def test_the_command_line_mode_and_the_run_report(tmp_path: Path) -> None:
     pixels = [r["pixels"] for r in records if r["type"] == "file"]
     assert pixels == [{"boxes": 2, "by_rules": 2, "by_ocr": 0, "ocr": False, "frames": 1,
                        "rules": ["configuration: band and corner"]}]
+    assert [r["pixels_cleaned"] for r in records if r["type"] == "summary"] == [1]
     assert "Doe" not in (tmp_path / "b.jsonl").read_text()
 
 
