@@ -230,6 +230,11 @@ class PixelCleaner:
         engine = _ocr_engine(plan) if plan.ocr_reason is not None else None  # before decoding
         if stream and engine is None and plan.boxes and _streamable(ds):
             return self._streamed(plan, ds)
+        if engine is None and plan.boxes and codec.syntax_of(ds).is_compressed:
+            by_frame = codec.reencode_frames(ds, list(plan.boxes), black(ds))
+            if by_frame is not None:
+                return self._finish(plan, ds, list(plan.boxes), [], by_frame,
+                                    codec.syntax_of(ds).name)
         if codec.syntax_of(ds).is_compressed:
             original = codec.snapshot(ds)
             decoded = codec.decode_in_place(ds)
@@ -247,6 +252,11 @@ class PixelCleaner:
         frames = blank_native(data, ds, boxes)
         ds.PixelData = bytes(data)
         syntax = codec.encode_back(ds, decoded) if decoded is not None else None
+        return self._finish(plan, ds, boxes, ocr_boxes, frames, syntax)
+
+    def _finish(self, plan: PixelPlan, ds: Dataset, boxes: list[Box], ocr_boxes: list[Box],
+                frames: set[int], syntax: str | None) -> PixelOutcome:
+        """Overlays, the icon and the record, once the pixels are blanked."""
         overlays = _blank_overlays(ds, boxes, plan.overlays)
         icon = "IconImageSequence" in ds
         if icon:
@@ -255,7 +265,6 @@ class PixelCleaner:
             _record_clean(ds)
         return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(frames)), plan.rules,
                             plan.ocr_reason is not None, syntax, overlays, icon)
-
 
     def _streamed(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
         """Native pixel data still on disk, rule boxes only: blanked frame by frame while it is
