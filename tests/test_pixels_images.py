@@ -271,6 +271,7 @@ def test_the_command_line_mode_and_the_run_report(tmp_path: Path) -> None:
     pixels = [r["pixels"] for r in records if r["type"] == "file"]
     assert pixels == [{"boxes": 2, "by_rules": 2, "by_ocr": 0, "ocr": False, "frames": 1,
                        "rules": ["configuration: band and corner"]}]
+    assert [r["pixels_cleaned"] for r in records if r["type"] == "summary"] == [1]
     assert "Doe" not in (tmp_path / "b.jsonl").read_text()
 
 
@@ -349,4 +350,25 @@ def test_native_ybr_full_422_blanks_luma_and_shared_chroma(tmp_path: Path) -> No
     a, b = _stored(before), _stored(after)
     assert (b[:, INSIDE] == [0, 128, 128]).all()
     assert (a[:, ~INSIDE] == b[:, ~INSIDE]).all()
+    assert record is not None and record["frames"] == 1
+
+
+@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless],
+                         ids=lambda s: s.name)
+def test_encapsulated_frames_without_a_box_keep_their_fragments(
+        syntax: pydicom.uid.UID, tmp_path: Path) -> None:
+    from pydicom.encaps import generate_frames
+
+    rules = [{"when": {"tag": "Modality", "equals": "US"}, "blank": [[0, 0, 80, 10]],
+              "frames": [1]}]
+    ds = native(base(), pattern(ROWS, COLUMNS, 3, 1, 20, 4000), "MONOCHROME2", bits=12)
+    ds.compress(syntax, generate_instance_uid=False)
+    before, after, record = _run(ds, tmp_path, "cine", anonymizer(rules=rules))
+    old = list(generate_frames(before.PixelData, number_of_frames=3))
+    new = list(generate_frames(after.PixelData, number_of_frames=3))
+    assert new[0] == old[0] and new[2] == old[2] and new[1] != old[1]
+    assert after.file_meta.TransferSyntaxUID == syntax
+    a, b = _stored(before), _stored(after)
+    assert (b[1, 0:10] == 0).all() and (a[1, 10:] == b[1, 10:]).all()
+    assert (a[[0, 2]] == b[[0, 2]]).all()
     assert record is not None and record["frames"] == 1

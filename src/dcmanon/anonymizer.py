@@ -281,8 +281,7 @@ class Anonymizer:
             fast = self._fast_output(src)
         except InputError as exc:  # nested past the limit
             return _failed(src, "" if callable(target) else os.fspath(target), exc)
-        if fast is not None and fast.source is not None and needs_pixel_work(
-                self._pixels, fast.source):
+        if fast is not None and fast.source is not None and self._pixels_wanted(fast):
             fast = None  # the pixels need decoding: pydicom's path
         if fast is not None:
             return self._write_fast(fast, src, target, exclusive, temp_dir, replace_before,
@@ -329,6 +328,15 @@ class Anonymizer:
             _log.warning("fast path failed on a file, which took pydicom's path instead (%s); "
                          "please report it", describe_unexpected(exc))
             return None
+
+    def _pixels_wanted(self, fast: FastOutput) -> bool:
+        """Whether the fast path's file goes through the pixel stage (then pydicom's path)."""
+        assert fast.source is not None
+        try:
+            return needs_pixel_work(self._pixels, fast.source)
+        except Exception as exc:  # noqa: BLE001  (an odd value: pydicom's path decides)
+            _log.debug("the pixel decision took pydicom's path (%s)", describe_unexpected(exc))
+            return True
 
     def _write_fast(self, fast: FastOutput, src: str, target: Target, exclusive: bool,
                     temp_dir: str | os.PathLike[str] | None, replace_before: float | None,

@@ -44,6 +44,8 @@ class Summary:
     existing: int = 0
     bytes: int = 0
     flagged: int = 0
+    pixels_cleaned: int = 0
+    """Outputs whose pixels had burned-in text blanked."""
     seconds: float = 0.0
     workers: int = 1
     executor: str = "serial"
@@ -62,6 +64,7 @@ class Summary:
             self.done += 1
             self.bytes += outcome.size
             self.flagged += bool(outcome.flags)
+            self.pixels_cleaned += bool(outcome.pixels and outcome.pixels.get("frames"))
         elif outcome.status == FileStatus.EXISTS:
             self.existing += 1
         else:
@@ -75,7 +78,8 @@ class Summary:
         megabytes = self.bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
         return {"type": "summary", "files": self.files, "done": self.done,
                 "failed": self.failed, "skipped": self.skipped, "existing": self.existing,
-                "renamed": self.renamed, "flagged": self.flagged, "bytes": self.bytes,
+                "renamed": self.renamed, "flagged": self.flagged,
+                "pixels_cleaned": self.pixels_cleaned, "bytes": self.bytes,
                 "seconds": round(self.seconds, 3), "files_per_s": round(rate, 2),
                 "mb_per_s": round(megabytes, 2), "workers": self.workers,
                 "executor": self.executor, "interrupted": self.interrupted,

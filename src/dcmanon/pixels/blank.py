@@ -90,13 +90,18 @@ def _darkest_entry(ds: Any) -> int:
     first = int(descriptor[1]) if descriptor is not None else 0
     entries = int(descriptor[0] or 65536) if descriptor is not None else 1 << bits
     values = np.arange(first, first + entries, dtype=np.uint16 if bits > 8 else np.uint8)
-    rgb = apply_color_lut(values, ds).astype(np.float64)
+    try:
+        rgb = apply_color_lut(values, ds).astype(np.float64)
+    except (AttributeError, ValueError, KeyError) as exc:  # pydicom's words: no values
+        raise PixelError(f"(0028,1101) RedPaletteColorLookupTableDescriptor: the palette "
+                         f"cannot be read to find its darkest entry ({exc})") from None
     luminance = rgb @ np.array([0.299, 0.587, 0.114])
     return int(values[int(np.argmin(luminance))])
 
 
 def blank_native(data: bytearray | memoryview, ds: Any, boxes: Sequence[Box],
-                 frame_range: range | None = None) -> set[int]:
+                 frame_range: range | None = None,
+                 values: Sequence[int] | None = None) -> set[int]:
     """Write black into ``boxes`` of native pixel data ``data``, in place.
 
     Parameters
@@ -109,6 +114,8 @@ def blank_native(data: bytearray | memoryview, ds: Any, boxes: Sequence[Box],
         Already clipped to the image.
     frame_range : range, optional
         The frames ``data`` holds (default: all of them).
+    values : sequence of int, optional
+        :func:`black` of ``ds``, when already known (it is computed once per image).
 
     Returns
     -------
@@ -143,7 +150,7 @@ def blank_native(data: bytearray | memoryview, ds: Any, boxes: Sequence[Box],
     array = np.frombuffer(memoryview(data)[:needed], dtype=dtype)
     if not array.flags.writeable:
         raise PixelError("(7FE0,0010) PixelData is read-only")
-    values = black(ds)
+    values = list(values) if values is not None else black(ds)
     touched: set[int] = set()
     if subsampled:
         pairs = array.reshape(len(frame_range), rows, columns // 2, 4)

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 
 from dcmanon.dicom.walk import quiet_pydicom
 from dcmanon.errors import MissingExtraError, PixelError
 from dcmanon.io.rawwrite import ValuePatch
 from dcmanon.io.streaming import deferred_element
-from dcmanon.pixels.blank import image_geometry
+from dcmanon.pixels.blank import black, image_geometry
 from dcmanon.pixels.boxes import Box
 from dcmanon.pixels.rules import DatasetHeader, Header, RuleSet, matched_boxes, parse_tag
 
@@ -230,6 +230,11 @@ class PixelCleaner:
         engine = _ocr_engine(plan) if plan.ocr_reason is not None else None  # before decoding
         if stream and engine is None and plan.boxes and _streamable(ds):
             return self._streamed(plan, ds)
+        if engine is None and plan.boxes and codec.syntax_of(ds).is_compressed:
+            by_frame = codec.reencode_frames(ds, list(plan.boxes), black(ds))
+            if by_frame is not None:
+                return self._finish(plan, ds, list(plan.boxes), [], by_frame,
+                                    codec.syntax_of(ds).name)
         if codec.syntax_of(ds).is_compressed:
             original = codec.snapshot(ds)
             decoded = codec.decode_in_place(ds)
@@ -247,6 +252,11 @@ class PixelCleaner:
         frames = blank_native(data, ds, boxes)
         ds.PixelData = bytes(data)
         syntax = codec.encode_back(ds, decoded) if decoded is not None else None
+        return self._finish(plan, ds, boxes, ocr_boxes, frames, syntax)
+
+    def _finish(self, plan: PixelPlan, ds: Dataset, boxes: list[Box], ocr_boxes: list[Box],
+                frames: set[int], syntax: str | None) -> PixelOutcome:
+        """Overlays, the icon and the record, once the pixels are blanked."""
         overlays = _blank_overlays(ds, boxes, plan.overlays)
         icon = "IconImageSequence" in ds
         if icon:
@@ -256,26 +266,20 @@ class PixelCleaner:
         return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(frames)), plan.rules,
                             plan.ocr_reason is not None, syntax, overlays, icon)
 
-
     def _streamed(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
         """Native pixel data still on disk, rule boxes only: blanked frame by frame while it is
         copied (memory stays at a frame whatever the file's size)."""
+        from dcmanon.pixels import codec
         from dcmanon.pixels.blank import blank_native
 
         frames = image_geometry(ds)[0]
-        header = Dataset()  # what blanking reads, kept apart from the dataset being written
-        for keyword in ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored",
-                        "PixelRepresentation", "PhotometricInterpretation",
-                        "PlanarConfiguration", "NumberOfFrames"):
-            if keyword in ds:
-                setattr(header, keyword, ds.get(keyword))
-        for keyword in ("RedPaletteColorLookupTableDescriptor",
-                        "GreenPaletteColorLookupTableDescriptor",
-                        "BluePaletteColorLookupTableDescriptor",
-                        "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
-                        "BluePaletteColorLookupTableData"):
-            if keyword in ds:
-                setattr(header, keyword, ds.get(keyword))
+        header = Dataset()  # what blanking reads (Image Pixel, palettes), apart from ``ds``
+        for tag in list(ds.keys()):
+            if tag >> 16 == 0x0028:
+                header[tag] = ds[tag]
+        header.file_meta = FileMetaDataset()  # segmented palettes are read in its byte order
+        header.file_meta.TransferSyntaxUID = codec.syntax_of(ds)
+        values = black(header)  # now: an error is this file's before anything is written
         boxes = list(plan.boxes)
         unit = frame_bytes(header)
         length = deferred_element(ds, PIXEL_DATA_TAGS[0])
@@ -287,7 +291,8 @@ class PixelCleaner:
             first, count = offset // unit, len(block) // unit
             count = min(count, frames - first)
             if count > 0:
-                blank_native(block[:count * unit], header, boxes, range(first, first + count))
+                blank_native(block[:count * unit], header, boxes, range(first, first + count),
+                             values)
 
         touched = {f for f in range(frames) for b in boxes if b.area and b.applies_to(f)}
         overlays = _blank_overlays(ds, boxes, plan.overlays)

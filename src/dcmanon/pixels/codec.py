@@ -187,3 +187,77 @@ def encode_back(ds: Any, decoded: Decoded) -> str:
         if method is not None and "LossyImageCompressionMethod" not in ds:
             ds.LossyImageCompressionMethod = method
     return ExplicitVRLittleEndian.name
+
+
+FRAME_BY_FRAME = {"MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR"}
+"""Photometric interpretations a frame decodes to as it was encoded (JPEG 2000's YBR_RCT and
+YBR_ICT come back as RGB): those are encoded again frame by frame."""
+
+
+def reencode_frames(ds: Any, boxes: list[Any], values: list[int]) -> set[int] | None:
+    """Blank ``boxes`` in an RLE / JPEG-LS / JPEG 2000 Lossless image one frame at a time:
+    frames without a box keep their original fragments, and only one frame is decoded at a
+    time. Returns the frames changed, or None when this image takes the whole-image path
+    (another syntax, a photometric interpretation that decoding changes, an encoder that is
+    missing or refuses the layout); ``ds`` is then unchanged.
+    """
+    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.pixels.encoders.base import get_encoder
+    from pydicom.pixels.utils import pixel_array
+
+    from dcmanon.pixels.blank import blank_native, image_geometry
+
+    syntax = syntax_of(ds)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if syntax not in REENCODED or photometric not in FRAME_BY_FRAME:
+        return None
+    encoder = get_encoder(syntax)
+    if not encoder.is_available:
+        return None
+    count, rows, columns, samples = image_geometry(ds)
+    originals = list(generate_frames(ds.PixelData, number_of_frames=count))
+    if len(originals) != count:
+        return None
+    options: dict[str, Any] = {
+        "rows": rows, "columns": columns, "samples_per_pixel": samples,
+        "bits_allocated": int(ds.BitsAllocated), "bits_stored": int(ds.BitsStored),
+        "pixel_representation": int(ds.get("PixelRepresentation") or 0),
+        "photometric_interpretation": photometric, "number_of_frames": 1,
+        "planar_configuration": 0}
+    frame_header = _frame_header(ds)
+    fragments: list[bytes] = []
+    touched: set[int] = set()
+    for index, fragment in enumerate(originals):
+        mine = [b for b in boxes if b.area and b.applies_to(index)]
+        if not mine:
+            fragments.append(fragment)
+            continue
+        import numpy as np
+
+        try:
+            array = pixel_array(ds, index=index, as_rgb=False)
+            data = bytearray(array.astype(array.dtype.newbyteorder("<")).tobytes())
+            blank_native(data, frame_header, mine, range(index, index + 1), values)
+            blanked = np.frombuffer(bytes(data), dtype=array.dtype.newbyteorder("<")).reshape(
+                array.shape)
+            fragments.append(encoder.encode(blanked, **options))
+        except (ValueError, RuntimeError, NotImplementedError):
+            return None  # a layout the plugins refuse frame by frame: the whole-image path
+        touched.add(index)
+    ds.PixelData = encapsulate(fragments)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    return touched
+
+
+def _frame_header(ds: Any) -> Any:
+    """The Image Pixel attributes of one decoded frame (interleaved samples, Little Endian)."""
+    from pydicom.dataset import Dataset
+
+    header = Dataset()
+    for keyword in ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored",
+                    "PixelRepresentation", "PhotometricInterpretation"):
+        if keyword in ds:
+            setattr(header, keyword, ds.get(keyword))
+    header.PlanarConfiguration = 0
+    return header
