@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from dcmanon.errors import MissingExtraError
 from dcmanon.pixels.boxes import Box
+from dcmanon.pixels.inkfit import fitted, ink_extent
 from dcmanon.pixels.render import to_rgb8
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ SMALLEST_SIDE = 16
 """Frames narrower or lower than this are not read: no legible line of text fits (dose grids,
 icons); the detector only sees noise there."""
 MARGIN = 3
-"""Pixels added around every box, plus :data:`MARGIN_RATIO` of its height."""
+"""Pixels added around a detector's box where its ink could not be told (see
+:mod:`dcmanon.pixels.inkfit`), plus :data:`MARGIN_RATIO` of its height."""
 MARGIN_RATIO = 0.2
 TALLEST_LINE = 0.2
 """Regions taller than this share of the frame (and than 64 pixels) are not lines of text: the
@@ -93,7 +95,8 @@ _MONTHS = ("jan feb mar apr may jun jul aug sep oct nov dec").split()
 
 @dataclass(frozen=True)
 class TextLine:
-    """One line of text found in a frame: its box (tight, before the margin) and what it says.
+    """One line of text found in a frame: the detector's box, what it says, and the extent of
+    its ink within the box (``None`` when it could not be told; see :mod:`dcmanon.pixels.inkfit`).
 
     ``text`` is ``None`` when the line was not read (see :data:`READ_LIMIT`). The text is PHI:
     never log it.
@@ -101,6 +104,7 @@ class TextLine:
 
     box: Box
     text: str | None
+    ink: Box | None = None
 
 
 def find_text_boxes(frames: np.ndarray, ds: Dataset, *,
@@ -124,7 +128,8 @@ def find_text_boxes(frames: np.ndarray, ds: Dataset, *,
     Returns
     -------
     list of Box
-        Grown by a margin, clipped to the image; ``frames`` is ``None`` (every frame).
+        Fitted to the ink of each line and grown by a margin, clipped to the image; ``frames``
+        is ``None`` (every frame).
 
     Raises
     ------
@@ -144,8 +149,8 @@ def find_text_boxes(frames: np.ndarray, ds: Dataset, *,
         for line in lines:
             if not _to_blank(line, matcher):
                 continue
-            grown = line.box.grown(MARGIN + math.ceil(MARGIN_RATIO * line.box.height))
-            box = grown.clipped(columns, rows)
+            margin = MARGIN + math.ceil(MARGIN_RATIO * line.box.height)
+            box = fitted(line.box, line.ink, margin).clipped(columns, rows)
             if box.area:
                 found.add((box.left, box.top, box.right, box.bottom))
     return [Box(*edges) for edges in sorted(found)]
@@ -215,7 +220,8 @@ def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> 
         recognised = engine.recognize_txt(crops)
         for i, text in zip(wanted, recognised.txts or (), strict=False):
             texts[i] = str(text)
-    return [TextLine(box, texts.get(i)) for i, (box, _) in enumerate(found)]
+    return [TextLine(box, texts.get(i), ink_extent(image, box))
+            for i, (box, _) in enumerate(found)]
 
 
 def _local_contrast(image: np.ndarray) -> np.ndarray:
@@ -224,7 +230,9 @@ def _local_contrast(image: np.ndarray) -> np.ndarray:
     import cv2
     import numpy as np
 
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    # Smoothed first: amplified, pixel noise on a dark field looks like print to the detector
+    # (a flat band's faint text keeps most of its contrast).
+    gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0)
     # The median keeps the edges of bands and bars, which would otherwise outshine the text.
     background = cv2.medianBlur(gray, LOCAL_WINDOW).astype(np.float32)
     difference = gray.astype(np.float32) - background

@@ -1,0 +1,115 @@
+"""Issue 12, as a user runs it: each image of the pixel corpus written to a file, de-identified
+by ``anonymize_file`` with OCR (``--pixels all``), and the output read back as any viewer would.
+
+None of the planted words is readable in the output by the OCR engine; the pixels away from the
+text (10 px margin) are unchanged (at least 99 %), compared as decoded values, so colours count;
+an image without text keeps its PixelData bytes as they were.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+from dcmanon import Anonymizer, parse_config
+from dcmanon.phi.matching import fold
+from dcmanon.pixels import ocr
+from tests import pixel_corpus as corpus
+
+pytestmark = pytest.mark.ocr
+
+KEY = "pixel-end-to-end-test-key-of-more-than-32-characters"
+MARGIN = 10
+KINDS = sorted(corpus.KINDS)
+
+
+def _anonymizer() -> Anonymizer:
+    return Anonymizer(parse_config({"profile": "basic"}, secret=KEY), pixels="all")
+
+
+def _write(ds: Dataset, path: Path) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _read(path: Path) -> Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[corpus.CorpusImage,
+                                                                        Dataset]]:
+    folder = tmp_path_factory.mktemp("pixels-e2e")
+    anonymizer = _anonymizer()
+    done = {}
+    for kind in KINDS:
+        image = corpus.make(kind)
+        source = _write(image.ds, folder / f"{kind}.dcm")
+        result = anonymizer.anonymize_file(source, folder / f"{kind}-out.dcm")
+        assert result.status == "done", (kind, result.error)
+        done[kind] = (image, _read(folder / f"{kind}-out.dcm"))
+    return done
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[\W_]+", "", fold(text))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_planted_word_is_readable_in_the_output(
+        kind: str, runs: dict[str, tuple[corpus.CorpusImage, Dataset]]) -> None:
+    image, output = runs[kind]
+    frames, described = corpus.stored_frames(output)
+    seen = _compact(" ".join(line.text or "" for lines in ocr.read_text(frames, described)
+                             for line in lines))
+    words = {w for line in image.planted if line.role != "harmless"
+             for w in re.split(r"[\s,:]+", line.text) if len(_compact(w)) >= 3}
+    assert words
+    readable = [w for w in words if _compact(w) in seen]
+    assert not readable, f"{kind}: {len(readable)} planted word(s) still readable"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pixels_away_from_the_text_are_unchanged(
+        kind: str, runs: dict[str, tuple[corpus.CorpusImage, Dataset]]) -> None:
+    image, output = runs[kind]
+    before = _decoded(image.ds)
+    after = _decoded(output)
+    assert after.shape == before.shape
+    away = np.ones(before.shape[1:3], dtype=bool)
+    for line in image.planted:
+        box = line.box.grown(MARGIN).clipped(before.shape[2], before.shape[1])
+        away[box.top:box.bottom, box.left:box.right] = False
+    same = np.all(before == after, axis=-1)[:, away]
+    assert same.mean() >= 0.99, f"{kind}: {same.mean():.4f} of the pixels away from text kept"
+
+
+def test_an_image_without_text_keeps_its_pixel_data_bytes(tmp_path: Path) -> None:
+    anonymizer = _anonymizer()
+    for kind in ("monochrome2_16", "rgb_planar0", "jpeg2000", "rle"):
+        image = corpus.make(kind, text=False)
+        source = _write(image.ds, tmp_path / f"{kind}.dcm")
+        result = anonymizer.anonymize_file(source, tmp_path / f"{kind}-out.dcm")
+        assert result.status == "done", (kind, result.error)
+        assert _read(tmp_path / f"{kind}-out.dcm").PixelData == _read(source).PixelData, kind
+
+
+def _decoded(ds: Dataset) -> np.ndarray:
+    """What a viewer shows: pixel values decoded, colour as RGB, frames first."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        array = ds.pixel_array
+    frames = int(ds.get("NumberOfFrames") or 1)
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    samples = int(ds.SamplesPerPixel)
+    return array.reshape(frames, rows, columns, samples)
