@@ -3,7 +3,7 @@
 # first; tests/conftest.py's external_tool fixture finds the tools on PATH).
 #
 # Debian packages, installed only when one of their binaries is missing:
-#   dcmtk          -> dcmdump, storescu
+#   dcmtk          -> dcmdump, storescu, storescp, echoscu
 #   dicom3tools    -> dciodvfy
 #   libgdcm-tools  -> gdcmanon, gdcmdump, gdcminfo
 #   chromium       -> chromium (headless: opens the HTML report of `dcmanon check`)
@@ -17,6 +17,8 @@ set -euo pipefail
 readonly REQUIREMENTS=(
     "dcmtk:dcmdump"
     "dcmtk:storescu"
+    "dcmtk:storescp"
+    "dcmtk:echoscu"
     "dicom3tools:dciodvfy"
     "libgdcm-tools:gdcmanon"
     "libgdcm-tools:gdcmdump"

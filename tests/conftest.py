@@ -23,6 +23,8 @@ TOOL_MARKERS = ("peer", "browser")
 PACKAGES = {
     "dcmdump": "dcmtk",
     "storescu": "dcmtk",
+    "storescp": "dcmtk",
+    "echoscu": "dcmtk",
     "dciodvfy": "dicom3tools",
     "gdcmdump": "libgdcm-tools",
     "gdcminfo": "libgdcm-tools",

@@ -29,6 +29,7 @@ from dcmanon.cli.options import (
     setup_logging,
 )
 from dcmanon.cli.scan import scan_command
+from dcmanon.cli.serve import pull_command, serve_command
 
 if TYPE_CHECKING:
     from dcmanon.anonymizer import Anonymizer, FileResult
@@ -157,7 +158,8 @@ def _run_file(anonymizer: Anonymizer, source: str, target: str) -> FileResult:
     return result
 
 
-for _command in (check_command, decrypt_command, explain_command, scan_command):
+for _command in (check_command, decrypt_command, explain_command, pull_command, scan_command,
+                 serve_command):
     main.add_command(_command)
 
 __all__ = ["DEFAULT_CONFIG", "main"]

@@ -1,0 +1,174 @@
+"""``dcmanon serve``: run a DICOM node (receive, de-identify, forward)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dcmanon.cli.options import (
+    EXIT_OK,
+    EXIT_USAGE,
+    config_options,
+    fail,
+    guarded,
+    limit_options,
+    load_run_config,
+    parse_size,
+)
+
+
+def _size_or_none(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    return None if value is None else parse_size(ctx, param, value)
+
+
+def _not_yet(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value:
+        fail(f"{param.opts[0]} is not implemented yet: use --forward or --forward-folder "
+             "(see docs/node.md)", EXIT_USAGE)
+    return value
+
+
+@click.command("serve")
+@click.option("--spool", "spool", required=True, type=click.Path(file_okay=False),
+              help="Folder where received images wait until the destination has them "
+                   "(resumed at start-up).")
+@click.option("--forward", "forward", metavar="AE@HOST:PORT",
+              help="Forward by C-STORE to this DICOM peer.")
+@click.option("--forward-folder", "forward_folder", type=click.Path(file_okay=False),
+              help="Forward to this folder (<Study>/<Series>/<SOP>.dcm, de-identified UIDs).")
+@click.option("--forward-dicomweb", "forward_dicomweb", metavar="URL", callback=_not_yet,
+              expose_value=False, help="Forward by STOW-RS (not implemented yet).")
+@click.option("--routes", "routes", type=click.Path(dir_okay=False), callback=_not_yet,
+              expose_value=False,
+              help="Several pipelines chosen by called AE, calling AE or address (not "
+                   "implemented yet).")
+@click.option("--host", "host", default="0.0.0.0", show_default=True,
+              help="Address to listen on.")
+@click.option("--port", "port", default=11112, show_default=True,
+              type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")
+@click.option("--ae-title", "ae_title", default="DCMANON", show_default=True,
+              help="The called AE title the node answers to (and calls the destination "
+                   "with).")
+@click.option("--spool-limit", "spool_limit", metavar="SIZE", callback=_size_or_none,
+              help="Answer Out of Resources past this much spooled data (e.g. 20GiB); a "
+                   "full disk does the same.")
+@click.option("--batch-size", "batch_size", default=64, show_default=True,
+              type=click.IntRange(1, 128), help="Images forwarded per association at most.")
+@click.option("--timeout", "timeout", default=30.0, show_default=True,
+              type=click.FloatRange(min=0.1),
+              help="Seconds the destination has to connect, associate and answer.")
+@click.option("--audit-log", "audit_log", type=click.Path(dir_okay=False),
+              help="Append JSON lines here: received, de-identified, forwarded, failed "
+                   "(pseudonyms and de-identified UIDs only).")
+@click.option("--status-port", "status_port", type=click.IntRange(0, 65535),
+              help="Serve /status (JSON) and /metrics (Prometheus) over HTTP on this port.")
+@click.option("--status-host", "status_host", default="127.0.0.1", show_default=True,
+              help="Address of the status endpoint.")
+@click.option("--allow-ae", "allowed_ae", multiple=True, metavar="AE",
+              help="Accept only this calling AE title; repeat for several.")
+@click.option("--allow-host", "allowed_hosts", multiple=True, metavar="ADDRESS",
+              help="Accept only this address or network (10.0.0.0/24); repeat for several.")
+@click.option("--tls-cert", "tls_cert", type=click.Path(dir_okay=False),
+              help="Serve DICOM over TLS with this certificate (PEM).")
+@click.option("--tls-key", "tls_key", type=click.Path(dir_okay=False),
+              help="The TLS private key (PEM), if not in --tls-cert.")
+@click.option("--tls-client-ca", "tls_client_ca", type=click.Path(dir_okay=False),
+              help="Require client certificates signed by this CA (PEM).")
+@click.option("--requeue", "requeue", is_flag=True,
+              help="Put every quarantined image of the spool back in its queue, then exit.")
+@config_options("to apply")
+@click.option("--validateInput", "validate_input", is_flag=True,
+              help="Check every input value against its VR; failing images are quarantined.")
+@click.option("--validateOutput", "validate_output", is_flag=True,
+              help="Check every output value against its VR; failing images are quarantined.")
+@limit_options
+def serve_command(spool: str, forward: str | None, forward_folder: str | None, host: str,
+                  port: int, ae_title: str, spool_limit: int | None, batch_size: int,
+                  timeout: float, audit_log: str | None, status_port: int | None,
+                  status_host: str, allowed_ae: tuple[str, ...],
+                  allowed_hosts: tuple[str, ...], tls_cert: str | None, tls_key: str | None,
+                  tls_client_ca: str | None, requeue: bool, config_file: str | None,
+                  key_file: str | None, profile: str | None, options: tuple[str, ...],
+                  validate_input: bool, validate_output: bool, max_inflated_size: int,
+                  max_nesting: int) -> None:
+    """Run a DICOM node: receive images (C-STORE), de-identify them, forward them.
+
+    \b
+      dcmanon serve --port 11112 --ae-title DCMANON --spool /var/spool/dcmanon \\
+          --forward RESEARCH@pacs.example.org:104 -c config.json --key-file key.txt
+
+    An image is acknowledged (C-STORE Success) only once its bytes are written to the spool
+    and flushed to disk; it leaves the spool only when the destination answered Success.
+    Forwarding runs in batches (one association each), retries with backoff, and moves
+    images that can never be sent to <spool>/quarantine with a reason file (--requeue puts
+    them back). Stop with SIGTERM or Ctrl-C: the associations in progress end, the spool is
+    kept and resumed at the next start.
+    """
+    def run() -> None:
+        from dcmanon.net.node import Node, NodeSettings
+
+        if requeue:
+            from dcmanon.net.spool import Spool
+
+            store = Spool(spool)
+            count = store.requeue()
+            store.close()
+            click.echo(f"dcmanon: {count} quarantined image(s) put back in {spool}/queue",
+                       err=True)
+            return
+        config = load_run_config(config_file, key_file, profile, options)
+        from dcmanon.anonymizer import Anonymizer
+
+        anonymizer = Anonymizer(config, validate_input=validate_input,
+                                validate_output=validate_output,
+                                max_inflated_size=max_inflated_size, max_nesting=max_nesting)
+        settings = NodeSettings(
+            spool=Path(spool), forward=forward,
+            forward_folder=Path(forward_folder) if forward_folder else None, host=host,
+            port=port, ae_title=ae_title, spool_limit=spool_limit, batch_size=batch_size,
+            timeout=timeout, audit_log=Path(audit_log) if audit_log else None,
+            status_host=status_host, status_port=status_port, allowed_ae=allowed_ae,
+            allowed_hosts=allowed_hosts, tls_cert=Path(tls_cert) if tls_cert else None,
+            tls_key=Path(tls_key) if tls_key else None,
+            tls_client_ca=Path(tls_client_ca) if tls_client_ca else None)
+        node = Node(settings, anonymizer)
+        stopping = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
+        bound = node.start()
+        queued = len(node.spool.pending())
+        click.echo(f"dcmanon: node {ae_title} listening on {bound[0]}:{bound[1]}, "
+                   f"forwarding to {node.destination.name}"
+                   + (f"; {queued} image(s) resumed from the spool" if queued else ""),
+                   err=True)
+        if node.status_server is not None:
+            address = node.status_server.address
+            click.echo(f"dcmanon: status on http://{address[0]}:{address[1]}/status", err=True)
+        while not stopping.wait(1.0):
+            pass
+        click.echo("dcmanon: stopping: finishing the associations in progress; the spool is "
+                   "kept", err=True)
+        node.stop()
+        status = node.status()
+        click.echo(f"dcmanon: stopped: {status['received']} received, "
+                   f"{status['forwarded']} forwarded, {status['failed']} quarantined, "
+                   f"{status['queued']} left in the spool", err=True)
+
+    guarded(run)
+    raise SystemExit(EXIT_OK)
+
+
+@click.command("pull")
+@click.argument("peer", metavar="AE@HOST:PORT", required=False)
+def pull_command(peer: str | None) -> None:
+    """Query a PACS and retrieve studies into a node (not implemented yet).
+
+    Planned: C-FIND by patient, accession number or study UID (or a CSV of them), then
+    C-MOVE to a running `dcmanon serve` or C-GET into the same pipeline.
+    """
+    fail("dcmanon pull is not implemented yet: send the studies to `dcmanon serve` from the "
+         "PACS (C-MOVE with the node as destination) instead", EXIT_USAGE)

@@ -1,0 +1,189 @@
+"""A DICOM node: a Storage SCP that spools, a worker that de-identifies and forwards, and a
+status endpoint, started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcmanon.errors import UsageError
+from dcmanon.net._sockets import require_pynetdicom
+from dcmanon.net.audit import Audit
+from dcmanon.net.spool import Spool
+
+if TYPE_CHECKING:
+    from dcmanon.anonymizer import Anonymizer
+    from dcmanon.net.forward import Destination
+    from dcmanon.net.scp import StorageSCP
+    from dcmanon.net.status import StatusServer
+    from dcmanon.net.worker import RetryPolicy, Worker
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """How a node listens, where it spools and where it forwards."""
+
+    spool: Path
+    forward: str | None = None
+    """``AE@HOST:PORT`` of the destination (C-STORE)."""
+    forward_folder: Path | None = None
+    host: str = "0.0.0.0"
+    port: int = 11112
+    ae_title: str = "DCMANON"
+    spool_limit: int | None = None
+    """Bytes; past it, images are answered Out of Resources."""
+    batch_size: int = 64
+    timeout: float = 30.0
+    """Seconds the destination has to connect, associate and answer."""
+    audit_log: Path | None = None
+    status_host: str = "127.0.0.1"
+    status_port: int | None = None
+    allowed_ae: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+
+
+def make_destination(settings: NodeSettings) -> Destination:
+    """The destination ``settings`` name (exactly one of ``forward``, ``forward_folder``).
+
+    Raises
+    ------
+    UsageError
+        If none or both are given, or ``forward`` is not ``AE@HOST:PORT``.
+    """
+    from dcmanon.net.forward import FolderDestination, StoreDestination
+
+    if (settings.forward is None) == (settings.forward_folder is None):
+        raise UsageError("give one destination: --forward AE@HOST:PORT or --forward-folder DIR")
+    if settings.forward_folder is not None:
+        return FolderDestination(settings.forward_folder)
+    assert settings.forward is not None
+    return StoreDestination(settings.forward, settings.ae_title, settings.timeout)
+
+
+def tls_context(settings: NodeSettings) -> ssl.SSLContext | None:
+    """The server's TLS context (None without ``tls_cert``); with ``tls_client_ca``, clients
+    must present a certificate it signed.
+
+    Raises
+    ------
+    UsageError
+        If the certificate, key or CA cannot be loaded.
+    """
+    if settings.tls_cert is None:
+        if settings.tls_key is not None or settings.tls_client_ca is not None:
+            raise UsageError("--tls-key and --tls-client-ca need --tls-cert")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        if settings.tls_client_ca is not None:
+            context.load_verify_locations(settings.tls_client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"{settings.tls_cert}: cannot load the TLS certificate, key or "
+                         f"client CA ({type(exc).__name__}: {exc.strerror or exc})") from None
+    return context
+
+
+class Node:
+    """Receive, de-identify, forward; never lose what was acknowledged.
+
+    Parameters
+    ----------
+    settings : NodeSettings
+        Where it listens, spools and forwards.
+    anonymizer : Anonymizer
+        The configuration and keys applied to every image.
+    retry : RetryPolicy, optional
+        Backoff and attempts when forwarding fails.
+    """
+
+    def __init__(self, settings: NodeSettings, anonymizer: Anonymizer,
+                 retry: RetryPolicy | None = None) -> None:
+        require_pynetdicom()
+        from dcmanon.net.scp import StorageSCP
+        from dcmanon.net.worker import Worker
+
+        self.settings = settings
+        self.destination = make_destination(settings)
+        context = tls_context(settings)
+        self.spool = Spool(settings.spool, settings.spool_limit)
+        self.audit = Audit(settings.audit_log)
+        self.worker: Worker = Worker(self.spool, anonymizer, self.destination, self.audit,
+                                     batch_size=settings.batch_size, retry=retry)
+        try:
+            self.scp: StorageSCP = StorageSCP(
+                self.spool, self.audit, self.worker.wake, ae_title=settings.ae_title,
+                allowed_ae=settings.allowed_ae, allowed_hosts=settings.allowed_hosts,
+                ssl_context=context)
+        except ValueError as exc:
+            raise UsageError(f"--allow-host: {exc}") from None
+        self.status_server: StatusServer | None = None
+        self.address: tuple[str, int] | None = None
+
+    def start(self) -> tuple[str, int]:
+        """Resume the spool, listen, serve the status; returns the DICOM address bound."""
+        self.worker.start()
+        try:
+            self.address = self.scp.start(self.settings.host, self.settings.port)
+        except OSError as exc:
+            self.worker.stop()
+            raise UsageError(f"cannot listen on {self.settings.host}:{self.settings.port} "
+                             f"({exc.strerror or type(exc).__name__})") from None
+        if self.settings.status_port is not None:
+            from dcmanon.net.status import StatusServer
+
+            self.status_server = StatusServer(self.status, self.settings.status_host,
+                                              self.settings.status_port)
+        return self.address
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Finish the associations in progress (up to ``timeout`` s), then the batch in
+        progress; what is left stays in the spool for the next start."""
+        self.scp.stop(timeout)
+        self.worker.stop(timeout)
+        if self.status_server is not None:
+            self.status_server.stop()
+        self.audit.close()
+        self.spool.close()
+
+    def wait_forwarded(self, timeout: float) -> bool:
+        """Wait until the queue is empty (True) or ``timeout`` s passed (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.spool.pending():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def status(self) -> dict[str, Any]:
+        """What the status endpoint serves."""
+        counters = self.audit.snapshot()
+        oldest = self.spool.oldest_age()
+        return {
+            "received": counters.received,
+            "refused": counters.refused,
+            "deidentified": counters.deidentified,
+            "forwarded": counters.forwarded,
+            "duplicates": counters.duplicates,
+            "failed": counters.failed,
+            "retries": counters.retries,
+            "associations": counters.associations,
+            "queued": len(self.spool.pending()),
+            "quarantined": len(self.spool.quarantined_items()),
+            "spool_bytes": self.spool.used,
+            "oldest_queued_seconds": round(oldest, 3) if oldest is not None else 0,
+            "destination": self.destination.name,
+            "uptime_seconds": round(time.time() - counters.started, 3),
+            "pid": os.getpid(),
+        }
