@@ -61,6 +61,14 @@ def _not_yet(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 @click.option("--timeout", "timeout", default=30.0, show_default=True,
               type=click.FloatRange(min=0.1),
               help="Seconds the destination has to connect, associate and answer.")
+@click.option("--retry-max-delay", "retry_max_delay", default=60.0, show_default=True,
+              type=click.FloatRange(min=0.1),
+              help="Longest wait between two attempts to forward (the first comes after 1 s, "
+                   "each next one waits twice as long).")
+@click.option("--max-attempts", "max_attempts", default=8, show_default=True,
+              type=click.IntRange(min=1),
+              help="Quarantine an image the destination refused this many times with a "
+                   "transient status (one it cannot reach is retried without end).")
 @click.option("--audit-log", "audit_log", type=click.Path(dir_okay=False),
               help="Append JSON lines here: received, de-identified, forwarded, failed "
                    "(pseudonyms and de-identified UIDs only).")
@@ -88,7 +96,8 @@ def _not_yet(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 @limit_options
 def serve_command(spool: str, forward: str | None, forward_folder: str | None, host: str,
                   port: int, ae_title: str, spool_limit: int | None, batch_size: int,
-                  timeout: float, audit_log: str | None, status_port: int | None,
+                  timeout: float, retry_max_delay: float, max_attempts: int,
+                  audit_log: str | None, status_port: int | None,
                   status_host: str, allowed_ae: tuple[str, ...],
                   allowed_hosts: tuple[str, ...], tls_cert: str | None, tls_key: str | None,
                   tls_client_ca: str | None, requeue: bool, config_file: str | None,
@@ -110,6 +119,7 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None, h
     """
     def run() -> None:
         from dcmanon.net.node import Node, NodeSettings
+        from dcmanon.net.worker import RetryPolicy
 
         if requeue:
             from dcmanon.net.spool import Spool
@@ -135,7 +145,9 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None, h
             allowed_hosts=allowed_hosts, tls_cert=Path(tls_cert) if tls_cert else None,
             tls_key=Path(tls_key) if tls_key else None,
             tls_client_ca=Path(tls_client_ca) if tls_client_ca else None)
-        node = Node(settings, anonymizer)
+        retry = RetryPolicy(first=min(1.0, retry_max_delay), longest=retry_max_delay,
+                            attempts=max_attempts)
+        node = Node(settings, anonymizer, retry)
         stopping = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.set())

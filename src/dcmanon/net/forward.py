@@ -170,8 +170,7 @@ class StoreDestination:
             return _all(batch, f"{self.name}: cannot connect ({describe_unexpected(exc)})")
         if not assoc.is_established:
             why = ("rejected the association" if assoc.is_rejected else
-                   "aborted the association" if assoc.is_aborted else
-                   "cannot be reached (connection refused or timed out)")
+                   "did not accept an association (connection refused, aborted or timed out)")
             return _all(batch, f"{self.name}: {why}")
         try:
             return self._send_all(assoc, batch)

@@ -140,7 +140,10 @@ class StorageSCP:
             return
         server.shutdown()
         for assoc in server.active_associations:
-            assoc.join(timeout)
+            if assoc.is_established:
+                assoc.join(timeout)
+            else:  # a connection that never asked for an association (a port probe)
+                assoc.kill()
         self._server = None
 
     def _on_accepted(self, event: Any) -> None:
