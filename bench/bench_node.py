@@ -115,10 +115,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Peak resident memory of ``pid`` and its children (the node's worker process)."""
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for process in [pid, *map(int, children)]:
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def status(port: int) -> dict[str, int]:
@@ -152,12 +156,15 @@ def run(slices: int, work: Path) -> None:
                              "--host", "127.0.0.1", "--port", str(port),
                              "--forward", f"DEST@127.0.0.1:{dest_port}", "--key-file", str(key),
                              "--status-port", str(status_port)], env=ENV,
-                            stderr=subprocess.DEVNULL)
+                            stderr=sys.stderr)
     wait_port(port)
     wait_port(status_port)
     through = send(port, "DCMANON", files)
     acknowledged = time.perf_counter()
+    deadline = time.monotonic() + 600
     while status(status_port)["forwarded"] < slices:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not all forwarded after 600 s: {status(status_port)}")
         time.sleep(0.02)
     delay = time.perf_counter() - acknowledged
     memory = peak_mb(node.pid)
@@ -173,7 +180,7 @@ def run(slices: int, work: Path) -> None:
           f"de-identified and forwarded to storescp")
     print(f"  node / bare receiver             {ceiling / through:7.0%}   (target >= 60%)")
     print(f"  node / storescp direct           {direct / through:7.0%}")
-    print(f"  node peak memory (VmHWM)         {memory:7.0f} MB")
+    print(f"  node peak memory (VmHWM, both processes) {memory:5.0f} MB")
     print(f"  last acknowledged -> last forwarded {delay:5.2f} s")
 
 

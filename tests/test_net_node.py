@@ -185,7 +185,7 @@ def test_destination_down_then_up(tmp_path: Path, external_tool: Tool) -> None:
         assert node.status()["failed"] == 0
     finally:
         assert stop(node.process) == 0
-    assert sorted(received_uids(tmp_path / "received")) == sorted(pseudonymous_uids(files))
+    assert set(received_uids(tmp_path / "received")) == pseudonymous_uids(files)
 
 
 def test_spool_full_acknowledges_nothing_more(tmp_path: Path, external_tool: Tool) -> None:
@@ -296,3 +296,35 @@ def test_an_address_not_allowed_is_refused(tmp_path: Path, external_tool: Tool) 
         assert node.status()["received"] == 0
     finally:
         assert stop(node.process) == 0
+
+
+def test_sigterm_finishes_the_association_and_keeps_the_spool(tmp_path: Path,
+                                                              external_tool: Tool) -> None:
+    files = _series(tmp_path / "originals", 80, rows=256)
+    spool = tmp_path / "spool"
+    dest_port = free_port()  # down: what was received stays in the spool
+    args = ("--forward", f"DEST@{HOST}:{dest_port}", "--retry-max-delay", "1",
+            "--audit-log", str(tmp_path / "audit.jsonl"))
+    node = start_node(tmp_path, spool, *args)
+    sender = subprocess.Popen([external_tool("storescu"), "-v", "-aec", "DCMANON", HOST,
+                               str(node.port), *map(str, files)], env=DCMTK_ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: node.status()["received"] >= 10, 60, "images arriving")
+        node.process.terminate()
+        output = sender.communicate(timeout=120)[0]
+        assert node.process.wait(120) == 0
+    finally:
+        sender.kill()
+    # The association in progress went on to its end: every image acknowledged and kept.
+    assert sender.returncode == 0 and len(_acknowledged(output)) == len(files), output[-2000:]
+    assert "stopping" in node.log()
+    assert len(list((spool / "queue").iterdir())) == len(files)
+    dest = storescp(external_tool("storescp"), tmp_path / "received", dest_port)
+    restarted = start_node(tmp_path, spool, *args, name="restarted")
+    try:
+        wait_for(lambda: restarted.status()["queued"] == 0, 120, "the spool drained")
+    finally:
+        assert stop(restarted.process) == 0
+        stop(dest)
+    assert set(received_uids(tmp_path / "received")) == pseudonymous_uids(files)

@@ -124,7 +124,7 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None, h
         if requeue:
             from dcmanon.net.spool import Spool
 
-            store = Spool(spool)
+            store = Spool(spool, owner=False)  # a running node picks them up too
             count = store.requeue()
             store.close()
             click.echo(f"dcmanon: {count} quarantined image(s) put back in {spool}/queue",

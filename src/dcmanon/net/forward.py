@@ -140,20 +140,18 @@ class StoreDestination:
     """
 
     def __init__(self, peer: str, calling_ae: str = "DCMANON", timeout: float = 30.0) -> None:
-        from pynetdicom import _config
-
         self.called_ae, self.host, self.port = parse_peer(peer)
         self.calling_ae = calling_ae
         self.timeout = timeout
         self.name = f"dicom:{self.called_ae}@{self.host}:{self.port}"
-        # Send files as they are on disk: no decode and re-encode of what was de-identified.
-        _config.STORE_SEND_CHUNKED_DATASET = True
 
     def send(self, batch: list[Prepared]) -> list[Result]:
         """Send ``batch`` over one association (at most :data:`MAX_CONTEXTS` distinct
         SOP class and transfer syntax pairs)."""
-        from pynetdicom import AE, evt
+        from pynetdicom import AE, _config, evt
 
+        # Send files as they are on disk: no decode and re-encode of what was de-identified.
+        _config.STORE_SEND_CHUNKED_DATASET = True
         pairs = sorted({(p.sop_class, p.transfer_syntax) for p in batch})
         if len(pairs) > MAX_CONTEXTS:
             raise ValueError(f"a batch may hold {MAX_CONTEXTS} kinds of image at most")

@@ -19,6 +19,7 @@ from dcmanon.net.spool import Spool
 if TYPE_CHECKING:
     from dcmanon.anonymizer import Anonymizer
     from dcmanon.net.forward import Destination
+    from dcmanon.net.process import WorkerProcess
     from dcmanon.net.scp import StorageSCP
     from dcmanon.net.status import StatusServer
     from dcmanon.net.worker import RetryPolicy, Worker
@@ -106,11 +107,15 @@ class Node:
         The configuration and keys applied to every image.
     retry : RetryPolicy, optional
         Backoff and attempts when forwarding fails.
+    worker_process : bool
+        De-identify and forward in a process of its own (default), so that receiving never
+        waits for the interpreter lock; False: in a thread of this process.
     """
 
     def __init__(self, settings: NodeSettings, anonymizer: Anonymizer,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, *, worker_process: bool = True) -> None:
         require_pynetdicom()
+        from dcmanon.net.process import WorkerProcess
         from dcmanon.net.scp import StorageSCP
         from dcmanon.net.worker import Worker
 
@@ -119,8 +124,9 @@ class Node:
         context = tls_context(settings)
         self.spool = Spool(settings.spool, settings.spool_limit)
         self.audit = Audit(settings.audit_log)
-        self.worker: Worker = Worker(self.spool, anonymizer, self.destination, self.audit,
-                                     batch_size=settings.batch_size, retry=retry)
+        self.worker: Worker | WorkerProcess = (WorkerProcess if worker_process else Worker)(
+            self.spool, anonymizer, self.destination, self.audit,
+            batch_size=settings.batch_size, retry=retry)
         try:
             self.scp: StorageSCP = StorageSCP(
                 self.spool, self.audit, self.worker.wake, ae_title=settings.ae_title,

@@ -18,12 +18,13 @@ Layout of the spool folder::
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -52,6 +53,12 @@ class Spool:
     limit : int, optional
         Refuse an image that would take the spool (queue and work copies) past this many
         bytes.
+    owner : bool
+        The node's own view of the spool: it takes the spool's lock (one node per spool)
+        and clears what a crash left half done. False for the worker process's view.
+    on_change : callable, optional
+        Called with the change in bytes held whenever this view adds or removes a file (the
+        worker process tells the node's view).
 
     Examples
     --------
@@ -65,7 +72,8 @@ class Spool:
     []
     """
 
-    def __init__(self, root: str | os.PathLike[str], limit: int | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], limit: int | None = None, *,
+                 owner: bool = True, on_change: Callable[[int], None] | None = None) -> None:
         self.root = Path(root)
         self.limit = limit
         self.tmp = self.root / "tmp"
@@ -80,12 +88,19 @@ class Spool:
             raise DcmanonError(f"{self.root}: cannot make the spool folder "
                                f"({describe_os_error(exc)})") from None
         self._lock = threading.Lock()
-        # Partial writes were never acknowledged; de-identified copies are made again.
-        for folder in (self.tmp, self.work):
-            for stale in folder.iterdir():
-                stale.unlink(missing_ok=True)
-        self._used = sum(_size(p) for p in self.queue.iterdir())
+        self._on_change = on_change
         self._queue_fd = os.open(self.queue, os.O_RDONLY)
+        if owner:
+            try:
+                fcntl.flock(self._queue_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(self._queue_fd)
+                raise DcmanonError(f"{self.root}: another node uses this spool") from None
+            # Partial writes were never acknowledged; de-identified copies are made again.
+            for folder in (self.tmp, self.work):
+                for stale in folder.iterdir():
+                    stale.unlink(missing_ok=True)
+        self._used = sum(_size(p) for p in self.queue.iterdir())
         self._ledger = self._read_ledger()
 
     def close(self) -> None:
@@ -94,6 +109,17 @@ class Spool:
             if self._queue_fd >= 0:
                 os.close(self._queue_fd)
                 self._queue_fd = -1
+
+    def adjust(self, delta: int) -> None:
+        """Another view of the spool added (or removed, if negative) ``delta`` bytes."""
+        with self._lock:
+            self._used += delta
+
+    def _changed(self, delta: int) -> None:
+        with self._lock:
+            self._used += delta
+        if self._on_change is not None and delta:
+            self._on_change(delta)
 
     @property
     def used(self) -> int:
@@ -156,8 +182,7 @@ class Spool:
 
     def add_work(self, item: str) -> None:
         """Count the de-identified copy of ``item`` (just written) in the spool's size."""
-        with self._lock:
-            self._used += _size(self.work_path(item))
+        self._changed(_size(self.work_path(item)))
 
     def oldest_age(self) -> float | None:
         """Seconds since the oldest queued item arrived (None: the queue is empty)."""
@@ -189,8 +214,7 @@ class Spool:
                                                                encoding="utf-8")
         size = _size(self.path(item))
         os.replace(self.path(item), target)
-        with self._lock:
-            self._used -= size
+        self._changed(-size)
         return target
 
     def quarantined_items(self) -> list[str]:
@@ -210,8 +234,7 @@ class Spool:
             size = _size(self.quarantined / item)
             os.replace(self.quarantined / item, self.queue / item)
             (self.quarantined / (item + REASON_SUFFIX)).unlink(missing_ok=True)
-            with self._lock:
-                self._used += size
+            self._changed(size)
             count += 1
         os.fsync(self._queue_fd)
         return count
@@ -252,8 +275,7 @@ class Spool:
             path.unlink()
         except FileNotFoundError:
             return
-        with self._lock:
-            self._used -= size
+        self._changed(-size)
 
 
 def _size(path: Path) -> int:

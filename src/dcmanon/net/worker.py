@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydicom.filereader import read_file_meta_info
 
@@ -20,9 +20,25 @@ from dcmanon.net.forward import MAX_CONTEXTS, Outcome, Prepared, Result
 
 if TYPE_CHECKING:
     from dcmanon.anonymizer import Anonymizer
-    from dcmanon.net.audit import Audit
     from dcmanon.net.forward import Destination
     from dcmanon.net.spool import Spool
+
+
+class Flag(Protocol):
+    """What the worker needs of an event: :class:`threading.Event`, or
+    :class:`multiprocessing.Event` when it runs in a process of its own."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class Recorder(Protocol):
+    """Where the worker reports events (:class:`~dcmanon.net.audit.Audit` or a proxy)."""
+
+    def event(self, kind: str, count: str | None = None, add: int = 1,
+              **fields: Any) -> None: ...
 
 _log = logging.getLogger(__name__)
 
@@ -63,24 +79,26 @@ class Worker:
         Images sent over one association at most.
     retry : RetryPolicy
         Backoff and attempts.
+    wake, stop : Flag, optional
+        Set when something arrived, when the worker must stop (default: thread events).
     """
 
     def __init__(self, spool: Spool, anonymizer: Anonymizer, destination: Destination,
-                 audit: Audit, *, batch_size: int = 64,
-                 retry: RetryPolicy | None = None) -> None:
+                 audit: Recorder, *, batch_size: int = 64,
+                 retry: RetryPolicy | None = None, wake: Flag | None = None,
+                 stop: Flag | None = None) -> None:
         self.spool = spool
         self.anonymizer = anonymizer
         self.destination = destination
         self.audit = audit
         self.batch_size = max(1, min(batch_size, MAX_CONTEXTS))
         self.retry = retry or RetryPolicy()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._wake: Flag = wake or threading.Event()
+        self._stop: Flag = stop or threading.Event()
         self._thread: threading.Thread | None = None
         self._attempts: dict[str, int] = {}
         self._studies: dict[str, tuple[str, str]] = {}
         self._failures = 0
-        self._idle = threading.Event()
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -98,9 +116,9 @@ class Worker:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until the spool's queue is empty (for tests and benchmarks)."""
-        return self._idle.wait(timeout)
+    def run(self) -> None:
+        """Work until stopped (in the calling thread)."""
+        self._run()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -120,9 +138,7 @@ class Worker:
         """Process one batch of the queue; False when the queue was empty."""
         pending = self.spool.pending()
         if not pending:
-            self._idle.set()
             return False
-        self._idle.clear()
         batch: list[Prepared] = []
         for item in pending[: self.batch_size]:
             if self._stop.is_set():
