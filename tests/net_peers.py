@@ -105,19 +105,23 @@ class Node:
 
 
 def start_node(tmp_path: Path, spool: Path, *args: str, port: int | None = None,
-               status: bool = True, name: str = "node") -> Node:
+               status: bool = True, name: str = "node", with_key: bool = True,
+               env: dict[str, str] | None = None) -> Node:
     """Start ``dcmanon serve`` on loopback with the test key; return once it listens."""
-    key_file = tmp_path / "key.txt"
-    key_file.write_text(KEY, encoding="utf-8")
     port = port or free_port()
     status_port = free_port() if status else None
     stderr = tmp_path / f"{name}.stderr"
     command = [sys.executable, "-m", "dcmanon", "serve", "--spool", str(spool), "--host", HOST,
-               "--port", str(port), "--key-file", str(key_file), *args]
+               "--port", str(port), *args]
+    if with_key:
+        key_file = tmp_path / "key.txt"
+        key_file.write_text(KEY, encoding="utf-8")
+        command += ["--key-file", str(key_file)]
     if status_port is not None:
         command += ["--status-port", str(status_port)]
     with open(stderr, "ab") as log:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
+                                   env={**os.environ, **(env or {})})
     node = Node(process, port, spool, stderr, status_port)
     wait_port(port, process)
     if status_port is not None:
@@ -154,9 +158,9 @@ def storescu(storescu_tool: str, port: int, files: list[Path], *extra: str,
     return Sent(acknowledged, refused, run.returncode, output)
 
 
-def pseudonymous_uids(files: list[Path]) -> set[str]:
+def pseudonymous_uids(files: list[Path], key: str = KEY) -> set[str]:
     """The SOP Instance UIDs the node gives ``files`` (same key, same Basic Profile)."""
-    config = parse_config({"profile": "basic"}, source="test", secret=KEY)
+    config = parse_config({"profile": "basic"}, source="test", secret=key)
     anonymizer = Anonymizer(config)
     uids = set()
     for path in files:

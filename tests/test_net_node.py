@@ -328,3 +328,32 @@ def test_sigterm_finishes_the_association_and_keeps_the_spool(tmp_path: Path,
         assert stop(restarted.process) == 0
         stop(dest)
     assert set(received_uids(tmp_path / "received")) == pseudonymous_uids(files)
+
+
+def test_routes_by_called_and_calling_ae(tmp_path: Path, external_tool: Tool) -> None:
+    files = _series(tmp_path / "originals", 3)
+    key_b = "route-b-key-" + "9" * 40
+    (tmp_path / "b.key").write_text(key_b, encoding="utf-8")
+    (tmp_path / "routes.json").write_text(json.dumps({"routes": [
+        {"name": "a", "calledAE": "TRIAL_A", "forwardFolder": "out-a"},
+        {"name": "b", "calledAE": "TRIAL_B", "callingAE": "MODALITY", "keyFile": "b.key",
+         "forwardFolder": "out-b"},
+    ]}), encoding="utf-8")
+    node = start_node(tmp_path, tmp_path / "spool", "--routes", str(tmp_path / "routes.json"),
+                      with_key=False, env={"DCMANON_KEY": KEY})
+    tool = external_tool("storescu")
+    try:
+        assert len(storescu(tool, node.port, files, called="TRIAL_A").acknowledged) == 3
+        assert len(storescu(tool, node.port, files, "-aet", "MODALITY",
+                            called="TRIAL_B").acknowledged) == 3
+        for called, calling in (("TRIAL_B", "OTHER"), ("TRIAL_C", "MODALITY")):
+            refused = storescu(tool, node.port, files, "-aet", calling, called=called)
+            assert not refused.acknowledged, (called, calling)
+        wait_for(lambda: node.status()["forwarded"] == 6, 60, "forwarded")
+    finally:
+        assert stop(node.process) == 0
+    # Each route with its own key: pseudonyms differ, each as its key makes them.
+    assert {p.stem for p in (tmp_path / "out-a").rglob("*.dcm")} == pseudonymous_uids(files)
+    assert {p.stem for p in (tmp_path / "out-b").rglob("*.dcm")} == pseudonymous_uids(
+        files, key_b)
+    assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == ["a", "b"]

@@ -42,10 +42,10 @@ def _not_yet(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
               help="Forward to this folder (<Study>/<Series>/<SOP>.dcm, de-identified UIDs).")
 @click.option("--forward-dicomweb", "forward_dicomweb", metavar="URL", callback=_not_yet,
               expose_value=False, help="Forward by STOW-RS (not implemented yet).")
-@click.option("--routes", "routes", type=click.Path(dir_okay=False), callback=_not_yet,
-              expose_value=False,
-              help="Several pipelines chosen by called AE, calling AE or address (not "
-                   "implemented yet).")
+@click.option("--routes", "routes_file", type=click.Path(dir_okay=False),
+              help="Several pipelines, chosen by called AE, calling AE or address, each with "
+                   "its configuration, key and destination (JSON; see docs/node.md); instead "
+                   "of --forward, --forward-folder and the configuration options.")
 @click.option("--host", "host", default="0.0.0.0", show_default=True,
               help="Address to listen on.")
 @click.option("--port", "port", default=11112, show_default=True,
@@ -94,7 +94,8 @@ def _not_yet(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 @click.option("--validateOutput", "validate_output", is_flag=True,
               help="Check every output value against its VR; failing images are quarantined.")
 @limit_options
-def serve_command(spool: str, forward: str | None, forward_folder: str | None, host: str,
+def serve_command(spool: str, forward: str | None, forward_folder: str | None,
+                  routes_file: str | None, host: str,
                   port: int, ae_title: str, spool_limit: int | None, batch_size: int,
                   timeout: float, retry_max_delay: float, max_attempts: int,
                   audit_log: str | None, status_port: int | None,
@@ -130,12 +131,27 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None, h
             click.echo(f"dcmanon: {count} quarantined image(s) put back in {spool}/queue",
                        err=True)
             return
-        config = load_run_config(config_file, key_file, profile, options)
         from dcmanon.anonymizer import Anonymizer
 
-        anonymizer = Anonymizer(config, validate_input=validate_input,
-                                validate_output=validate_output,
-                                max_inflated_size=max_inflated_size, max_nesting=max_nesting)
+        def anonymizer_for(config: Any) -> Anonymizer:
+            return Anonymizer(config, validate_input=validate_input,
+                              validate_output=validate_output,
+                              max_inflated_size=max_inflated_size, max_nesting=max_nesting)
+
+        routes: list[Any] = []
+        anonymizer = None
+        if routes_file is not None:
+            if forward or forward_folder or config_file or key_file or profile or options:
+                fail("--routes gives each route its destination, configuration and key: "
+                     "leave out --forward, --forward-folder, -c, --key-file, --profile and "
+                     "--option")
+            from dcmanon.net.routes import load_routes
+
+            routes = [(route, anonymizer_for(route.config()))
+                      for route in load_routes(routes_file)]
+        else:
+            anonymizer = anonymizer_for(load_run_config(config_file, key_file, profile,
+                                                        options))
         settings = NodeSettings(
             spool=Path(spool), forward=forward,
             forward_folder=Path(forward_folder) if forward_folder else None, host=host,
@@ -147,14 +163,16 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None, h
             tls_client_ca=Path(tls_client_ca) if tls_client_ca else None)
         retry = RetryPolicy(first=min(1.0, retry_max_delay), longest=retry_max_delay,
                             attempts=max_attempts)
-        node = Node(settings, anonymizer, retry)
+        node = Node(settings, anonymizer, retry, routes=routes)
         stopping = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.set())
         bound = node.start()
-        queued = len(node.spool.pending())
+        queued = node.queued()
+        targets = ", ".join(f"{p.name + ': ' if p.name else ''}{p.destination.name}"
+                            for p in node.pipelines)
         click.echo(f"dcmanon: node {ae_title} listening on {bound[0]}:{bound[1]}, "
-                   f"forwarding to {node.destination.name}"
+                   f"forwarding to {targets}"
                    + (f"; {queued} image(s) resumed from the spool" if queued else ""),
                    err=True)
         if node.status_server is not None:

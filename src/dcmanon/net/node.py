@@ -7,7 +7,8 @@ import logging
 import os
 import ssl
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from dcmanon.anonymizer import Anonymizer
     from dcmanon.net.forward import Destination
     from dcmanon.net.process import WorkerProcess
-    from dcmanon.net.scp import StorageSCP
+    from dcmanon.net.routes import Route
+    from dcmanon.net.scp import Inbox, StorageSCP
     from dcmanon.net.status import StatusServer
     from dcmanon.net.worker import RetryPolicy, Worker
 
@@ -96,6 +98,17 @@ def tls_context(settings: NodeSettings) -> ssl.SSLContext | None:
     return context
 
 
+@dataclass
+class Pipeline:
+    """One route through the node: its spool, destination and worker."""
+
+    name: str
+    spool: Spool
+    destination: Destination
+    worker: Worker | WorkerProcess
+    route: Route | None = None
+
+
 class Node:
     """Receive, de-identify, forward; never lose what was acknowledged.
 
@@ -103,47 +116,92 @@ class Node:
     ----------
     settings : NodeSettings
         Where it listens, spools and forwards.
-    anonymizer : Anonymizer
-        The configuration and keys applied to every image.
+    anonymizer : Anonymizer, optional
+        The configuration and keys applied to every image (without ``routes``).
     retry : RetryPolicy, optional
         Backoff and attempts when forwarding fails.
+    routes : sequence of (Route, Anonymizer)
+        Several pipelines instead of one (:mod:`dcmanon.net.routes`): each spools under
+        ``<spool>/<name>`` and forwards to its own destination.
     worker_process : bool
         De-identify and forward in a process of its own (default), so that receiving never
         waits for the interpreter lock; False: in a thread of this process.
     """
 
-    def __init__(self, settings: NodeSettings, anonymizer: Anonymizer,
-                 retry: RetryPolicy | None = None, *, worker_process: bool = True) -> None:
+    def __init__(self, settings: NodeSettings, anonymizer: Anonymizer | None = None,
+                 retry: RetryPolicy | None = None, *,
+                 routes: Sequence[tuple[Route, Anonymizer]] = (),
+                 worker_process: bool = True) -> None:
         require_pynetdicom()
-        from dcmanon.net.process import WorkerProcess
         from dcmanon.net.scp import StorageSCP
-        from dcmanon.net.worker import Worker
 
         self.settings = settings
-        self.destination = make_destination(settings)
         context = tls_context(settings)
-        self.spool = Spool(settings.spool, settings.spool_limit)
         self.audit = Audit(settings.audit_log)
-        self.worker: Worker | WorkerProcess = (WorkerProcess if worker_process else Worker)(
-            self.spool, anonymizer, self.destination, self.audit,
-            batch_size=settings.batch_size, retry=retry)
+        self.pipelines: list[Pipeline] = []
+        if routes:
+            for route, route_anonymizer in routes:
+                destination = make_destination(replace(
+                    settings, forward=route.forward, forward_folder=route.forward_folder))
+                self._add(route.name, settings.spool / route.name, destination,
+                          route_anonymizer, retry, worker_process, route)
+        else:
+            if anonymizer is None:
+                raise UsageError("a node needs an anonymizer, or routes")
+            self._add("", settings.spool, make_destination(settings), anonymizer, retry,
+                      worker_process, None)
         try:
             self.scp: StorageSCP = StorageSCP(
-                self.spool, self.audit, self.worker.wake, ae_title=settings.ae_title,
-                allowed_ae=settings.allowed_ae, allowed_hosts=settings.allowed_hosts,
-                ssl_context=context)
+                self._select, self.audit, ae_title=settings.ae_title,
+                any_called_ae=bool(routes), allowed_ae=settings.allowed_ae,
+                allowed_hosts=settings.allowed_hosts, ssl_context=context)
         except ValueError as exc:
             raise UsageError(f"--allow-host: {exc}") from None
         self.status_server: StatusServer | None = None
         self.address: tuple[str, int] | None = None
 
+    def _add(self, name: str, root: Path, destination: Destination, anonymizer: Anonymizer,
+             retry: RetryPolicy | None, worker_process: bool, route: Route | None) -> None:
+        from dcmanon.net.process import WorkerProcess
+        from dcmanon.net.worker import Worker
+
+        spool = Spool(root, self.settings.spool_limit)
+        worker: Worker | WorkerProcess
+        if worker_process:
+            worker = WorkerProcess(spool, anonymizer, destination, self.audit,
+                                   batch_size=self.settings.batch_size, retry=retry, route=name)
+        else:
+            worker = Worker(spool, anonymizer, destination, self.audit,
+                            batch_size=self.settings.batch_size, retry=retry)
+        self.pipelines.append(Pipeline(name, spool, destination, worker, route))
+
+    def _select(self, called: str, calling: str, address: str) -> Inbox | None:
+        from dcmanon.net.scp import Inbox
+
+        for pipeline in self.pipelines:
+            if pipeline.route is None or pipeline.route.matches(called, calling, address):
+                return Inbox(pipeline.spool, pipeline.worker.wake, pipeline.name)
+        return None
+
+    @property
+    def spool(self) -> Spool:
+        """The first pipeline's spool (the only one without routes)."""
+        return self.pipelines[0].spool
+
+    @property
+    def destination(self) -> Destination:
+        """The first pipeline's destination (the only one without routes)."""
+        return self.pipelines[0].destination
+
     def start(self) -> tuple[str, int]:
-        """Resume the spool, listen, serve the status; returns the DICOM address bound."""
-        self.worker.start()
+        """Resume the spools, listen, serve the status; returns the DICOM address bound."""
+        for pipeline in self.pipelines:
+            pipeline.worker.start()
         try:
             self.address = self.scp.start(self.settings.host, self.settings.port)
         except OSError as exc:
-            self.worker.stop()
+            for pipeline in self.pipelines:
+                pipeline.worker.stop()
             raise UsageError(f"cannot listen on {self.settings.host}:{self.settings.port} "
                              f"({exc.strerror or type(exc).__name__})") from None
         if self.settings.status_port is not None:
@@ -154,20 +212,26 @@ class Node:
         return self.address
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Finish the associations in progress (up to ``timeout`` s), then the batch in
-        progress; what is left stays in the spool for the next start."""
+        """Finish the associations in progress (up to ``timeout`` s), then the batches in
+        progress; what is left stays in the spools for the next start."""
         self.scp.stop(timeout)
-        self.worker.stop(timeout)
+        for pipeline in self.pipelines:
+            pipeline.worker.stop(timeout)
         if self.status_server is not None:
             self.status_server.stop()
         self.audit.close()
-        self.spool.close()
+        for pipeline in self.pipelines:
+            pipeline.spool.close()
+
+    def queued(self) -> int:
+        """Images waiting in every spool."""
+        return sum(len(p.spool.pending()) for p in self.pipelines)
 
     def wait_forwarded(self, timeout: float) -> bool:
-        """Wait until the queue is empty (True) or ``timeout`` s passed (False)."""
+        """Wait until the queues are empty (True) or ``timeout`` s passed (False)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.spool.pending():
+            if not self.queued():
                 return True
             time.sleep(0.05)
         return False
@@ -175,7 +239,7 @@ class Node:
     def status(self) -> dict[str, Any]:
         """What the status endpoint serves."""
         counters = self.audit.snapshot()
-        oldest = self.spool.oldest_age()
+        ages = [age for p in self.pipelines if (age := p.spool.oldest_age()) is not None]
         return {
             "received": counters.received,
             "refused": counters.refused,
@@ -185,11 +249,14 @@ class Node:
             "failed": counters.failed,
             "retries": counters.retries,
             "associations": counters.associations,
-            "queued": len(self.spool.pending()),
-            "quarantined": len(self.spool.quarantined_items()),
-            "spool_bytes": self.spool.used,
-            "oldest_queued_seconds": round(oldest, 3) if oldest is not None else 0,
-            "destination": self.destination.name,
+            "queued": self.queued(),
+            "quarantined": sum(len(p.spool.quarantined_items()) for p in self.pipelines),
+            "spool_bytes": sum(p.spool.used for p in self.pipelines),
+            "oldest_queued_seconds": round(max(ages), 3) if ages else 0,
+            "destination": ", ".join(p.destination.name for p in self.pipelines),
+            "routes": {p.name: {"queued": len(p.spool.pending()),
+                                "destination": p.destination.name}
+                       for p in self.pipelines if p.name},
             "uptime_seconds": round(time.time() - counters.started, 3),
             "pid": os.getpid(),
         }

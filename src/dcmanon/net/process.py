@@ -39,11 +39,14 @@ class WorkerProcess:
         As :class:`~dcmanon.net.worker.Worker`.
     audit : Audit
         Where the worker's events are recorded, in this process.
+    route : str
+        The route's name, added to its audit events (empty: none).
     """
 
     def __init__(self, spool: Spool, anonymizer: Anonymizer, destination: Destination,
-                 audit: Audit, *, batch_size: int = 64,
-                 retry: RetryPolicy | None = None) -> None:
+                 audit: Audit, *, batch_size: int = 64, retry: RetryPolicy | None = None,
+                 route: str = "") -> None:
+        self.route = route
         context = multiprocessing.get_context("spawn")
         self.spool = spool
         self.audit = audit
@@ -87,6 +90,8 @@ class WorkerProcess:
                 self.spool.adjust(payload)
             elif kind == "event":
                 event_kind, count, add, fields = payload
+                if self.route:
+                    fields["route"] = self.route
                 self.audit.event(event_kind, count, add, **fields)
             elif kind == "log":
                 level, name, text = payload

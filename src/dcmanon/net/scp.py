@@ -10,6 +10,7 @@ import socketserver
 import ssl
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
@@ -24,6 +25,8 @@ from dcmanon.net.spool import Spool, SpoolFull
 _log = logging.getLogger(__name__)
 
 SUCCESS = 0x0000
+NOT_AUTHORIZED = 0x0124
+"""General status "Refused: Not Authorized" (PS3.7 C.5.21): no route takes the image."""
 OUT_OF_RESOURCES = 0xA700
 """C-STORE "Refused: Out of Resources" (PS3.4 Table B.2-1): the sender keeps the image."""
 
@@ -81,19 +84,35 @@ def parse_networks(addresses: Sequence[str]) -> tuple[ipaddress.IPv4Network
     return tuple(ipaddress.ip_network(a, strict=False) for a in addresses)
 
 
+@dataclass(frozen=True)
+class Inbox:
+    """Where an association's images go: a spool, and whom to wake when one is in."""
+
+    spool: Spool
+    stored: Callable[[], None]
+    route: str = ""
+    """The route's name (empty: the node has one pipeline)."""
+
+
+Select = Callable[[str, str, str], "Inbox | None"]
+"""(called AE, calling AE, address) -> the inbox of the association, or None to refuse it."""
+
+
 class StorageSCP:
     """Receive images into a spool.
 
     Parameters
     ----------
-    spool : Spool
-        Where images go before they are acknowledged.
+    select : callable
+        (called AE title, calling AE title, address) -> :class:`Inbox`, or None: the
+        association is refused.
     audit : Audit
         Counters and audit log.
-    stored : callable
-        Called after each image is spooled (wakes the worker).
     ae_title : str
-        The called AE title the node answers to.
+        The node's AE title.
+    any_called_ae : bool
+        Take associations to any called AE title (``select`` decides); else only to
+        ``ae_title``.
     allowed_ae : sequence of str
         Calling AE titles accepted (empty: any).
     allowed_hosts : sequence of str
@@ -102,15 +121,14 @@ class StorageSCP:
         TLS for every association.
     """
 
-    def __init__(self, spool: Spool, audit: Audit, stored: Callable[[], None], *,
-                 ae_title: str = "DCMANON", allowed_ae: Sequence[str] = (),
+    def __init__(self, select: Select, audit: Audit, *, ae_title: str = "DCMANON",
+                 any_called_ae: bool = False, allowed_ae: Sequence[str] = (),
                  allowed_hosts: Sequence[str] = (),
                  ssl_context: ssl.SSLContext | None = None) -> None:
-        self.spool = spool
+        self.select = select
         self.audit = audit
-        self.stored = stored
         self.ae = storage_ae(ae_title)
-        self.ae.require_called_aet = True
+        self.ae.require_called_aet = not any_called_ae
         if allowed_ae:
             self.ae.require_calling_aet = list(allowed_ae)
         self.allowed = parse_networks(allowed_hosts)
@@ -146,12 +164,29 @@ class StorageSCP:
                 assoc.kill()
         self._server = None
 
+    def _inbox(self, event: Any) -> Inbox | None:
+        requestor = event.assoc.requestor
+        called = getattr(requestor.primitive, "called_ae_title", "") or ""
+        return self.select(str(called).strip(), str(requestor.ae_title).strip(),
+                           str(requestor.address))
+
     def _on_accepted(self, event: Any) -> None:
-        self.audit.event("association", "associations",
-                         calling_ae=event.assoc.requestor.ae_title,
-                         address=event.assoc.requestor.address)
+        inbox = self._inbox(event)
+        fields: dict[str, Any] = {"calling_ae": event.assoc.requestor.ae_title,
+                                  "address": event.assoc.requestor.address}
+        if inbox is None:
+            self.audit.event("refused", "refused", reason="no route for this association",
+                             **fields)
+            event.assoc.abort()
+            return
+        if inbox.route:
+            fields["route"] = inbox.route
+        self.audit.event("association", "associations", **fields)
 
     def _on_store(self, event: Any) -> int:
+        inbox = self._inbox(event)
+        if inbox is None:
+            return NOT_AUTHORIZED
         # The bytes as received, with their file meta: never decoded here.
         try:
             data = event.encoded_dataset(include_meta=True)
@@ -160,21 +195,22 @@ class StorageSCP:
                              calling_ae=event.assoc.requestor.ae_title)
             return OUT_OF_RESOURCES
         try:
-            item = self.spool.store(data)
+            item = inbox.spool.store(data)
         except SpoolFull as exc:
             self.audit.event("refused", "refused", reason=str(exc),
                              calling_ae=event.assoc.requestor.ae_title)
             return OUT_OF_RESOURCES
         except OSError as exc:
-            reason = f"{self.spool.root}: cannot write ({describe_os_error(exc)})"
+            reason = f"{inbox.spool.root}: cannot write ({describe_os_error(exc)})"
             _log.error("image refused: %s", reason)
             self.audit.event("refused", "refused", reason=reason,
                              calling_ae=event.assoc.requestor.ae_title)
             return OUT_OF_RESOURCES
-        self.audit.event("received", "received", item=item,
-                         calling_ae=event.assoc.requestor.ae_title,
-                         address=event.assoc.requestor.address,
-                         sop_class_uid=str(event.request.AffectedSOPClassUID),
-                         bytes=len(data))
-        self.stored()
+        fields = {"item": item, "calling_ae": event.assoc.requestor.ae_title,
+                  "address": event.assoc.requestor.address,
+                  "sop_class_uid": str(event.request.AffectedSOPClassUID), "bytes": len(data)}
+        if inbox.route:
+            fields["route"] = inbox.route
+        self.audit.event("received", "received", **fields)
+        inbox.stored()
         return SUCCESS
