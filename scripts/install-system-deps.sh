@@ -7,6 +7,7 @@
 #   dicom3tools    -> dciodvfy
 #   libgdcm-tools  -> gdcmanon, gdcmdump, gdcminfo
 #   chromium       -> chromium (headless: opens the HTML report of `dcmanon check`)
+#   orthanc        -> Orthanc (a PACS for the DICOM node's tests, started by them on loopback)
 #
 # Idempotent: when every binary is already on PATH nothing is installed and
 # `apt-get update` is not run. Needs root (or sudo) only when something is
@@ -24,6 +25,7 @@ readonly REQUIREMENTS=(
     "libgdcm-tools:gdcmdump"
     "libgdcm-tools:gdcminfo"
     "chromium:chromium"
+    "orthanc:Orthanc"
 )
 
 missing_packages=()

@@ -25,6 +25,7 @@ PACKAGES = {
     "storescu": "dcmtk",
     "storescp": "dcmtk",
     "echoscu": "dcmtk",
+    "Orthanc": "orthanc",
     "dciodvfy": "dicom3tools",
     "gdcmdump": "libgdcm-tools",
     "gdcminfo": "libgdcm-tools",

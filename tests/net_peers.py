@@ -174,3 +174,52 @@ def received_uids(folder: Path) -> list[str]:
     """The SOP Instance UIDs of every file in ``folder`` (one per file: copies count twice)."""
     return [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID)
             for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+@dataclass
+class Orthanc:
+    """Orthanc on loopback, with a temporary configuration and storage."""
+
+    process: subprocess.Popen[bytes]
+    dicom_port: int
+    http_port: int
+
+    def get(self, path: str) -> object:
+        url = f"http://{HOST}:{self.http_port}{path}"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return json.loads(answer.read())
+
+    def upload(self, path: Path) -> None:
+        request = urllib.request.Request(f"http://{HOST}:{self.http_port}/instances",
+                                         data=path.read_bytes(), method="POST",
+                                         headers={"Content-Type": "application/dicom"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answer.read()
+
+    def sop_instance_uids(self) -> list[str]:
+        uids = []
+        for instance in self.get("/instances?expand") or []:  # type: ignore[attr-defined]
+            uids.append(str(instance["MainDicomTags"]["SOPInstanceUID"]))
+        return uids
+
+
+def start_orthanc(orthanc_tool: str, folder: Path,
+                  modalities: dict[str, list[object]] | None = None) -> Orthanc:
+    """Orthanc (AE ``ORTHANC``) on free loopback ports, storing under ``folder``; it knows
+    ``modalities`` (name -> [AE, host, port]) as C-MOVE destinations."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dicom_port, http_port = free_port(), free_port()
+    config = {"Name": "dcmanon-test", "StorageDirectory": str(folder / "db"),
+              "IndexDirectory": str(folder / "db"), "DicomAet": "ORTHANC",
+              "DicomPort": dicom_port, "HttpPort": http_port, "RemoteAccessAllowed": False,
+              "AuthenticationEnabled": False, "DicomCheckCalledAet": False,
+              "DicomAlwaysAllowStore": True, "DicomAlwaysAllowEcho": True,
+              "DicomModalities": modalities or {}, "Plugins": [],
+              "HttpServerEnabled": True, "StorageCompression": False}
+    (folder / "orthanc.json").write_text(json.dumps(config), encoding="utf-8")
+    with open(folder / "orthanc.log", "ab") as log:
+        process = subprocess.Popen([orthanc_tool, str(folder / "orthanc.json")],
+                                   stdout=log, stderr=log)
+    wait_port(http_port, process)
+    wait_port(dicom_port, process)
+    return Orthanc(process, dicom_port, http_port)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from dcmanon.cli.options import (
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     config_options,
@@ -193,12 +194,64 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
 
 
 @click.command("pull")
-@click.argument("peer", metavar="AE@HOST:PORT", required=False)
-def pull_command(peer: str | None) -> None:
-    """Query a PACS and retrieve studies into a node (not implemented yet).
+@click.argument("peer", metavar="AE@HOST:PORT")
+@click.option("--move-to", "move_to", required=True, metavar="AE",
+              help="The AE title of the node (a running `dcmanon serve`, known to the PACS) "
+                   "the studies are moved to.")
+@click.option("--patient-id", "patient_ids", multiple=True, metavar="ID",
+              help="Studies of this patient; repeatable.")
+@click.option("--accession", "accessions", multiple=True, metavar="NUMBER",
+              help="The study with this accession number; repeatable.")
+@click.option("--study-uid", "study_uids", multiple=True, metavar="UID",
+              help="The study with this Study Instance UID; repeatable.")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False),
+              help="A CSV file whose columns patient_id, accession or study_uid list studies.")
+@click.option("--ae-title", "ae_title", default="DCMANON", show_default=True,
+              help="The calling AE title towards the PACS.")
+@click.option("--timeout", "timeout", default=60.0, show_default=True,
+              type=click.FloatRange(min=0.1), help="Seconds to connect and associate.")
+@click.option("--get", "use_get", is_flag=True,
+              help="Retrieve with C-GET instead of C-MOVE (not implemented yet).")
+def pull_command(peer: str, move_to: str, patient_ids: tuple[str, ...],
+                 accessions: tuple[str, ...], study_uids: tuple[str, ...],
+                 csv_file: str | None, ae_title: str, timeout: float, use_get: bool) -> None:
+    """Query a PACS and move the studies found to a node, which de-identifies and forwards.
 
-    Planned: C-FIND by patient, accession number or study UID (or a CSV of them), then
-    C-MOVE to a running `dcmanon serve` or C-GET into the same pipeline.
+    \b
+      dcmanon pull PACS@10.0.0.2:104 --move-to DCMANON --accession A123 --accession A124
+      dcmanon pull PACS@10.0.0.2:104 --move-to DCMANON --csv studies.csv
+
+    C-FIND at study level for each patient ID, accession number or Study Instance UID, then
+    C-MOVE of each study found to --move-to (the PACS must know that AE title, with the
+    node's address and port). Only counts are printed: what the PACS answers identifies.
+
+    \b
+    Exit status:
+      0  every study moved
+      1  a query or a move failed (counted; the rest went on)
+      2  usage error, or the PACS cannot be reached
     """
-    fail("dcmanon pull is not implemented yet: send the studies to `dcmanon serve` from the "
-         "PACS (C-MOVE with the node as destination) instead", EXIT_USAGE)
+    if use_get:
+        fail("--get (C-GET) is not implemented yet: use C-MOVE to a running node "
+             "(--move-to)", EXIT_USAGE)
+
+    def run() -> None:
+        from dcmanon.net.pull import pull, read_queries
+
+        queries = [("patient_id", v) for v in patient_ids] + [
+            ("accession", v) for v in accessions] + [("study_uid", v) for v in study_uids]
+        if csv_file is not None:
+            queries += read_queries(csv_file)
+        if not queries:
+            fail("give what to pull: --patient-id, --accession, --study-uid or --csv")
+        result = pull(peer, move_to, queries, calling_ae=ae_title, timeout=timeout)
+        for problem in result.problems:
+            click.echo(f"dcmanon: error: {problem}", err=True)
+        click.echo(f"dcmanon: {result.queries} queries, {result.studies} studies found, "
+                   f"{result.moved} images moved to {move_to}, {result.failed} failed",
+                   err=True)
+        if result.problems or result.failed:
+            raise SystemExit(EXIT_FAILED)
+
+    guarded(run)
+    raise SystemExit(EXIT_OK)
