@@ -8,6 +8,7 @@
 #   libgdcm-tools  -> gdcmanon, gdcmdump, gdcminfo
 #   chromium       -> chromium (headless: opens the HTML report of `dcmanon check`)
 #   orthanc        -> Orthanc (a PACS for the DICOM node's tests, started by them on loopback)
+#   orthanc-dicomweb -> its DICOMweb plugin (STOW-RS destination of the node's tests)
 #
 # Idempotent: when every binary is already on PATH nothing is installed and
 # `apt-get update` is not run. Needs root (or sudo) only when something is
@@ -44,6 +45,11 @@ for requirement in "${REQUIREMENTS[@]}"; do
         fi
     fi
 done
+
+# Orthanc's DICOMweb plugin is a library, not a binary: wanted when its file is missing.
+if [[ ! -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]]; then
+    missing_packages+=("orthanc-dicomweb")
+fi
 
 if [[ "${#missing_packages[@]}" -eq 0 ]]; then
     echo "install-system-deps: all tools present"

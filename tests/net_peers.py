@@ -203,8 +203,13 @@ class Orthanc:
         return uids
 
 
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+"""Orthanc's DICOMweb plugin (Debian package orthanc-dicomweb)."""
+
+
 def start_orthanc(orthanc_tool: str, folder: Path,
-                  modalities: dict[str, list[object]] | None = None) -> Orthanc:
+                  modalities: dict[str, list[object]] | None = None,
+                  dicomweb: bool = False) -> Orthanc:
     """Orthanc (AE ``ORTHANC``) on free loopback ports, storing under ``folder``; it knows
     ``modalities`` (name -> [AE, host, port]) as C-MOVE destinations."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -214,7 +219,9 @@ def start_orthanc(orthanc_tool: str, folder: Path,
               "DicomPort": dicom_port, "HttpPort": http_port, "RemoteAccessAllowed": False,
               "AuthenticationEnabled": False, "DicomCheckCalledAet": False,
               "DicomAlwaysAllowStore": True, "DicomAlwaysAllowEcho": True,
-              "DicomModalities": modalities or {}, "Plugins": [],
+              "DicomModalities": modalities or {},
+              "Plugins": [str(DICOMWEB_PLUGIN)] if dicomweb else [],
+              "DicomWeb": {"Enable": dicomweb, "Root": "/dicom-web/"},
               "HttpServerEnabled": True, "StorageCompression": False}
     (folder / "orthanc.json").write_text(json.dumps(config), encoding="utf-8")
     with open(folder / "orthanc.log", "ab") as log:

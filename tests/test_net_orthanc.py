@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from dcmanon.testing import make_instance, make_patient, phi_markers
+from tests.conftest import peers_required
 from tests.net_peers import (
+    DICOMWEB_PLUGIN,
     HOST,
     free_port,
     pseudonymous_uids,
@@ -85,3 +87,26 @@ def test_pull_a_study_by_accession_number(tmp_path: Path, external_tool: Tool) -
         assert stop(node.process) == 0
         stop(orthanc.process)
     assert {p.stem for p in out.rglob("*.dcm")} == pseudonymous_uids(wanted)
+
+
+def test_stow_rs_to_orthanc(tmp_path: Path, external_tool: Tool) -> None:
+    orthanc_tool = external_tool("Orthanc")
+    if not DICOMWEB_PLUGIN.is_file():
+        message = "Orthanc's DICOMweb plugin is missing (Debian package orthanc-dicomweb)"
+        if peers_required():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    files = _study(tmp_path / "originals", 2, 12)
+    orthanc = start_orthanc(orthanc_tool, tmp_path / "orthanc", dicomweb=True)
+    url = f"http://{HOST}:{orthanc.http_port}/dicom-web"
+    node = start_node(tmp_path, tmp_path / "spool", "--forward-dicomweb", url,
+                      "--batch-size", "5")
+    try:
+        sent = storescu(external_tool("storescu"), node.port, files)
+        assert len(sent.acknowledged) == len(files), sent.output[-2000:]
+        wait_for(lambda: node.status()["forwarded"] == len(files), 120, "forwarded")
+        assert node.status()["failed"] == 0
+        assert sorted(orthanc.sop_instance_uids()) == sorted(pseudonymous_uids(files))
+    finally:
+        assert stop(node.process) == 0
+        stop(orthanc.process)

@@ -26,13 +26,6 @@ def _size_or_none(ctx: click.Context, param: click.Parameter, value: str | None)
     return None if value is None else parse_size(ctx, param, value)
 
 
-def _not_yet(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value:
-        fail(f"{param.opts[0]} is not implemented yet: use --forward or --forward-folder "
-             "(see docs/node.md)", EXIT_USAGE)
-    return value
-
-
 @click.command("serve")
 @click.option("--spool", "spool", required=True, type=click.Path(file_okay=False),
               help="Folder where received images wait until the destination has them "
@@ -41,8 +34,9 @@ def _not_yet(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
               help="Forward by C-STORE to this DICOM peer.")
 @click.option("--forward-folder", "forward_folder", type=click.Path(file_okay=False),
               help="Forward to this folder (<Study>/<Series>/<SOP>.dcm, de-identified UIDs).")
-@click.option("--forward-dicomweb", "forward_dicomweb", metavar="URL", callback=_not_yet,
-              expose_value=False, help="Forward by STOW-RS (not implemented yet).")
+@click.option("--forward-dicomweb", "forward_dicomweb", metavar="URL",
+              help="Forward by DICOMweb STOW-RS to this service root "
+                   "(https://host/dicom-web; user:password@ in the URL for Basic auth).")
 @click.option("--routes", "routes_file", type=click.Path(dir_okay=False),
               help="Several pipelines, chosen by called AE, calling AE or address, each with "
                    "its configuration, key and destination (JSON; see docs/node.md); instead "
@@ -96,7 +90,7 @@ def _not_yet(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
               help="Check every output value against its VR; failing images are quarantined.")
 @limit_options
 def serve_command(spool: str, forward: str | None, forward_folder: str | None,
-                  routes_file: str | None, host: str,
+                  forward_dicomweb: str | None, routes_file: str | None, host: str,
                   port: int, ae_title: str, spool_limit: int | None, batch_size: int,
                   timeout: float, retry_max_delay: float, max_attempts: int,
                   audit_log: str | None, status_port: int | None,
@@ -142,10 +136,11 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
         routes: list[Any] = []
         anonymizer = None
         if routes_file is not None:
-            if forward or forward_folder or config_file or key_file or profile or options:
+            if any((forward, forward_folder, forward_dicomweb, config_file, key_file, profile,
+                    options)):
                 fail("--routes gives each route its destination, configuration and key: "
-                     "leave out --forward, --forward-folder, -c, --key-file, --profile and "
-                     "--option")
+                     "leave out --forward, --forward-folder, --forward-dicomweb, -c, "
+                     "--key-file, --profile and --option")
             from dcmanon.net.routes import load_routes
 
             routes = [(route, anonymizer_for(route.config()))
@@ -154,7 +149,7 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
             anonymizer = anonymizer_for(load_run_config(config_file, key_file, profile,
                                                         options))
         settings = NodeSettings(
-            spool=Path(spool), forward=forward,
+            spool=Path(spool), forward=forward, forward_dicomweb=forward_dicomweb,
             forward_folder=Path(forward_folder) if forward_folder else None, host=host,
             port=port, ae_title=ae_title, spool_limit=spool_limit, batch_size=batch_size,
             timeout=timeout, audit_log=Path(audit_log) if audit_log else None,

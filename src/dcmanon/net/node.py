@@ -37,6 +37,8 @@ class NodeSettings:
     forward: str | None = None
     """``AE@HOST:PORT`` of the destination (C-STORE)."""
     forward_folder: Path | None = None
+    forward_dicomweb: str | None = None
+    """The DICOMweb service root of the destination (STOW-RS)."""
     host: str = "0.0.0.0"
     port: int = 11112
     ae_title: str = "DCMANON"
@@ -56,19 +58,26 @@ class NodeSettings:
 
 
 def make_destination(settings: NodeSettings) -> Destination:
-    """The destination ``settings`` name (exactly one of ``forward``, ``forward_folder``).
+    """The destination ``settings`` name (exactly one of ``forward``, ``forward_folder``,
+    ``forward_dicomweb``).
 
     Raises
     ------
     UsageError
-        If none or both are given, or ``forward`` is not ``AE@HOST:PORT``.
+        If none or several are given, or one is malformed.
     """
+    from dcmanon.net.dicomweb import DicomWebDestination
     from dcmanon.net.forward import FolderDestination, StoreDestination
 
-    if (settings.forward is None) == (settings.forward_folder is None):
-        raise UsageError("give one destination: --forward AE@HOST:PORT or --forward-folder DIR")
+    given = [d for d in (settings.forward, settings.forward_folder, settings.forward_dicomweb)
+             if d is not None]
+    if len(given) != 1:
+        raise UsageError("give one destination: --forward AE@HOST:PORT, --forward-folder DIR "
+                         "or --forward-dicomweb URL")
     if settings.forward_folder is not None:
         return FolderDestination(settings.forward_folder)
+    if settings.forward_dicomweb is not None:
+        return DicomWebDestination(settings.forward_dicomweb, settings.timeout)
     assert settings.forward is not None
     return StoreDestination(settings.forward, settings.ae_title, settings.timeout)
 
@@ -142,7 +151,8 @@ class Node:
         if routes:
             for route, route_anonymizer in routes:
                 destination = make_destination(replace(
-                    settings, forward=route.forward, forward_folder=route.forward_folder))
+                    settings, forward=route.forward, forward_folder=route.forward_folder,
+                    forward_dicomweb=route.forward_dicomweb))
                 self._add(route.name, settings.spool / route.name, destination,
                           route_anonymizer, retry, worker_process, route)
         else:

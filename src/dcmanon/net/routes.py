@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _KEYS = {"name", "calledAE", "callingAE", "hosts", "configFile", "keyFile", "profile",
-         "options", "forward", "forwardFolder"}
+         "options", "forward", "forwardFolder", "forwardDicomweb"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Route:
     options: tuple[str, ...] = ()
     forward: str | None = None
     forward_folder: Path | None = None
+    forward_dicomweb: str | None = None
 
     def matches(self, called: str, calling: str, address: str) -> bool:
         """Whether an association from ``calling`` at ``address`` to ``called`` is this
@@ -146,8 +147,9 @@ def _route(item: Any, where: str, folder: Path) -> Route:
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
         raise UsageError(f"{where}.name: a name of letters, digits, - and _ (it names the "
                          "route's spool folder)")
-    if ("forward" in item) == ("forwardFolder" in item):
-        raise UsageError(f"{where}: give one destination, forward or forwardFolder")
+    if sum(key in item for key in ("forward", "forwardFolder", "forwardDicomweb")) != 1:
+        raise UsageError(f"{where}: give one destination: forward, forwardFolder or "
+                         "forwardDicomweb")
 
     def path(key: str) -> Path | None:
         value = item.get(key)
@@ -175,5 +177,6 @@ def _route(item: Any, where: str, folder: Path) -> Route:
     return Route(name=name, called_ae=called, calling_ae=strings("callingAE"), hosts=hosts,
                  config_file=path("configFile"), key_file=path("keyFile"),
                  profile=item.get("profile"), options=strings("options"),
-                 forward=item.get("forward"), forward_folder=path("forwardFolder"))
+                 forward=item.get("forward"), forward_folder=path("forwardFolder"),
+                 forward_dicomweb=item.get("forwardDicomweb"))
 
