@@ -7,7 +7,9 @@ Each node is a real process (so that it can be killed), on free ports of 127.0.0
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -357,3 +359,23 @@ def test_routes_by_called_and_calling_ae(tmp_path: Path, external_tool: Tool) ->
     assert {p.stem for p in (tmp_path / "out-b").rglob("*.dcm")} == pseudonymous_uids(
         files, key_b)
     assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == ["a", "b"]
+
+
+def test_a_dead_worker_is_started_again(tmp_path: Path, external_tool: Tool) -> None:
+    files = _series(tmp_path / "originals", 5)
+    out = tmp_path / "out"
+    node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(out))
+    try:
+        pid = node.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        workers = [int(c) for c in children
+                   if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)
+        sent = storescu(external_tool("storescu"), node.port, files)
+        assert len(sent.acknowledged) == len(files), sent.output[-2000:]
+        wait_for(lambda: node.status()["forwarded"] == len(files), 60, "forwarded")
+    finally:
+        assert stop(node.process) == 0
+    assert "starting it again" in node.log()
+    assert {p.stem for p in out.rglob("*.dcm")} == pseudonymous_uids(files)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
@@ -47,18 +48,22 @@ class WorkerProcess:
                  audit: Audit, *, batch_size: int = 64, retry: RetryPolicy | None = None,
                  route: str = "") -> None:
         self.route = route
-        context = multiprocessing.get_context("spawn")
+        self._context = multiprocessing.get_context("spawn")
         self.spool = spool
         self.audit = audit
-        self._wake = context.Event()
-        self._stop = context.Event()
-        self._events: Any = context.Queue()
-        self._process = context.Process(
-            target=_main, name="dcmanon-worker", daemon=True,
-            args=(str(spool.root), anonymizer, destination, batch_size,
-                  retry or RetryPolicy(), self._wake, self._stop, self._events, os.getpid()))
+        self._wake = self._context.Event()
+        self._stop = self._context.Event()
+        self._events: Any = self._context.Queue()
+        self._args = (str(spool.root), anonymizer, destination, batch_size,
+                      retry or RetryPolicy(), self._wake, self._stop, self._events, os.getpid())
+        self._process = self._new_process()
+        self.restarts = 0
         self._drain = threading.Thread(target=self._receive, name="dcmanon-worker-events",
                                        daemon=True)
+
+    def _new_process(self) -> Any:
+        return self._context.Process(target=_main, name="dcmanon-worker", daemon=True,
+                                     args=self._args)
 
     def start(self) -> None:
         """Start the process and the thread that records its events."""
@@ -82,7 +87,11 @@ class WorkerProcess:
 
     def _receive(self) -> None:
         while True:
-            message = self._events.get()
+            try:
+                message = self._events.get(timeout=1.0)
+            except queue.Empty:
+                self._supervise()
+                continue
             if message is None:
                 return
             kind, payload = message
@@ -96,6 +105,21 @@ class WorkerProcess:
             elif kind == "log":
                 level, name, text = payload
                 logging.getLogger(name).log(level, "%s", text)
+
+
+    def _supervise(self) -> None:
+        """Start the worker again if it died (a crash, the kernel's OOM killer): the node
+        would otherwise acknowledge images that nothing forwards."""
+        if self._stop.is_set() or self._process.is_alive():
+            return
+        self.restarts += 1
+        delay = min(60.0, 2.0 ** min(self.restarts, 6))
+        _log.error("the forwarding worker ended (exit code %s); starting it again in %.0f s",
+                   self._process.exitcode, delay)
+        if self._stop.wait(delay):
+            return
+        self._process = self._new_process()
+        self._process.start()
 
 
 class _Events:
