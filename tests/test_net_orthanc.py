@@ -110,3 +110,29 @@ def test_stow_rs_to_orthanc(tmp_path: Path, external_tool: Tool) -> None:
     finally:
         assert stop(node.process) == 0
         stop(orthanc.process)
+
+
+def test_pull_by_c_get_into_the_spool(tmp_path: Path, external_tool: Tool) -> None:
+    wanted = _study(tmp_path / "originals", 3, 5)
+    other = _study(tmp_path / "others", 4, 2)
+    orthanc = start_orthanc(external_tool("Orthanc"), tmp_path / "orthanc")
+    out, spool = tmp_path / "out", tmp_path / "spool"
+    node = start_node(tmp_path, spool, "--forward-folder", str(out))
+    try:
+        for path in wanted + other:
+            orthanc.upload(path)
+        from pydicom import dcmread
+
+        patient_id = str(dcmread(wanted[0], stop_before_pixels=True).PatientID)
+        run = subprocess.run([sys.executable, "-m", "dcmanon", "pull",
+                              f"ORTHANC@{HOST}:{orthanc.dicom_port}", "--get-into", str(spool),
+                              "--patient-id", patient_id],
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert run.returncode == 0, run.stderr
+        assert "1 studies found, 5 images retrieved" in run.stderr
+        assert patient_id not in run.stderr + run.stdout
+        wait_for(lambda: node.status()["forwarded"] == len(wanted), 120, "forwarded")
+    finally:
+        assert stop(node.process) == 0
+        stop(orthanc.process)
+    assert {p.stem for p in out.rglob("*.dcm")} == pseudonymous_uids(wanted)

@@ -190,9 +190,9 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
 
 @click.command("pull")
 @click.argument("peer", metavar="AE@HOST:PORT")
-@click.option("--move-to", "move_to", required=True, metavar="AE",
+@click.option("--move-to", "move_to", metavar="AE",
               help="The AE title of the node (a running `dcmanon serve`, known to the PACS) "
-                   "the studies are moved to.")
+                   "the studies are moved to (C-MOVE).")
 @click.option("--patient-id", "patient_ids", multiple=True, metavar="ID",
               help="Studies of this patient; repeatable.")
 @click.option("--accession", "accessions", multiple=True, metavar="NUMBER",
@@ -205,20 +205,24 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
               help="The calling AE title towards the PACS.")
 @click.option("--timeout", "timeout", default=60.0, show_default=True,
               type=click.FloatRange(min=0.1), help="Seconds to connect and associate.")
-@click.option("--get", "use_get", is_flag=True,
-              help="Retrieve with C-GET instead of C-MOVE (not implemented yet).")
-def pull_command(peer: str, move_to: str, patient_ids: tuple[str, ...],
+@click.option("--get-into", "get_into", type=click.Path(file_okay=False), metavar="SPOOL",
+              help="Instead of --move-to: retrieve with C-GET into this node spool (the "
+                   "--spool of `dcmanon serve`, which forwards them, now or at its start).")
+def pull_command(peer: str, move_to: str | None, patient_ids: tuple[str, ...],
                  accessions: tuple[str, ...], study_uids: tuple[str, ...],
-                 csv_file: str | None, ae_title: str, timeout: float, use_get: bool) -> None:
+                 csv_file: str | None, ae_title: str, timeout: float,
+                 get_into: str | None) -> None:
     """Query a PACS and move the studies found to a node, which de-identifies and forwards.
 
     \b
       dcmanon pull PACS@10.0.0.2:104 --move-to DCMANON --accession A123 --accession A124
       dcmanon pull PACS@10.0.0.2:104 --move-to DCMANON --csv studies.csv
+      dcmanon pull PACS@10.0.0.2:104 --get-into /var/spool/dcmanon --patient-id 123
 
     C-FIND at study level for each patient ID, accession number or Study Instance UID, then
     C-MOVE of each study found to --move-to (the PACS must know that AE title, with the
-    node's address and port). Only counts are printed: what the PACS answers identifies.
+    node's address and port), or C-GET into the node's spool (--get-into). Only counts are
+    printed: what the PACS answers identifies.
 
     \b
     Exit status:
@@ -226,12 +230,13 @@ def pull_command(peer: str, move_to: str, patient_ids: tuple[str, ...],
       1  a query or a move failed (counted; the rest went on)
       2  usage error, or the PACS cannot be reached
     """
-    if use_get:
-        fail("--get (C-GET) is not implemented yet: use C-MOVE to a running node "
-             "(--move-to)", EXIT_USAGE)
+    if (move_to is None) == (get_into is None):
+        fail("give where the studies go: --move-to AE (C-MOVE to a running node) or "
+             "--get-into SPOOL (C-GET into a node's spool)", EXIT_USAGE)
 
     def run() -> None:
         from dcmanon.net.pull import pull, read_queries
+        from dcmanon.net.spool import Spool
 
         queries = [("patient_id", v) for v in patient_ids] + [
             ("accession", v) for v in accessions] + [("study_uid", v) for v in study_uids]
@@ -239,12 +244,18 @@ def pull_command(peer: str, move_to: str, patient_ids: tuple[str, ...],
             queries += read_queries(csv_file)
         if not queries:
             fail("give what to pull: --patient-id, --accession, --study-uid or --csv")
-        result = pull(peer, move_to, queries, calling_ae=ae_title, timeout=timeout)
+        spool = Spool(get_into, owner=False) if get_into is not None else None
+        try:
+            result = pull(peer, move_to, queries, calling_ae=ae_title, timeout=timeout,
+                          spool=spool)
+        finally:
+            if spool is not None:
+                spool.close()
         for problem in result.problems:
             click.echo(f"dcmanon: error: {problem}", err=True)
+        where = f"moved to {move_to}" if move_to else f"retrieved into {get_into}"
         click.echo(f"dcmanon: {result.queries} queries, {result.studies} studies found, "
-                   f"{result.moved} images moved to {move_to}, {result.failed} failed",
-                   err=True)
+                   f"{result.moved} images {where}, {result.failed} failed", err=True)
         if result.problems or result.failed:
             raise SystemExit(EXIT_FAILED)
 

@@ -17,6 +17,7 @@ from typing import Any
 from dcmanon.errors import DcmanonError, UsageError, describe_unexpected
 from dcmanon.net._sockets import MAX_PDU, no_delay_on_open, require_pynetdicom
 from dcmanon.net.forward import parse_peer
+from dcmanon.net.spool import Spool, SpoolFull
 
 _log = logging.getLogger(__name__)
 
@@ -67,19 +68,24 @@ def read_queries(path: str | Path) -> list[tuple[str, str]]:
     return queries
 
 
-def pull(peer: str, move_to: str, queries: list[tuple[str, str]], *,
-         calling_ae: str = "DCMANON", timeout: float = 60.0) -> PullResult:
-    """Find the studies each query matches on ``peer`` and move them to ``move_to``.
+def pull(peer: str, move_to: str | None, queries: list[tuple[str, str]], *,
+         calling_ae: str = "DCMANON", timeout: float = 60.0,
+         spool: Spool | None = None) -> PullResult:
+    """Find the studies each query matches on ``peer`` and retrieve them: C-MOVE to
+    ``move_to``, or C-GET into ``spool``.
 
     Parameters
     ----------
     peer : str
         The PACS, ``AE@HOST:PORT``.
-    move_to : str
+    move_to : str, optional
         The AE title the PACS sends the images to (a running ``dcmanon serve``, which the
         PACS must know as a DICOM modality).
     queries : list of (key, value)
         ``key`` one of :data:`KEYS`.
+    spool : Spool, optional
+        Instead of ``move_to``: retrieve by C-GET into this node spool's queue (durable
+        before each image is acknowledged to the PACS); the node forwards them.
 
     Raises
     ------
@@ -87,22 +93,37 @@ def pull(peer: str, move_to: str, queries: list[tuple[str, str]], *,
         If no association can be made with the PACS.
     """
     require_pynetdicom()
-    from pynetdicom import AE, evt
+    from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, build_role, evt
     from pynetdicom.sop_class import (  # type: ignore[attr-defined]
         StudyRootQueryRetrieveInformationModelFind,
+        StudyRootQueryRetrieveInformationModelGet,
         StudyRootQueryRetrieveInformationModelMove,
     )
 
+    if (move_to is None) == (spool is None):
+        raise UsageError("retrieve by C-MOVE to a node (move_to) or by C-GET (spool)")
     called, host, port = parse_peer(peer)
     ae = AE(ae_title=calling_ae)
     ae.maximum_pdu_size = MAX_PDU
     ae.acse_timeout = ae.network_timeout = ae.connection_timeout = timeout
-    ae.dimse_timeout = None  # a move lasts as long as the study takes to send
+    ae.dimse_timeout = None  # a retrieve lasts as long as the study takes to send
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    handlers: list[Any] = [(evt.EVT_CONN_OPEN, no_delay_on_open)]
+    roles: list[Any] = []
+    if spool is None:
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    else:
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+        # C-GET sends the images back on this association: pynetdicom's 120 usual storage
+        # classes (an association holds 128 contexts at most), this side as their SCP.
+        for context in StoragePresentationContexts:
+            if context.abstract_syntax is not None:
+                ae.add_requested_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+                roles.append(build_role(context.abstract_syntax, scp_role=True))
+        handlers.append((evt.EVT_C_STORE, _spooler(spool)))
     try:
-        assoc = ae.associate(host, port, ae_title=called,
-                             evt_handlers=[(evt.EVT_CONN_OPEN, no_delay_on_open)])
+        assoc = ae.associate(host, port, ae_title=called, ext_neg=roles or None,
+                             evt_handlers=handlers)
     except Exception as exc:  # noqa: BLE001  (reported as the pull's own error)
         raise PullError(f"{peer}: cannot connect ({describe_unexpected(exc)})") from None
     if not assoc.is_established:
@@ -119,8 +140,13 @@ def pull(peer: str, move_to: str, queries: list[tuple[str, str]], *,
             studies.extend(uid for uid in found if uid not in studies)
         result.studies = len(studies)
         for number, uid in enumerate(studies, 1):
-            _move(assoc, StudyRootQueryRetrieveInformationModelMove, uid, move_to, number,
-                  result)
+            if move_to is not None:
+                _retrieve(assoc.send_c_move,
+                          (move_to, StudyRootQueryRetrieveInformationModelMove), uid, number,
+                          result)
+            else:
+                _retrieve(assoc.send_c_get, (StudyRootQueryRetrieveInformationModelGet,),
+                          uid, number, result)
     finally:
         if assoc.is_established:
             assoc.release()
@@ -146,15 +172,29 @@ def _find(assoc: Any, model: Any, key: str, value: str) -> list[str] | None:
     return uids
 
 
-def _move(assoc: Any, model: Any, uid: str, move_to: str, number: int,
-          result: PullResult) -> None:
+def _spooler(spool: Spool) -> Any:
+    """A C-STORE handler that spools what the PACS sends (as the node's listener does)."""
+    def store(event: Any) -> int:
+        try:
+            spool.store(event.encoded_dataset(include_meta=True))
+        except (SpoolFull, OSError) as exc:
+            _log.error("an image was refused: %s", describe_unexpected(exc)
+                       if not isinstance(exc, SpoolFull) else exc)
+            return 0xA700
+        return 0x0000
+
+    return store
+
+
+def _retrieve(send: Any, args: tuple[Any, ...], uid: str, number: int,
+              result: PullResult) -> None:
     from pydicom import Dataset
 
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
     query.StudyInstanceUID = uid
     final = None
-    for status, _ in assoc.send_c_move(query, move_to, model):
+    for status, _ in send(query, *args):
         if status:
             final = status
     code = getattr(final, "Status", None)
@@ -163,6 +203,6 @@ def _move(assoc: Any, model: Any, uid: str, move_to: str, number: int,
     result.moved += completed
     result.failed += failed
     if code is None:
-        result.problems.append(f"study {number}: no answer to the move")
+        result.problems.append(f"study {number}: no answer to the retrieve")
     elif code not in (0x0000, 0xB000):
-        result.problems.append(f"study {number}: the move ended with status 0x{code:04X}")
+        result.problems.append(f"study {number}: the retrieve ended with status 0x{code:04X}")
