@@ -14,7 +14,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dcmanon.testing import make_instance, make_patient
-from tests.net_peers import pseudonymous_uids, start_node, stop, storescu, wait_for
+from tests.net_peers import (
+    HOST,
+    free_port,
+    pseudonymous_uids,
+    received_uids,
+    start_node,
+    stop,
+    storescp,
+    storescu,
+    wait_for,
+)
 
 pytestmark = pytest.mark.peer
 Tool = Callable[[str], str]
@@ -101,3 +111,24 @@ def test_client_certificates_required(tmp_path: Path, pki: Path, external_tool: 
         assert node.status()["received"] == len(files)
     finally:
         assert stop(node.process) == 0
+
+
+def test_forwarding_over_tls_to_storescp(tmp_path: Path, pki: Path,
+                                         external_tool: Tool) -> None:
+    files = _files(tmp_path / "originals", 3)
+    dest_port = free_port()
+    # storescp over TLS, requiring a client certificate signed by the test CA.
+    dest = storescp(external_tool("storescp"), tmp_path / "received", dest_port, "+tls",
+                    str(pki / "server.key"), str(pki / "server.pem"), "+cf", str(pki / "ca.pem"))
+    node = start_node(tmp_path, tmp_path / "spool", "--forward", f"DEST@{HOST}:{dest_port}",
+                      "--forward-tls-ca", str(pki / "ca.pem"),
+                      "--forward-tls-cert", str(pki / "client.pem"),
+                      "--forward-tls-key", str(pki / "client.key"))
+    try:
+        sent = storescu(external_tool("storescu"), node.port, files)
+        assert len(sent.acknowledged) == len(files), sent.output[-2000:]
+        wait_for(lambda: node.status()["forwarded"] == len(files), 60, "forwarded")
+    finally:
+        assert stop(node.process) == 0
+        stop(dest)
+    assert set(received_uids(tmp_path / "received")) == pseudonymous_uids(files)

@@ -81,6 +81,17 @@ def _size_or_none(ctx: click.Context, param: click.Parameter, value: str | None)
               help="The TLS private key (PEM), if not in --tls-cert.")
 @click.option("--tls-client-ca", "tls_client_ca", type=click.Path(dir_okay=False),
               help="Require client certificates signed by this CA (PEM).")
+@click.option("--forward-tls", "forward_tls", is_flag=True,
+              help="C-STORE to the destination over TLS (its certificate verified against "
+                   "the system's CAs, or --forward-tls-ca).")
+@click.option("--forward-tls-ca", "forward_tls_ca", type=click.Path(dir_okay=False),
+              help="The CA (PEM) that signed the destination's certificate; implies "
+                   "--forward-tls.")
+@click.option("--forward-tls-cert", "forward_tls_cert", type=click.Path(dir_okay=False),
+              help="The node's client certificate (PEM) for the destination; implies "
+                   "--forward-tls.")
+@click.option("--forward-tls-key", "forward_tls_key", type=click.Path(dir_okay=False),
+              help="Its private key (PEM), if not in --forward-tls-cert.")
 @click.option("--requeue", "requeue", is_flag=True,
               help="Put every quarantined image of the spool back in its queue, then exit.")
 @config_options("to apply")
@@ -96,8 +107,10 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
                   audit_log: str | None, status_port: int | None,
                   status_host: str, allowed_ae: tuple[str, ...],
                   allowed_hosts: tuple[str, ...], tls_cert: str | None, tls_key: str | None,
-                  tls_client_ca: str | None, requeue: bool, config_file: str | None,
-                  key_file: str | None, profile: str | None, options: tuple[str, ...],
+                  tls_client_ca: str | None, forward_tls: bool, forward_tls_ca: str | None,
+                  forward_tls_cert: str | None, forward_tls_key: str | None, requeue: bool,
+                  config_file: str | None, key_file: str | None, profile: str | None,
+                  options: tuple[str, ...],
                   validate_input: bool, validate_output: bool, max_inflated_size: int,
                   max_nesting: int) -> None:
     """Run a DICOM node: receive images (C-STORE), de-identify them, forward them.
@@ -156,7 +169,11 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
             status_host=status_host, status_port=status_port, allowed_ae=allowed_ae,
             allowed_hosts=allowed_hosts, tls_cert=Path(tls_cert) if tls_cert else None,
             tls_key=Path(tls_key) if tls_key else None,
-            tls_client_ca=Path(tls_client_ca) if tls_client_ca else None)
+            tls_client_ca=Path(tls_client_ca) if tls_client_ca else None,
+            forward_tls=forward_tls,
+            forward_tls_ca=Path(forward_tls_ca) if forward_tls_ca else None,
+            forward_tls_cert=Path(forward_tls_cert) if forward_tls_cert else None,
+            forward_tls_key=Path(forward_tls_key) if forward_tls_key else None)
         retry = RetryPolicy(first=min(1.0, retry_max_delay), longest=retry_max_delay,
                             attempts=max_attempts)
         node = Node(settings, anonymizer, retry, routes=routes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import ssl
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -123,6 +124,24 @@ def parse_peer(text: str) -> tuple[str, str, int]:
     return ae, host.strip("[]"), int(port)
 
 
+@dataclass(frozen=True)
+class TlsClient:
+    """TLS towards the destination: the CA that signed its certificate (else the system's),
+    and this node's client certificate and key, if the destination asks for one."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """A client context (made where it is used: contexts do not pickle)."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                             cafile=str(self.ca) if self.ca else None)
+        if self.cert is not None:
+            context.load_cert_chain(self.cert, self.key)
+        return context
+
+
 class StoreDestination:
     """Forward by C-STORE to a DICOM peer, one association per batch.
 
@@ -137,13 +156,18 @@ class StoreDestination:
         The node's AE title towards the peer.
     timeout : float
         Seconds to wait for the connection, the association and each response.
+    tls : TlsClient, optional
+        Associate over TLS (the destination's certificate is verified, host name included).
     """
 
-    def __init__(self, peer: str, calling_ae: str = "DCMANON", timeout: float = 30.0) -> None:
+    def __init__(self, peer: str, calling_ae: str = "DCMANON", timeout: float = 30.0,
+                 tls: TlsClient | None = None) -> None:
         self.called_ae, self.host, self.port = parse_peer(peer)
         self.calling_ae = calling_ae
         self.timeout = timeout
-        self.name = f"dicom:{self.called_ae}@{self.host}:{self.port}"
+        self.tls = tls
+        scheme = "dicom-tls" if tls else "dicom"
+        self.name = f"{scheme}:{self.called_ae}@{self.host}:{self.port}"
 
     def send(self, batch: list[Prepared]) -> list[Result]:
         """Send ``batch`` over one association (at most :data:`MAX_CONTEXTS` distinct
@@ -162,8 +186,10 @@ class StoreDestination:
         for sop_class, syntax in pairs:
             ae.add_requested_context(sop_class, [syntax])
         try:
+            tls_args = (self.tls.context(), self.host) if self.tls else None
             assoc = ae.associate(self.host, self.port, ae_title=self.called_ae,
-                                 evt_handlers=[(evt.EVT_CONN_OPEN, no_delay_on_open)])
+                                 evt_handlers=[(evt.EVT_CONN_OPEN, no_delay_on_open)],
+                                 tls_args=tls_args)
         except Exception as exc:  # noqa: BLE001  (any failure to connect is retried)
             return _all(batch, f"{self.name}: cannot connect ({describe_unexpected(exc)})")
         if not assoc.is_established:

@@ -55,6 +55,11 @@ class NodeSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    forward_tls: bool = False
+    """C-STORE to the destination over TLS."""
+    forward_tls_ca: Path | None = None
+    forward_tls_cert: Path | None = None
+    forward_tls_key: Path | None = None
 
 
 def make_destination(settings: NodeSettings) -> Destination:
@@ -67,7 +72,7 @@ def make_destination(settings: NodeSettings) -> Destination:
         If none or several are given, or one is malformed.
     """
     from dcmanon.net.dicomweb import DicomWebDestination
-    from dcmanon.net.forward import FolderDestination, StoreDestination
+    from dcmanon.net.forward import FolderDestination, StoreDestination, TlsClient
 
     given = [d for d in (settings.forward, settings.forward_folder, settings.forward_dicomweb)
              if d is not None]
@@ -79,7 +84,16 @@ def make_destination(settings: NodeSettings) -> Destination:
     if settings.forward_dicomweb is not None:
         return DicomWebDestination(settings.forward_dicomweb, settings.timeout)
     assert settings.forward is not None
-    return StoreDestination(settings.forward, settings.ae_title, settings.timeout)
+    tls = None
+    if settings.forward_tls or settings.forward_tls_ca or settings.forward_tls_cert:
+        tls = TlsClient(settings.forward_tls_ca, settings.forward_tls_cert,
+                        settings.forward_tls_key)
+        try:
+            tls.context()  # refused now, not at the first send
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"--forward-tls: cannot load the CA, certificate or key "
+                             f"({type(exc).__name__})") from None
+    return StoreDestination(settings.forward, settings.ae_title, settings.timeout, tls)
 
 
 def tls_context(settings: NodeSettings) -> ssl.SSLContext | None:
