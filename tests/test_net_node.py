@@ -130,7 +130,7 @@ def test_a_series_arrives_de_identified_with_its_links(tmp_path: Path,
 
 def test_kill_9_while_receiving_loses_nothing_acknowledged(tmp_path: Path,
                                                            external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 150, rows=256)
+    files = _series(tmp_path / "originals", 120, rows=128)
     dest_port = free_port()
     dest = storescp(external_tool("storescp"), tmp_path / "received", dest_port)
     spool = tmp_path / "spool"
@@ -302,7 +302,7 @@ def test_an_address_not_allowed_is_refused(tmp_path: Path, external_tool: Tool) 
 
 def test_sigterm_finishes_the_association_and_keeps_the_spool(tmp_path: Path,
                                                               external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 80, rows=256)
+    files = _series(tmp_path / "originals", 100, rows=128)
     spool = tmp_path / "spool"
     dest_port = free_port()  # down: what was received stays in the spool
     args = ("--forward", f"DEST@{HOST}:{dest_port}", "--retry-max-delay", "1",
