@@ -19,6 +19,7 @@ from dcmanon.cli.options import (
     limit_options,
     load_run_config,
     parse_size,
+    warn_keys,
 )
 
 
@@ -156,7 +157,7 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
                      "--key-file, --profile and --option")
             from dcmanon.net.routes import load_routes
 
-            routes = [(route, anonymizer_for(route.config()))
+            routes = [(route, anonymizer_for(warn_keys(route.config())))
                       for route in load_routes(routes_file)]
         else:
             anonymizer = anonymizer_for(load_run_config(config_file, key_file, profile,
