@@ -379,3 +379,24 @@ def test_a_dead_worker_is_started_again(tmp_path: Path, external_tool: Tool) -> 
         assert stop(node.process) == 0
     assert "starting it again" in node.log()
     assert {p.stem for p in out.rglob("*.dcm")} == pseudonymous_uids(files)
+
+
+def test_mapping_files_on_request(tmp_path: Path, external_tool: Tool) -> None:
+    files = _series(tmp_path / "originals", 3)
+    mapping = tmp_path / "mapping"
+    node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(tmp_path / "out"),
+                      "--mapping-dir", str(mapping))
+    try:
+        for _ in range(2):  # a re-sent image adds no row
+            sent = storescu(external_tool("storescu"), node.port, files)
+            assert len(sent.acknowledged) == len(files), sent.output[-2000:]
+            wait_for(lambda: node.status()["queued"] == 0, 60, "the spool drained")
+    finally:
+        assert stop(node.process) == 0
+    uids = dict(line.split(",") for line in
+                (mapping / "uid_mapping.csv").read_text(encoding="utf-8").splitlines()[1:])
+    originals = [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in files]
+    assert {uids[uid] for uid in originals} == pseudonymous_uids(files)
+    patients = (mapping / "patient_mapping.csv").read_text(encoding="utf-8").splitlines()
+    assert patients[0] == "id_old,id_new" and len(patients) == 2
+    assert patients[1].startswith(make_patient(0).patient_id + ",")

@@ -96,6 +96,10 @@ def _size_or_none(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--requeue", "requeue", is_flag=True,
               help="Put every quarantined image of the spool back in its queue, then exit.")
 @config_options("to apply")
+@click.option("--mapping-dir", "mapping_dir", type=click.Path(file_okay=False),
+              help="Append uid_mapping.csv and patient_mapping.csv (id_old,id_new) here as "
+                   "images are de-identified (with --routes, a folder per route). They "
+                   "re-identify the data: keep them apart from it.")
 @click.option("--validateInput", "validate_input", is_flag=True,
               help="Check every input value against its VR; failing images are quarantined.")
 @click.option("--validateOutput", "validate_output", is_flag=True,
@@ -111,7 +115,7 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
                   tls_client_ca: str | None, forward_tls: bool, forward_tls_ca: str | None,
                   forward_tls_cert: str | None, forward_tls_key: str | None, requeue: bool,
                   config_file: str | None, key_file: str | None, profile: str | None,
-                  options: tuple[str, ...],
+                  options: tuple[str, ...], mapping_dir: str | None,
                   validate_input: bool, validate_output: bool, max_inflated_size: int,
                   max_nesting: int) -> None:
     """Run a DICOM node: receive images (C-STORE), de-identify them, forward them.
@@ -145,6 +149,7 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
         def anonymizer_for(config: Any) -> Anonymizer:
             return Anonymizer(config, validate_input=validate_input,
                               validate_output=validate_output,
+                              record_mappings=mapping_dir is not None,
                               max_inflated_size=max_inflated_size, max_nesting=max_nesting)
 
         routes: list[Any] = []
@@ -174,7 +179,8 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
             forward_tls=forward_tls,
             forward_tls_ca=Path(forward_tls_ca) if forward_tls_ca else None,
             forward_tls_cert=Path(forward_tls_cert) if forward_tls_cert else None,
-            forward_tls_key=Path(forward_tls_key) if forward_tls_key else None)
+            forward_tls_key=Path(forward_tls_key) if forward_tls_key else None,
+            mapping_dir=Path(mapping_dir) if mapping_dir else None)
         retry = RetryPolicy(first=min(1.0, retry_max_delay), longest=retry_max_delay,
                             attempts=max_attempts)
         node = Node(settings, anonymizer, retry, routes=routes)

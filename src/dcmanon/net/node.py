@@ -60,6 +60,9 @@ class NodeSettings:
     forward_tls_ca: Path | None = None
     forward_tls_cert: Path | None = None
     forward_tls_key: Path | None = None
+    mapping_dir: Path | None = None
+    """Append uid_mapping.csv and patient_mapping.csv here (the anonymizer records them);
+    with routes, in a folder per route."""
 
 
 def make_destination(settings: NodeSettings) -> Destination:
@@ -190,13 +193,17 @@ class Node:
         from dcmanon.net.worker import Worker
 
         spool = Spool(root, self.settings.spool_limit)
+        mappings = self.settings.mapping_dir
+        mapping_dir = str(mappings / name if name else mappings) if mappings else None
         worker: Worker | WorkerProcess
         if worker_process:
             worker = WorkerProcess(spool, anonymizer, destination, self.audit,
-                                   batch_size=self.settings.batch_size, retry=retry, route=name)
+                                   batch_size=self.settings.batch_size, retry=retry, route=name,
+                                   mapping_dir=mapping_dir)
         else:
             worker = Worker(spool, anonymizer, destination, self.audit,
-                            batch_size=self.settings.batch_size, retry=retry)
+                            batch_size=self.settings.batch_size, retry=retry,
+                            mapping_dir=mapping_dir)
         self.pipelines.append(Pipeline(name, spool, destination, worker, route))
 
     def _select(self, called: str, calling: str, address: str) -> Inbox | None:

@@ -42,11 +42,13 @@ class WorkerProcess:
         Where the worker's events are recorded, in this process.
     route : str
         The route's name, added to its audit events (empty: none).
+    mapping_dir : str, optional
+        As :class:`~dcmanon.net.worker.Worker`.
     """
 
     def __init__(self, spool: Spool, anonymizer: Anonymizer, destination: Destination,
                  audit: Audit, *, batch_size: int = 64, retry: RetryPolicy | None = None,
-                 route: str = "") -> None:
+                 route: str = "", mapping_dir: str | None = None) -> None:
         self.route = route
         self._context = multiprocessing.get_context("spawn")
         self.spool = spool
@@ -55,7 +57,8 @@ class WorkerProcess:
         self._stop = self._context.Event()
         self._events: Any = self._context.Queue()
         self._args = (str(spool.root), anonymizer, destination, batch_size,
-                      retry or RetryPolicy(), self._wake, self._stop, self._events, os.getpid())
+                      retry or RetryPolicy(), self._wake, self._stop, self._events, os.getpid(),
+                      mapping_dir)
         self._process = self._new_process()
         self.restarts = 0
         self._drain = threading.Thread(target=self._receive, name="dcmanon-worker-events",
@@ -149,7 +152,8 @@ class _LogToQueue(logging.Handler):
 
 
 def _main(root: str, anonymizer: Anonymizer, destination: Destination, batch_size: int,
-          retry: RetryPolicy, wake: Flag, stop: Flag, events: Any, parent: int) -> None:
+          retry: RetryPolicy, wake: Flag, stop: Flag, events: Any, parent: int,
+          mapping_dir: str | None) -> None:
     """The worker process: work from the spool until stopped or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node decides when to stop
     logger = logging.getLogger("dcmanon")
@@ -165,7 +169,7 @@ def _main(root: str, anonymizer: Anonymizer, destination: Destination, batch_siz
     spool = Spool(Path(root), owner=False,
                   on_change=lambda delta: events.put(("bytes", delta)))
     worker = Worker(spool, anonymizer, destination, _Events(events), batch_size=batch_size,
-                    retry=retry, wake=wake, stop=stop)
+                    retry=retry, wake=wake, stop=stop, mapping_dir=mapping_dir)
     try:
         worker.run()
     finally:

@@ -81,12 +81,16 @@ class Worker:
         Backoff and attempts.
     wake, stop : Flag, optional
         Set when something arrived, when the worker must stop (default: thread events).
+    mapping_dir : path-like, optional
+        Append (original, pseudonym) rows here (the anonymizer must record mappings).
     """
 
     def __init__(self, spool: Spool, anonymizer: Anonymizer, destination: Destination,
                  audit: Recorder, *, batch_size: int = 64,
                  retry: RetryPolicy | None = None, wake: Flag | None = None,
-                 stop: Flag | None = None) -> None:
+                 stop: Flag | None = None, mapping_dir: str | None = None) -> None:
+        from dcmanon.net.mappings import MappingFiles
+
         self.spool = spool
         self.anonymizer = anonymizer
         self.destination = destination
@@ -98,6 +102,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._attempts: dict[str, int] = {}
         self._studies: dict[str, tuple[str, str]] = {}
+        self._mappings = MappingFiles(mapping_dir) if mapping_dir is not None else None
         self._failures = 0
 
     def start(self) -> None:
@@ -171,6 +176,8 @@ class Worker:
             self._quarantine(item, reason, "deidentify")
             return None
         self.spool.add_work(item)
+        if self._mappings is not None and result.mappings:
+            self._mappings.add(result.mappings)
         prepared = self._describe(item, names)
         if prepared is not None:
             self.audit.event("deidentified", "deidentified", item=item,
