@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from dcmanon.errors import DcmanonError, describe_os_error
+from dcmanon.errors import DcmanonError, UsageError, describe_os_error
 
 _log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Spool:
                 fcntl.flock(self._queue_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(self._queue_fd)
-                raise DcmanonError(f"{self.root}: another node uses this spool") from None
+                raise UsageError(f"{self.root}: another node uses this spool") from None
             # Partial writes were never acknowledged; de-identified copies are made again.
             for folder in (self.tmp, self.work):
                 for stale in folder.iterdir():
