@@ -21,7 +21,6 @@ _REFERENCED = "00081199"  # ReferencedSOPSequence: stored
 _FAILED = "00081198"  # FailedSOPSequence
 _SOP_INSTANCE = "00081155"  # ReferencedSOPInstanceUID
 _REASON = "00081197"  # FailureReason
-_TRANSIENT = {408, 429, 500, 502, 503, 504}
 
 
 class DicomWebDestination:
