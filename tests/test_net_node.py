@@ -402,3 +402,21 @@ def test_mapping_files_on_request(tmp_path: Path, external_tool: Tool) -> None:
     patients = (mapping / "patient_mapping.csv").read_text(encoding="utf-8").splitlines()
     assert patients[0] == "id_old,id_new" and len(patients) == 2
     assert patients[1].startswith(make_patient(0).patient_id + ",")
+
+
+def test_two_senders_at_once(tmp_path: Path, external_tool: Tool) -> None:
+    first = _series(tmp_path / "first", 30, patient=0)
+    second = _series(tmp_path / "second", 30, patient=1)
+    out = tmp_path / "out"
+    node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(out))
+    try:
+        senders = [subprocess.Popen([external_tool("storescu"), "-aec", "DCMANON", HOST,
+                                     str(node.port), *map(str, files)], env=DCMTK_ENV,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for files in (first, second)]
+        assert [s.wait(120) for s in senders] == [0, 0]
+        wait_for(lambda: node.status()["forwarded"] == 60, 60, "forwarded")
+        assert node.status()["associations"] == 2
+    finally:
+        assert stop(node.process) == 0
+    assert {p.stem for p in out.rglob("*.dcm")} == pseudonymous_uids(first + second)
