@@ -14,6 +14,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydicom import dcmread
 
@@ -25,6 +26,26 @@ KEY = "net-test-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 """DCMTK waits on Nagle's algorithm (~22 images/s on loopback) unless told not to."""
 HOST = "127.0.0.1"
+
+
+_STARTED: list[subprocess.Popen[Any]] = []
+"""Every process a test started through these helpers: :func:`reap` ends those left running
+(a failing test must not leave a node, storescp or Orthanc behind)."""
+
+
+def track(process: subprocess.Popen[Any]) -> subprocess.Popen[Any]:
+    """Have :func:`reap` end ``process`` after the test if it still runs."""
+    _STARTED.append(process)
+    return process
+
+
+def reap() -> None:
+    """Kill (SIGKILL) what the test started and left running."""
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def free_port() -> int:
@@ -75,10 +96,10 @@ def storescp(storescp_tool: str, folder: Path, port: int, *extra: str) -> subpro
     """DCMTK's storescp as the destination (AE ``DEST``, every transfer syntax, a unique
     file per image received, so that a second copy would show)."""
     folder.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([storescp_tool, "-aet", "DEST", "+xa", "--unique-filenames",
-                                "--output-directory", str(folder), *extra, str(port)],
-                               env=DCMTK_ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = track(subprocess.Popen(
+        [storescp_tool, "-aet", "DEST", "+xa", "--unique-filenames", "--output-directory",
+         str(folder), *extra, str(port)], env=DCMTK_ENV, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL))
     wait_port(port, process)
     return process
 
@@ -120,8 +141,8 @@ def start_node(tmp_path: Path, spool: Path, *args: str, port: int | None = None,
     if status_port is not None:
         command += ["--status-port", str(status_port)]
     with open(stderr, "ab") as log:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
-                                   env={**os.environ, **(env or {})})
+        process = track(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
+                                         env={**os.environ, **(env or {})}))
     node = Node(process, port, spool, stderr, status_port)
     wait_port(port, process)
     if status_port is not None:
@@ -226,8 +247,8 @@ def start_orthanc(orthanc_tool: str, folder: Path,
               "HttpServerEnabled": True, "StorageCompression": False}
     (folder / "orthanc.json").write_text(json.dumps(config), encoding="utf-8")
     with open(folder / "orthanc.log", "ab") as log:
-        process = subprocess.Popen([orthanc_tool, str(folder / "orthanc.json")],
-                                   stdout=log, stderr=log)
+        process = track(subprocess.Popen([orthanc_tool, str(folder / "orthanc.json")],
+                                         stdout=log, stderr=log))
     wait_port(http_port, process)
     wait_port(dicom_port, process)
     return Orthanc(process, dicom_port, http_port)

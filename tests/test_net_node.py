@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,16 +27,25 @@ from tests.net_peers import (
     KEY,
     free_port,
     pseudonymous_uids,
+    reap,
     received_uids,
     start_node,
     stop,
     storescp,
     storescu,
+    track,
     wait_for,
 )
 
 pytestmark = pytest.mark.peer
 Tool = Callable[[str], str]
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """Whatever happens in a test, the processes it started end with it."""
+    yield
+    reap()
 
 
 def _series(folder: Path, count: int, *, rows: int = 64, patient: int = 0) -> list[Path]:
@@ -138,9 +147,10 @@ def test_kill_9_while_receiving_loses_nothing_acknowledged(tmp_path: Path,
     spool = tmp_path / "spool"
     args = ("--forward", f"DEST@{HOST}:{dest_port}")
     node = start_node(tmp_path, spool, *args)
-    sender = subprocess.Popen([external_tool("storescu"), "-v", "-aec", "DCMANON", HOST,
-                               str(node.port), *map(str, files)], env=DCMTK_ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sender = track(subprocess.Popen([external_tool("storescu"), "-v", "-aec", "DCMANON", HOST,
+                                     str(node.port), *map(str, files)], env=DCMTK_ENV,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True))
     try:
         wait_for(lambda: node.status()["received"] >= 20, 60, "images arriving")
         node.process.kill()  # kill -9: no chance to clean up
@@ -310,9 +320,10 @@ def test_sigterm_finishes_the_association_and_keeps_the_spool(tmp_path: Path,
     args = ("--forward", f"DEST@{HOST}:{dest_port}", "--retry-max-delay", "1",
             "--audit-log", str(tmp_path / "audit.jsonl"))
     node = start_node(tmp_path, spool, *args)
-    sender = subprocess.Popen([external_tool("storescu"), "-v", "-aec", "DCMANON", HOST,
-                               str(node.port), *map(str, files)], env=DCMTK_ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sender = track(subprocess.Popen([external_tool("storescu"), "-v", "-aec", "DCMANON", HOST,
+                                     str(node.port), *map(str, files)], env=DCMTK_ENV,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True))
     try:
         wait_for(lambda: node.status()["received"] >= 10, 60, "images arriving")
         node.process.terminate()
@@ -410,9 +421,10 @@ def test_two_senders_at_once(tmp_path: Path, external_tool: Tool) -> None:
     out = tmp_path / "out"
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(out))
     try:
-        senders = [subprocess.Popen([external_tool("storescu"), "-aec", "DCMANON", HOST,
-                                     str(node.port), *map(str, files)], env=DCMTK_ENV,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        senders = [track(subprocess.Popen([external_tool("storescu"), "-aec", "DCMANON", HOST,
+                                           str(node.port), *map(str, files)], env=DCMTK_ENV,
+                                          stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
                    for files in (first, second)]
         assert [s.wait(120) for s in senders] == [0, 0]
         wait_for(lambda: node.status()["forwarded"] == 60, 60, "forwarded")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from tests.net_peers import (
     HOST,
     free_port,
     pseudonymous_uids,
+    reap,
     start_node,
     start_orthanc,
     stop,
@@ -26,6 +27,13 @@ from tests.net_peers import (
 
 pytestmark = pytest.mark.peer
 Tool = Callable[[str], str]
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """Whatever happens in a test, the processes it started end with it."""
+    yield
+    reap()
 
 
 def _study(folder: Path, patient: int, count: int) -> list[Path]:

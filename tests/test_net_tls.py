@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from tests.net_peers import (
     HOST,
     free_port,
     pseudonymous_uids,
+    reap,
     received_uids,
     start_node,
     stop,
@@ -28,6 +29,13 @@ from tests.net_peers import (
 
 pytestmark = pytest.mark.peer
 Tool = Callable[[str], str]
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """Whatever happens in a test, the processes it started end with it."""
+    yield
+    reap()
 
 
 Issued = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
