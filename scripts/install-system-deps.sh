@@ -3,11 +3,13 @@
 # first; tests/conftest.py's external_tool fixture finds the tools on PATH).
 #
 # Debian packages, installed only when one of their binaries is missing:
-#   dcmtk          -> dcmdump, storescu
+#   dcmtk          -> dcmdump, storescu, storescp, echoscu
 #   dicom3tools    -> dciodvfy
 #   libgdcm-tools  -> gdcmanon, gdcmdump, gdcminfo
 #   chromium       -> chromium (headless: opens the HTML report of `dcmanon check`)
 #   openssl        -> openssl (decrypts the Encrypted Attributes Sequence independently)
+#   orthanc        -> Orthanc (a PACS for the DICOM node's tests, started by them on loopback)
+#   orthanc-dicomweb -> its DICOMweb plugin (STOW-RS destination of the node's tests)
 #
 # Idempotent: when every binary is already on PATH nothing is installed and
 # `apt-get update` is not run. Needs root (or sudo) only when something is
@@ -18,12 +20,15 @@ set -euo pipefail
 readonly REQUIREMENTS=(
     "dcmtk:dcmdump"
     "dcmtk:storescu"
+    "dcmtk:storescp"
+    "dcmtk:echoscu"
     "dicom3tools:dciodvfy"
     "libgdcm-tools:gdcmanon"
     "libgdcm-tools:gdcmdump"
     "libgdcm-tools:gdcminfo"
     "chromium:chromium"
     "openssl:openssl"
+    "orthanc:Orthanc"
 )
 
 missing_packages=()
@@ -42,6 +47,11 @@ for requirement in "${REQUIREMENTS[@]}"; do
         fi
     fi
 done
+
+# Orthanc's DICOMweb plugin is a library, not a binary: wanted when its file is missing.
+if [[ ! -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]]; then
+    missing_packages+=("orthanc-dicomweb")
+fi
 
 if [[ "${#missing_packages[@]}" -eq 0 ]]; then
     echo "install-system-deps: all tools present"

@@ -23,6 +23,9 @@ TOOL_MARKERS = ("peer", "browser")
 PACKAGES = {
     "dcmdump": "dcmtk",
     "storescu": "dcmtk",
+    "storescp": "dcmtk",
+    "echoscu": "dcmtk",
+    "Orthanc": "orthanc",
     "dciodvfy": "dicom3tools",
     "gdcmdump": "libgdcm-tools",
     "gdcminfo": "libgdcm-tools",

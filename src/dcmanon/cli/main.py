@@ -31,6 +31,7 @@ from dcmanon.cli.options import (
 )
 from dcmanon.cli.reidentify import reidentify_command
 from dcmanon.cli.scan import scan_command
+from dcmanon.cli.serve import pull_command, serve_command
 from dcmanon.cli.trial_options import trial_options, trial_overrides
 
 if TYPE_CHECKING:
@@ -205,8 +206,8 @@ def _run_file(anonymizer: Anonymizer, source: str, target: str) -> FileResult:
     return result
 
 
-for _command in (check_command, decrypt_command, explain_command, mapping_group,
-                 reidentify_command, scan_command):
+for _command in (check_command, decrypt_command, explain_command, mapping_group, pull_command,
+                 reidentify_command, scan_command, serve_command):
     main.add_command(_command)
 
 __all__ = ["DEFAULT_CONFIG", "main"]

@@ -120,7 +120,7 @@ def load_run_config(config_path: str | None, key_file: str | None, profile: str 
             config = parse_config(overrides, source="command line", secret=secret)
         except DcmanonError as exc:
             fail(str(exc), exc.exit_code)
-        return _warn_keys(config) if writes else config
+        return warn_keys(config) if writes else config
     config_path = config_path or DEFAULT_CONFIG
     try:
         config = load_config(config_path, secret=secret, overrides=overrides)
@@ -128,10 +128,11 @@ def load_run_config(config_path: str | None, key_file: str | None, profile: str 
         fail(str(exc), exc.exit_code)
     except Exception as exc:  # noqa: BLE001  (a loader bug must not print the file's text)
         fail(f"{config_path}: cannot be read as a configuration ({type(exc).__name__})")
-    return _warn_keys(config) if writes else config
+    return warn_keys(config) if writes else config
 
 
-def _warn_keys(config: Config) -> Config:
+def warn_keys(config: Config) -> Config:
+    """Warn on stderr about weak or generated keys of ``config`` (never the keys); return it."""
     if config.weak_keys:
         names = ", ".join(config.weak_keys)
         click.echo(f"dcmanon: warning: weak key: {names} shorter than {MIN_KEY_LENGTH} "
