@@ -94,8 +94,12 @@ def test_a_series_arrives_de_identified_with_its_links(tmp_path: Path,
         shutil.copyfile(get_testdata_file(path.name) or "", path)
     dest_port = free_port()
     dest = storescp(external_tool("storescp"), tmp_path / "received", dest_port)
+    # Region rules only: OCR may find a "word" in JPEG2000.dcm's anatomy and re-encode it,
+    # and this test is about what the network carries (tests/test_pixels_* cover the pixels).
+    config = tmp_path / "rules-only.json"
+    config.write_text('{"profile": "basic", "pixels": {"mode": "rules"}}', encoding="utf-8")
     node = start_node(tmp_path, tmp_path / "spool", "--forward", f"DEST@{HOST}:{dest_port}",
-                      "--audit-log", str(tmp_path / "audit.jsonl"))
+                      "--audit-log", str(tmp_path / "audit.jsonl"), "-c", str(config))
     try:
         sent = storescu(external_tool("storescu"), node.port, files)
         assert sent.returncode == 0 and not sent.refused, sent.output[-2000:]

@@ -19,6 +19,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+import dcmanon.pixels
 from dcmanon import Anonymizer, parse_config
 from dcmanon.io.rawdataset import parse_file
 from dcmanon.pixels.rawheader import needs_pixel_work
@@ -217,7 +218,9 @@ def test_ct_slices_keep_the_fast_path_and_flagged_images_leave_it(tmp_path: Path
 
 def test_a_file_needing_ocr_without_the_engine_fails_with_the_reason(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "dcmanon.pixels.ocr", None)  # the [ocr] extra missing
+    # The [ocr] extra missing (also when another test imported the module already).
+    monkeypatch.setitem(sys.modules, "dcmanon.pixels.ocr", None)
+    monkeypatch.delattr(dcmanon.pixels, "ocr", raising=False)
     source = save(native(base(), pattern(ROWS, COLUMNS, 1, 1, 0, 200), "MONOCHROME2"),
                   tmp_path / "us.dcm")
     result = anonymizer("flagged", rules=[]).anonymize_file(source, tmp_path / "out.dcm")
