@@ -27,15 +27,14 @@ from dcmanon.pixels.rules import (
 )
 from dcmanon.pixels.setup import build_cleaner
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "pixels"
-CTP_SCRIPT = SHARED / "ctp" / "DicomPixelAnonymizer.script"
-DEID = SHARED / "deid"
+# The stock libraries, copied into the repository by tools/generate_test_data.py.
+STOCK = Path(__file__).resolve().parent / "data" / "pixels"
+CTP_SCRIPT = STOCK / "ctp" / "DicomPixelAnonymizer.script"
+DEID = STOCK / "deid"
 KEY = "pixel-rules-test-key-of-more-than-32-characters"
 
 
-def _shared(path: Path) -> str:
-    if not path.exists():
-        pytest.skip(f"{path} (the project's shared reference files) is not here")
+def _stock(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
@@ -47,7 +46,7 @@ def _boxes(sets: list[RuleSet], values: dict[str, str], columns: int = 640,
 # -- CTP ---------------------------------------------------------------------------------------
 
 def test_the_stock_ctp_script_parses_completely() -> None:
-    text = _shared(CTP_SCRIPT)
+    text = _stock(CTP_SCRIPT)
     rules = parse_ctp_script(text, "stock")
     assert len(rules.rules) == text.count("{") == 52
     rectangles = len(re.findall(r"\(\s*-?\d+\s*,\s*-?\d+\s*,\s*-?\d+\s*,\s*-?\d+\s*\)", text))
@@ -108,7 +107,7 @@ def test_ctp_unknown_keyword_never_matches_and_bad_scripts_name_the_line() -> No
 @pytest.mark.parametrize(("name", "labels"), [
     ("deid.dicom", 118), ("deid.dicom.ultrasound", 3), ("deid.dicom.xray.chest", 4)])
 def test_the_stock_deid_recipes_parse_completely(name: str, labels: int) -> None:
-    text = _shared(DEID / name)
+    text = _stock(DEID / name)
     sets = parse_deid_recipe(text, name)
     assert sum(len(s.rules) for s in sets) == labels == len(
         re.findall(r"^LABEL", text, re.MULTILINE))
@@ -168,7 +167,7 @@ LABEL Three
 
 
 def test_deid_keepcoordinates_from_ultrasound_regions() -> None:
-    sets = parse_deid_recipe(_shared(DEID / "deid.dicom.ultrasound"))
+    sets = parse_deid_recipe(_stock(DEID / "deid.dicom.ultrasound"))
     ds = Dataset()
     ds.Modality = "US"
     region = Dataset()
@@ -259,14 +258,13 @@ def test_recipe_errors_name_the_line() -> None:
 def test_the_default_library_is_what_the_generator_makes() -> None:
     import importlib.util
 
-    _shared(CTP_SCRIPT)
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location(
         "generate_pixel_rules", root / "tools" / "generate_pixel_rules.py")
     assert spec is not None and spec.loader is not None
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
-    library, provenance = generator.build(SHARED.parent)
+    library, provenance = generator.build(STOCK)
     pixels = root / "src" / "dcmanon" / "pixels"
     assert (pixels / "default_rules.json").read_text(encoding="utf-8") == generator._dumped(
         library), "run tools/generate_pixel_rules.py"

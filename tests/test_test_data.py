@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 DATA = ROOT / "tests" / "data"
-FOLDERS = ("microsoft", "standard")
+FOLDERS = ("microsoft", "standard", "pixels")
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -33,7 +33,7 @@ def _generate(out: Path) -> dict[str, bytes]:
 
 
 def test_committed_test_data_matches_a_fresh_generation(tmp_path: Path) -> None:
-    if not (SHARED / "conformance" / "microsoft").is_dir() or not (SHARED / "standard").is_dir():
+    if not all((SHARED / part).is_dir() for part in ("conformance/microsoft", *FOLDERS[1:])):
         pytest.skip("../shared is not here: the committed tests/data cannot be re-derived")
     fresh = _generate(tmp_path / "first")
     committed = _tree(DATA)
@@ -50,7 +50,8 @@ def test_committed_test_data_is_complete() -> None:
     for folder in FOLDERS:
         assert f"{folder}/PROVENANCE.md" in tree
     assert {"microsoft/vectors.json", "microsoft/configuration.json",
-            "standard/ps315_e1_1.json", "standard/ps315_safe_private.json"} <= set(tree)
+            "standard/ps315_e1_1.json", "standard/ps315_safe_private.json",
+            "pixels/ctp/DicomPixelAnonymizer.script", "pixels/deid/deid.dicom"} <= set(tree)
     assert sum(name.endswith(".dcm") for name in tree) == 15
     assert sum(len(data) for data in tree.values()) < 3_000_000  # a few MB at most
     cases = json.loads(tree["microsoft/vectors.json"])["cases"]
