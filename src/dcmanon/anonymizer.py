@@ -30,7 +30,7 @@ from dcmanon.header.mapping import mappings, original_identities
 from dcmanon.io.fastpath import FastOutput, FastPath
 from dcmanon.io.files import prepare_file_meta, read_dicom, write_atomic, write_dicom_atomic
 from dcmanon.io.inflate import MAX_INFLATED_SIZE, check_size_limit
-from dcmanon.io.rawdataset import NotPlain
+from dcmanon.io.rawdataset import NotPlain, RawFile
 from dcmanon.io.splice import write_pieces
 from dcmanon.io.streaming import (
     drop_signatures,
@@ -252,7 +252,8 @@ class Anonymizer:
     def anonymize_file(self, source: str | os.PathLike[str], target: Target, *,
                        exclusive: bool = False,
                        temp_dir: str | os.PathLike[str] | None = None,
-                       replace_before: float | None = None, sync: bool = True) -> FileResult:
+                       replace_before: float | None = None, sync: bool = True,
+                       parsed: RawFile | None = None) -> FileResult:
         """Anonymize one file. The input is only read; the output appears only when complete.
 
         Large values (pixel data) are copied from the input byte for byte, never loaded (see
@@ -275,10 +276,14 @@ class Anonymizer:
         sync : bool
             Flush the output to disk before it appears (a batch syncs once at its end
             instead: per-file flushes cost more than anonymizing).
+        parsed : RawFile, optional
+            The file's header as :func:`dcmanon.io.rawdataset.parse_file` read it, when the
+            caller has read it already (a batch that names its outputs after the files'
+            identifiers reads each file once).
         """
         src = os.fspath(source)
         try:
-            fast = self._fast_output(src)
+            fast = self._fast_output(src, parsed)
         except InputError as exc:  # nested past the limit
             return _failed(src, "" if callable(target) else os.fspath(target), exc)
         if fast is not None and fast.source is not None and self._pixels_wanted(fast):
@@ -310,13 +315,13 @@ class Anonymizer:
             mappings=outcome.mappings, size=_size(src),
             pixels=outcome.pixels.record() if outcome.pixels is not None else None)
 
-    def _fast_output(self, src: str) -> FastOutput | None:
+    def _fast_output(self, src: str, parsed: RawFile | None = None) -> FastOutput | None:
         """The fast path's output, or None: the file then takes pydicom's path, which reads
         it or says what is wrong with it."""
         if self._fast is None:
             return None
         try:
-            return self._fast.anonymize(src)
+            return self._fast.anonymize(src, parsed)
         except NotPlain as why:  # the reasons are fixed texts, never a value
             _log.debug("a file takes pydicom's path: %s", why)
             return None

@@ -37,7 +37,7 @@ from dcmanon.dicom.constants import MAX_NESTING
 from dcmanon.errors import DcmanonError
 from dcmanon.io.files import read_dicom
 from dcmanon.io.inflate import MAX_INFLATED_SIZE
-from dcmanon.io.rawdataset import NotPlain, parse_file
+from dcmanon.io.rawdataset import NotPlain, RawFile, parse_file
 from dcmanon.keys import patient_pseudonym
 from dcmanon.phi.identifiers import date_spellings
 
@@ -91,22 +91,34 @@ class _Term:
     """The name component's index (family 0, given 1); the date spelling's index."""
 
 
+def parse_header(path: str, max_nesting: int = MAX_NESTING) -> RawFile | None:
+    """The header of the plain file at ``path`` (None: another kind of file, or unreadable),
+    read once by a batch for both naming and anonymizing it."""
+    try:
+        return parse_file(path, max_nesting=max_nesting)
+    except (NotPlain, DcmanonError):  # the file's own run reads it, or says why it cannot
+        return None
+
+
 def read_identity(path: str, *, max_inflated_size: int = MAX_INFLATED_SIZE,
-                  max_nesting: int = MAX_NESTING) -> Dataset | None:
+                  max_nesting: int = MAX_NESTING,
+                  parsed: RawFile | None = None) -> Dataset | None:
     """The identifying and context elements of the file at ``path`` (None if unreadable).
 
     Plain files are read by the byte-level parser (:mod:`dcmanon.io.rawdataset`), others by
     :func:`dcmanon.io.files.read_dicom` under the same limits as the anonymizer's own read (a
     deflate bomb or deep nesting is refused here as there); only :data:`READ_TAGS` are kept,
-    undecoded until asked for.
+    undecoded until asked for. ``parsed`` is the file's header when the caller has it.
     """
-    try:
-        raw = parse_file(path, max_nesting=max_nesting)
-    except NotPlain:
-        pass
-    except DcmanonError:  # the file's own run fails it, saying why
-        return None
-    else:
+    raw = parsed if parsed is not None and parsed.path == path else None
+    if raw is None:
+        try:
+            raw = parse_file(path, max_nesting=max_nesting)
+        except NotPlain:
+            pass
+        except DcmanonError:  # the file's own run fails it, saying why
+            return None
+    if raw is not None:
         ds = Dataset()
         for element in raw.elements:
             if element.tag in _READ_TAG_SET:
@@ -254,29 +266,31 @@ class PathRenamer:
         self.key = key
         self._cache: dict[tuple[tuple[str, tuple[str, ...]], ...], Identity | None] = {}
 
-    def rename(self, relative: str, source: str, file_ids: bool = False) -> Renamed:
+    def rename(self, relative: str, source: str, file_ids: bool = False,
+               parsed: RawFile | None = None) -> Renamed:
         """The output path of the input at ``relative`` (its file at ``source``).
 
         With ``file_ids`` (a file of a file-set, listed by a DICOMDIR), a component that was
         a conformant File ID component stays one: its new name is cut to the last 8 of its
         characters ``A-Z``, ``0-9`` and ``_`` (of ``ANON-7KX3M9QD2P``: ``X3M9QD2P``). A file
-        that cannot be read keeps its path: it fails, and nothing is written.
+        that cannot be read keeps its path: it fails, and nothing is written. ``parsed`` is
+        the file's header when the caller has it.
         """
         if not relative:
             return Renamed(relative)
-        original = self._read(source)
+        original = self._read(source, parsed)
         if original is None:
             return Renamed(relative)
         return self.rename_with(relative, identity_of(original), file_ids)
 
-    def _read(self, source: str) -> Dataset | None:
+    def _read(self, source: str, parsed: RawFile | None) -> Dataset | None:
         return read_identity(source, max_inflated_size=self.anonymizer.max_inflated_size,
-                             max_nesting=self.anonymizer.max_nesting)
+                             max_nesting=self.anonymizer.max_nesting, parsed=parsed)
 
-    def patient(self, source: str) -> str:
+    def patient(self, source: str, parsed: RawFile | None = None) -> str:
         """The patient as the output of the file at ``source`` names it: its new PatientID
         (or PatientName), else a keyed token; empty if the file cannot be read."""
-        original = self._read(source)
+        original = self._read(source, parsed)
         if original is None:
             return ""
         identity = identity_of(original)

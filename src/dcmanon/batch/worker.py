@@ -19,10 +19,11 @@ from pydicom.dataset import Dataset
 
 from dcmanon.anonymizer import Anonymizer, FileResult, FileStatus
 from dcmanon.batch.layout import Layout, fileset_target, mirror_target, uid_target
-from dcmanon.batch.names import renamer_for
+from dcmanon.batch.names import parse_header, renamer_for
 from dcmanon.errors import describe_os_error
 from dcmanon.io.discover import NOT_DICOM, NOT_REGULAR, Skipped, is_dicom_candidate, is_special
 from dcmanon.io.files import write_atomic
+from dcmanon.io.rawdataset import RawFile
 
 REASON_SUFFIX = ".reason.txt"
 
@@ -75,15 +76,19 @@ def process_file(job: Job, relative: str) -> Outcome:
         return Skipped(str(source), NOT_DICOM)
     output = Path(job.output_dir)
     anonymizer = job.warm_anonymizer()
+    # Naming an output after the file's identifiers reads its header: read it once.
+    parsed = parse_header(str(source), anonymizer.max_nesting) \
+        if job.path_key or job.layout is Layout.FILESET else None
     if job.layout is Layout.MIRROR:
-        target = mirror_target(output, mirrored_name(job, anonymizer, relative, str(source)))
+        name = mirrored_name(job, anonymizer, relative, str(source), parsed)
+        target = mirror_target(output, name)
         if not job.overwrite and os.path.lexists(target):  # a dangling link counts too
             return FileResult(str(source), str(target), FileStatus.EXISTS)
         result = anonymizer.anonymize_file(source, target, exclusive=not job.overwrite,
-                                           temp_dir=job.temp_dir, sync=False)
+                                           temp_dir=job.temp_dir, sync=False, parsed=parsed)
     else:
         if job.layout is Layout.FILESET:
-            patient = renamer_for(anonymizer, job.path_key).patient(str(source))
+            patient = renamer_for(anonymizer, job.path_key).patient(str(source), parsed)
 
             def name(ds: Dataset) -> Path:
                 return fileset_target(output, ds, patient)
@@ -93,19 +98,21 @@ def process_file(job: Job, relative: str) -> Outcome:
 
         result = anonymizer.anonymize_file(
             source, name, exclusive=True, temp_dir=job.temp_dir,
-            replace_before=job.started if job.overwrite else None, sync=False)
+            replace_before=job.started if job.overwrite else None, sync=False, parsed=parsed)
     if result.status == FileStatus.FAILED and job.quarantine is not None:
         result = quarantine(result, Path(job.quarantine), relative)
     return result
 
 
-def mirrored_name(job: Job, anonymizer: Anonymizer, relative: str, source: str) -> str:
+def mirrored_name(job: Job, anonymizer: Anonymizer, relative: str, source: str,
+                  parsed: RawFile | None = None) -> str:
     """The relative output path of a mirrored input: its path, with the identifiers of the
     file in it replaced by their pseudonyms (see :mod:`dcmanon.batch.names`)."""
     if not job.path_key:
         return relative
     file_ids = any(not base or relative.startswith(base + "/") for base in job.file_sets)
-    return renamer_for(anonymizer, job.path_key).rename(relative, source, file_ids).path
+    return renamer_for(anonymizer, job.path_key).rename(relative, source, file_ids,
+                                                        parsed).path
 
 
 def quarantine(result: FileResult, folder: Path, relative: str) -> FileResult:

@@ -146,8 +146,11 @@ class FastPath:
         self._stamps: dict[tuple[bool, bytes | None, str], list[tuple[int, bytes]]] = {}
         self._records: dict[tuple[bool, bytes | None, bool, bool], list[tuple[int, bytes]]] = {}
 
-    def anonymize(self, path: str) -> FastOutput:
+    def anonymize(self, path: str, parsed: RawFile | None = None) -> FastOutput:
         """Anonymize the file at ``path`` into pieces (nothing is written).
+
+        ``parsed`` is its header when the caller has read it already (with
+        :func:`~dcmanon.io.rawdataset.parse_file`, for the same path).
 
         Raises
         ------
@@ -156,7 +159,8 @@ class FastPath:
         InputError
             If its sequences nest deeper than the limit (pydicom's path could not read it).
         """
-        raw = parse_file(path, max_nesting=self.max_nesting)
+        raw = parsed if parsed is not None and parsed.path == path \
+            else parse_file(path, max_nesting=self.max_nesting)
         try:
             with quiet_pydicom():
                 return self._anonymize(raw)
