@@ -61,6 +61,9 @@ class Result:
     megabytes: float
     ok: bool
     note: str = ""
+    cpu: float = float("nan")
+    """User + system CPU seconds of the run and its children (steadier than wall time on a
+    busy machine)."""
 
     @property
     def files_per_s(self) -> float:
@@ -132,8 +135,10 @@ def peer_venv(workdir: Path) -> Path | None:
 
 def timed(tool: str, corpus: str, command: list[str], files: int, megabytes: float,
           env: dict[str, str] | None = None, note: str = "") -> Result:
-    """Run ``command`` under /usr/bin/time; wall time and peak RSS of the largest process."""
-    wrapper = ["/usr/bin/time", "-f", "PEAK_KB=%M"] if Path("/usr/bin/time").exists() else []
+    """Run ``command`` under /usr/bin/time; wall time, CPU time and peak RSS of the largest
+    process."""
+    wrapper = ["/usr/bin/time", "-f", "PEAK_KB=%M CPU=%U+%S"] if Path("/usr/bin/time").exists() \
+        else []
     # Every clock stops when the tool's outputs are on disk: dcmanon syncs at the end of a
     # run, the others leave that to the kernel, so each run is followed by a sync.
     durable = ["sh", "-c", '"$@"; status=$?; sync; exit $status', "sh"]
@@ -144,12 +149,15 @@ def timed(tool: str, corpus: str, command: list[str], files: int, megabytes: flo
     seconds = time.perf_counter() - start
     match = re.search(r"PEAK_KB=(\d+)", run.stderr)
     peak = int(match.group(1)) / 1024 if match else float("nan")
+    times = re.search(r"CPU=([\d.]+)\+([\d.]+)", run.stderr)
+    cpu = float(times.group(1)) + float(times.group(2)) if times else float("nan")
     ok = run.returncode == 0
     if not ok:
         tail = run.stderr.strip().splitlines()[-2:] if run.stderr.strip() else []
         note = (note + " " if note else "") + f"exit {run.returncode}: {' | '.join(tail)}"[:160]
-    log(f"{corpus:6} {tool:28} {seconds:7.2f} s  peak {peak:7.1f} MB  {'' if ok else note}")
-    return Result(tool, corpus, seconds, peak, files, megabytes, ok, note)
+    log(f"{corpus:6} {tool:28} {seconds:7.2f} s  cpu {cpu:7.2f} s  peak {peak:7.1f} MB  "
+        f"{'' if ok else note}")
+    return Result(tool, corpus, seconds, peak, files, megabytes, ok, note, cpu)
 
 
 def fresh(path: Path, *, make: bool = False) -> Path:
@@ -212,20 +220,23 @@ def table(results: list[Result], reference: str) -> str:
         ref = next((r for r in rows if r.tool == reference and r.ok), None)
         lines.append(f"\n{corpus}: {rows[0].files} files, {rows[0].megabytes:.0f} MB")
         lines.append(f"{'tool':28} {'s':>8} {'files/s':>9} {'MB/s':>8} {'peak MB':>8} "
-                     f"{'dcmanon speed x':>16} {'RSS ratio':>10}")
+                     f"{'dcmanon speed x':>16} {'RSS ratio':>10} {'cpu s':>8} {'cpu x':>6}")
         for row in rows:
             if ref is not None and row.ok and row.seconds:
                 speed = f"{ref.files_per_s / row.files_per_s:.2f}" if row.files_per_s else "-"
                 rss = f"{ref.peak_mb / row.peak_mb:.2f}" if row.peak_mb else "-"
+                cpu = f"{row.cpu / ref.cpu:.2f}" if ref.cpu > 0 else "-"
             else:
-                speed = rss = "-"
+                speed = rss = cpu = "-"
             status = "" if row.ok else f"  FAILED {row.note}"
             lines.append(f"{row.tool:28} {row.seconds:8.2f} {row.files_per_s:9.1f} "
-                         f"{row.mb_per_s:8.1f} {row.peak_mb:8.1f} {speed:>16} {rss:>10}"
-                         f"{status}")
+                         f"{row.mb_per_s:8.1f} {row.peak_mb:8.1f} {speed:>16} {rss:>10} "
+                         f"{row.cpu:8.2f} {cpu:>6}{status}")
     lines.append(f"\n'dcmanon speed x' = files/s of {reference} / files/s of the row (>1: "
                  "dcmanon is faster); 'RSS ratio' = its peak RSS / the row's (<1: dcmanon "
-                 "uses less). Peak RSS is that of the largest single process.")
+                 "uses less). Peak RSS is that of the largest single process. 'cpu x' = the "
+                 "row's CPU seconds (user + system, children included) / dcmanon's (>1: "
+                 "dcmanon uses less).")
     return "\n".join(lines)
 
 
