@@ -5,7 +5,7 @@ Covers ``vectors/cli.json``, ``vectors/file_level.json`` and the reference's dat
 (``python -m dcmanon`` in a subprocess), in a temporary copy of the reference's data, with the
 shipped ``configuration.json`` (tests/data/microsoft).
 
-Where dcmanon deviates on purpose (README, "Deviations from the reference"; POLICY.md), the
+Where dcmanon deviates on purpose (docs/deviations.md; POLICY.md), the
 vector is not run as conformance: a ``test_deviation_...`` test asserts what dcmanon does
 instead. Every case of cli.json is classified below, and a test checks that none is left out.
 

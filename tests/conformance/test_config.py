@@ -2,9 +2,9 @@
 
 Settings-resolution cases compare the effective settings of the rule (only the keys the vector
 lists: dcmanon fills a missing key itself). Error cases compare the kind of error, that is which
-field the problem is reported at, not the reference's wording. Deviating cases (README,
-"Deviations from the reference") are excluded from the conformance tests and asserted as
-dcmanon behaviour by ``test_deviation_...`` tests.
+field the problem is reported at, not the reference's wording. Deviating cases
+(docs/deviations.md) are excluded from the conformance tests and asserted as dcmanon behaviour
+by ``test_deviation_...`` tests.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Algorithm cases call :func:`dcmanon.keys.reference_date_shift`; processor and file cases go
 through ``parse_config`` + ``Anonymizer`` on a built dataset or a reference file. Where dcmanon
-deviates on purpose (README, "Deviations from the reference"), the case is excluded from the
+deviates on purpose (docs/deviations.md), the case is excluded from the
 conformance test and a ``test_deviation_...`` test asserts what dcmanon does instead.
 """
 
@@ -43,7 +43,7 @@ SAMPLE_VALUE: dict[str, Any] = {
     "TM": "121212", "OB": b"\x01\x02",
 }
 
-# Deviating cases (README "Deviations from the reference"), each tested below.
+# Deviating cases (docs/deviations.md), each tested below.
 DEVIATING = {
     "proc-DT-20150207132817": "offset-less DT is written on a 24-hour clock (000000)",
     "parse-error-DT-20200101": "any valid DT precision is accepted and kept",
@@ -217,7 +217,7 @@ def test_library_same_prefix_same_offset(case: dict[str, Any]) -> None:
         case["expected_shift_days_all"]] * len(dates)
 
 
-# --- deviations (README "Deviations from the reference") ------------------------------------
+# --- deviations (docs/deviations.md) ------------------------------------
 
 
 @pytest.mark.parametrize("case", cases("dateshift.json",

@@ -142,7 +142,7 @@ def test_format_age_too_large(case: dict[str, Any]) -> None:
     assert str(given["value"]) not in str(caught.value)
 
 
-# --- deviations (README "Deviations from the reference") ------------------------------------
+# --- deviations (docs/deviations.md) ------------------------------------
 
 
 @pytest.mark.parametrize("case", cases("dicom_utility.json",

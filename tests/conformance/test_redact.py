@@ -3,9 +3,8 @@
 Processor and rule cases go through ``parse_config`` + ``Anonymizer`` on a built dataset. The
 Common-library cases (ISO dates, integer ages) are mapped onto the DICOM values that carry the
 same meaning (DA, DT of the same precision, AS); the ZIP-code cases have no DICOM meaning (their
-value in a DICOM element is redacted whole). Deviating cases (README, "Deviations from the
-reference") are excluded from the conformance tests and asserted as dcmanon behaviour by
-``test_deviation_...`` tests.
+value in a DICOM element is redacted whole). Deviating cases (docs/deviations.md) are excluded
+from the conformance tests and asserted as dcmanon behaviour by ``test_deviation_...`` tests.
 """
 
 from __future__ import annotations
@@ -194,7 +193,7 @@ def test_zip_code_settings_are_accepted_and_ignored() -> None:
     assert string_values(ds, 0x00101040) == []
 
 
-# --- deviations (README "Deviations from the reference") ------------------------------------
+# --- deviations (docs/deviations.md) ------------------------------------
 
 
 @pytest.mark.parametrize("case", cases("redact.json", lambda c: c["id"] == "DT-partial-multi"))

@@ -1,7 +1,7 @@
 """The reference's selector vectors (vectors/tag_selectors.json), run against dcmanon.
 
 Each case's ``selector`` goes through :func:`parse_selector`; masked cases also check the
-match examples. Deviating cases (README, "Deviations from the reference") are excluded from
+match examples. Deviating cases (docs/deviations.md) are excluded from
 the conformance tests and asserted as dcmanon behaviour by ``test_deviation_...`` tests.
 """
 
