@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,30 @@ def test_quarantine_and_requeue(tmp_path: Path) -> None:
     assert spool.pending() == [item] and spool.used == 4
     assert not list((tmp_path / "quarantine").iterdir())
     spool.close()
+
+
+def test_the_ledger_forgets_what_is_older_than_its_retention(tmp_path: Path) -> None:
+    """A node that runs for years keeps a bounded ledger: what a destination received more than
+    ``ledger_days`` ago is no longer remembered (nor held in memory); the file is compacted."""
+    day = 86400
+    now = int(time.time())
+    (tmp_path / "forwarded.txt").write_text(
+        f"dicom:DEST@h:104\t2.25.1\t{now - 40 * day}\n"  # older than the retention
+        f"dicom:DEST@h:104\t2.25.2\t{now - 20 * day}\n"
+        "dicom:DEST@h:104\t2.25.3\n", encoding="ascii")  # a ledger of an earlier release
+    spool = Spool(tmp_path, ledger_days=30)
+    assert not spool.forwarded("dicom:DEST@h:104", "2.25.1")
+    assert spool.forwarded("dicom:DEST@h:104", "2.25.2")
+    assert spool.forwarded("dicom:DEST@h:104", "2.25.3")
+    spool.record_forwarded("dicom:DEST@h:104", ["2.25.4"])
+    spool.close()
+    lines = (tmp_path / "forwarded.txt").read_text(encoding="ascii").splitlines()
+    assert [line.split("\t")[1] for line in lines] == ["2.25.2", "2.25.3", "2.25.4"]
+    assert all(now - 1 <= int(line.split("\t")[2]) <= time.time() + 1
+               for line in lines[1:])  # the legacy line is dated when it was first read
+    again = Spool(tmp_path, ledger_days=30)
+    assert again.forwarded("dicom:DEST@h:104", "2.25.4")
+    again.close()
 
 
 def test_the_ledger_survives_a_restart(tmp_path: Path) -> None:

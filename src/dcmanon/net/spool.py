@@ -11,8 +11,8 @@ Layout of the spool folder::
     queue/        received images, oldest first by name (<nanoseconds>-<random>.dcm)
     work/         de-identified copies waiting to be forwarded (made again after a restart)
     quarantine/   images that cannot be forwarded, each with a <name>.reason.txt
-    forwarded.txt de-identified SOP Instance UIDs the destination has (a re-sent image is
-                  not sent twice)
+    forwarded.txt de-identified SOP Instance UIDs the destination has, with when it answered
+                  Success (a re-sent image is not sent twice; remembered for ``ledger_days``)
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ _log = logging.getLogger(__name__)
 SUFFIX = ".dcm"
 REASON_SUFFIX = ".reason.txt"
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+LEDGER_DAYS = 90.0
+"""How long the ledger remembers what a destination received: a re-send within it is dropped
+as a duplicate; the ledger (on disk and in memory) holds no more than that window's images."""
 
 
 class SpoolFull(DcmanonError):
@@ -56,6 +59,9 @@ class Spool:
     owner : bool
         The node's own view of the spool: it takes the spool's lock (one node per spool)
         and clears what a crash left half done. False for the worker process's view.
+    ledger_days : float
+        How long what a destination answered Success for is remembered (see
+        :data:`LEDGER_DAYS`); older entries are forgotten when the owner opens the spool.
     on_change : callable, optional
         Called with the change in bytes held whenever this view adds or removes a file (the
         worker process tells the node's view).
@@ -73,7 +79,8 @@ class Spool:
     """
 
     def __init__(self, root: str | os.PathLike[str], limit: int | None = None, *,
-                 owner: bool = True, on_change: Callable[[int], None] | None = None) -> None:
+                 owner: bool = True, on_change: Callable[[int], None] | None = None,
+                 ledger_days: float = LEDGER_DAYS) -> None:
         self.root = Path(root)
         self.limit = limit
         self.tmp = self.root / "tmp"
@@ -101,7 +108,7 @@ class Spool:
                 for stale in folder.iterdir():
                     stale.unlink(missing_ok=True)
         self._used = sum(_size(p) for p in self.queue.iterdir())
-        self._ledger = self._read_ledger()
+        self._ledger = self._read_ledger(ledger_days, compact=owner)
 
     def close(self) -> None:
         """Release the folder handle (the spool stays on disk)."""
@@ -249,10 +256,11 @@ class Spool:
         """Remember that ``destination`` has these de-identified SOP Instance UIDs."""
         if not uids:
             return
+        now = int(time.time())
         with self._lock, self._append() as handle:
             for uid in uids:
-                self._ledger.add((destination, uid))
-                handle.write(f"{destination}\t{uid}\n")
+                self._ledger[destination, uid] = now
+                handle.write(f"{destination}\t{uid}\t{now}\n")
 
     @contextmanager
     def _append(self) -> Iterator[TextIO]:
@@ -261,13 +269,46 @@ class Spool:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def _read_ledger(self) -> set[tuple[str, str]]:
+    def _read_ledger(self, days: float, compact: bool) -> dict[tuple[str, str], int]:
+        """The ledger's entries younger than ``days``; with ``compact``, the file is rewritten
+        without the older ones (and lines of releases that wrote no time are dated now)."""
         try:
             lines = self.ledger_path.read_text(encoding="ascii").splitlines()
         except FileNotFoundError:
-            return set()
-        pairs = (line.split("\t", 1) for line in lines if "\t" in line)
-        return {(destination, uid) for destination, uid in pairs}
+            return {}
+        now = int(time.time())
+        oldest = now - days * 86400
+        ledger: dict[tuple[str, str], int] = {}
+        rewrite = False
+        for line in lines:
+            fields = line.split("\t")
+            if len(fields) == 2:
+                fields.append(str(now))
+                rewrite = True
+            if len(fields) != 3 or not fields[2].isdigit():
+                rewrite = True  # a line a crash cut short
+                continue
+            if int(fields[2]) < oldest:
+                rewrite = True
+                continue
+            ledger[fields[0], fields[1]] = int(fields[2])
+        if compact and rewrite:
+            self._rewrite_ledger(ledger)
+        return ledger
+
+    def _rewrite_ledger(self, ledger: dict[tuple[str, str], int]) -> None:
+        temp = self.tmp / "forwarded.txt"
+        with open(temp, "w", encoding="ascii") as handle:
+            handle.writelines(f"{destination}\t{uid}\t{when}\n"
+                              for (destination, uid), when in ledger.items())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, self.ledger_path)
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _remove(self, path: Path) -> None:
         size = _size(path)
