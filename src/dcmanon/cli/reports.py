@@ -38,6 +38,20 @@ def report_options(categories: tuple[str, ...]) -> Callable[[F], F]:
     return decorate
 
 
+def ocr_options(func: F) -> F:
+    """``--ocr`` and ``--ocr-frames``."""
+    func = click.option("--ocr-frames", "ocr_frames", type=click.IntRange(min=0), default=32,
+                        show_default=True, metavar="N",
+                        help="With --ocr: frames read per image at most; longer multi-frame "
+                             "images are sampled evenly, first and last frame included "
+                             "(0: every frame).")(func)
+    return click.option("--ocr", "ocr", is_flag=True,
+                        help="Also read the text left in the outputs' pixels (every image, "
+                             "frame by frame; needs dcmanon[ocr]). The HTML report then "
+                             "shows the cleaned images with the blanked regions "
+                             "outlined.")(func)
+
+
 def finish(report: Report, json_path: str | None, html_path: str | None,
            show_values: bool) -> NoReturn:
     """Print the summary, write the report files, exit 0 (clean) or 1 (findings)."""

@@ -1,0 +1,418 @@
+"""Text left in the pixels of de-identified images, read with OCR (``--ocr`` of ``check`` and
+``scan``), and the pictures the HTML report shows of them.
+
+Every output with pixel data is decoded one frame at a time (stored values, no colour
+conversion; identical frames read once; a multi-frame image beyond ``max_frames`` frames is
+sampled evenly, first and last frame included) and read by the OCR engine of
+:mod:`dcmanon.pixels.ocr`, shown as :mod:`dcmanon.pixels.render` shows it. Lines made only of
+allow-listed words (laterality, orientation, units, scale numbers:
+:func:`dcmanon.pixels.ocr.is_harmless`) and lines without a letter or digit are not findings.
+
+``check`` compares each output with its original (the file at the same relative path): a line
+holding one of the original's identifiers (names, IDs, dates in their usual spellings, OCR's
+confusions of letters and digits forgiven) is a ``pixel-identifier`` finding; other text is
+``pixel-text``. The regions where the output's pixels differ from the original's are the
+blanked ones, outlined in the report's pictures. ``scan`` has no originals: every line is
+``pixel-text``.
+
+What OCR reads is PHI: it is held in findings (masked by every report unless asked) and never
+logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydicom.dataset import Dataset
+
+from dcmanon.check.findings import Finding, Report, Thumbnail
+from dcmanon.errors import MissingExtraError, PixelError
+from dcmanon.pixels.boxes import Box
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from dcmanon.pixels.ocr import IdentifierMatcher
+
+log = logging.getLogger(__name__)
+
+OCR_HINT = ("--ocr reads the outputs' pixels with the OCR engine, which is not installed: "
+            "pip install 'dcmanon[ocr]'")
+MAX_FRAMES = 32
+"""Frames of one image read by default; longer images are sampled evenly (0: every frame)."""
+THUMBNAILS = 200
+"""At most this many pictures in a report (the others are counted)."""
+THUMBNAIL_SIDE = 256
+"""The longer side of a picture, in pixels (smaller frames are shown as they are)."""
+MAX_REGIONS = 64
+"""Blanked regions outlined per picture (the largest)."""
+BLANKED_COLOUR = (0, 255, 255)
+"""Outline of a region where the output's pixels differ from the original's (cyan)."""
+TEXT_COLOUR = (255, 0, 255)
+"""Outline of text OCR read in the output (magenta)."""
+PIXEL_ELEMENT = "(7FE0,0010) PixelData"
+_ALNUM = re.compile(r"[^\W_]")
+
+
+def require_ocr() -> None:
+    """Load the OCR engine now (a missing engine is a usage error, before any file is read).
+
+    Raises
+    ------
+    MissingExtraError
+        If numpy, Pillow, OpenCV, rapidocr or onnxruntime is missing: names ``dcmanon[ocr]``.
+    """
+    try:
+        import cv2  # noqa: F401
+        import numpy  # noqa: F401
+        import PIL  # noqa: F401
+
+        from dcmanon.pixels import ocr
+
+        ocr.load_engine()
+    except (ImportError, MissingExtraError):
+        raise MissingExtraError(OCR_HINT) from None
+
+
+@dataclass(frozen=True)
+class TextRead:
+    """A line of text OCR read in a frame (the text is PHI: never log it)."""
+
+    frame: int
+    box: Box
+    text: str
+
+
+@dataclass
+class ImageRead:
+    """What was read in one image: the lines, and how many of its frames were read."""
+
+    lines: list[TextRead] = field(default_factory=list)
+    frames: int = 0
+    read: int = 0
+    distinct: int = 0
+    changed: dict[int, list[Box]] = field(default_factory=dict)
+    """Frames whose pixels differ from the original's, with the differing regions."""
+    picture: tuple[int, Any, Any] | None = None
+    """(frame, output frame, original frame) for the report's picture."""
+
+
+def frames_to_read(count: int, limit: int = MAX_FRAMES) -> list[int]:
+    """The 0-based frames read of an image of ``count`` frames: all of them, or ``limit``
+    evenly spaced ones with the first and the last.
+
+    Examples
+    --------
+    >>> frames_to_read(5), frames_to_read(100, 4), frames_to_read(3, 0)
+    ([0, 1, 2, 3, 4], [0, 33, 66, 99], [0, 1, 2])
+    """
+    if limit <= 0 or count <= limit:
+        return list(range(count))
+    if limit == 1:
+        return [0]
+    return sorted({round(i * (count - 1) / (limit - 1)) for i in range(limit)})
+
+
+def has_pixels(ds: Dataset) -> bool:
+    """Whether ``ds`` holds (integer) pixel data."""
+    return 0x7FE00010 in ds
+
+
+def frame_count(ds: Dataset) -> int:
+    """NumberOfFrames (1 when absent or odd)."""
+    try:
+        return max(1, int(ds.get("NumberOfFrames") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def decoded_frames(path: Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames ``indices`` of the image in ``path``, decoded one at a time from the file
+    (stored values, YBR kept as YBR, palette indices as indices).
+
+    Raises
+    ------
+    PixelError
+        If no installed decoder reads them.
+    """
+    from pydicom.pixels.utils import iter_pixels
+
+    from dcmanon.pixels.codec import DECODERS
+
+    done = 0
+    problem = ""
+    for plugin in DECODERS:
+        todo = list(indices[done:])
+        if not todo:
+            return
+        try:
+            for index, frame in zip(todo, iter_pixels(path, indices=todo, as_rgb=False,
+                                                      decoding_plugin=plugin), strict=False):
+                yield index, frame
+                done += 1
+        except (RuntimeError, NotImplementedError, ValueError, AttributeError) as exc:
+            # pydicom's messages name plugins and syntaxes, never element values.
+            problem = problem or str(exc).splitlines()[0][:200]
+            continue
+        return
+    raise PixelError(f"{PIXEL_ELEMENT} cannot be decoded: {problem}")
+
+
+def read_image(path: Path, ds: Dataset, *, max_frames: int = MAX_FRAMES,
+               original: Path | None = None) -> ImageRead:
+    """Read the text in the pixels of one image, frame by frame (memory: a frame or two).
+
+    Parameters
+    ----------
+    path : Path
+        The image (an output).
+    ds : Dataset
+        Its header (pixel data may stay on disk): describes the values for rendering.
+    max_frames : int
+        Frames read at most (evenly sampled beyond); 0 reads every frame.
+    original : Path, optional
+        The original of the image: its frames are compared with the output's, so that the
+        blanked regions are known.
+
+    Returns
+    -------
+    ImageRead
+        The lines read (allow-listed ones included: the caller decides), the frames.
+    """
+    import numpy as np
+
+    from dcmanon.pixels import ocr
+
+    result = ImageRead(frames=frame_count(ds))
+    indices = frames_to_read(result.frames, max_frames)
+    before = decoded_frames(original, indices) if original is not None else None
+    cache: dict[bytes, list[ocr.TextLine]] = {}
+    for index, frame in decoded_frames(path, indices):
+        result.read += 1
+        other = next(before, None) if before is not None else None
+        source = other[1] if other is not None and other[0] == index else None
+        regions = _differences(frame, source) if source is not None else []
+        if regions:
+            result.changed[index] = regions
+        key = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
+        if key not in cache:
+            cache[key] = ocr.read_text(_four_d(frame), ds)[0]
+        lines = cache[key]
+        for line in lines:
+            if line.text and _ALNUM.search(line.text):
+                result.lines.append(TextRead(index, line.box, line.text))
+        if result.picture is None or (regions and not result.changed.get(result.picture[0])):
+            # The first frame, unless a later one was cleaned and it was not.
+            result.picture = (index, frame, source)
+    result.distinct = len(cache)
+    return result
+
+
+def _four_d(frame: np.ndarray) -> np.ndarray:
+    return frame[None, :, :, None] if frame.ndim == 2 else frame[None]
+
+
+def _differences(after: np.ndarray, before: np.ndarray) -> list[Box]:
+    """The regions where two frames of stored values differ (the blanked boxes), largest
+    first; none when their shapes differ (they cannot be compared)."""
+    import cv2
+    import numpy as np
+
+    if after.shape != before.shape:
+        return []
+    changed = after != before
+    if changed.ndim == 3:
+        changed = changed.any(axis=-1)
+    if not changed.any():
+        return []
+    # Pixels of a box that were already black do not differ: close such gaps first.
+    mask = cv2.dilate(changed.astype(np.uint8), np.ones((5, 5), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    rows, columns = changed.shape
+    boxes = []
+    for x, y, w, h, _ in stats[1:count]:
+        boxes.append(Box(int(x) + 2, int(y) + 2, int(x + w) - 2, int(y + h) - 2)
+                     .clipped(columns, rows))
+    boxes.sort(key=lambda b: -b.area)
+    return [b for b in boxes if b.area][:MAX_REGIONS]
+
+
+def thumbnail(frame: np.ndarray, ds: Dataset, blanked: Iterable[Box], text: Iterable[Box],
+              side: int = THUMBNAIL_SIDE) -> tuple[bytes, int, int]:
+    """One frame as a small PNG with ``blanked`` outlined in cyan and ``text`` in magenta.
+
+    Returns
+    -------
+    tuple of (bytes, int, int)
+        The PNG and its width and height.
+    """
+    from PIL import Image, ImageDraw
+
+    from dcmanon.pixels.render import to_rgb8
+
+    rgb = to_rgb8(frame, ds)
+    rows, columns = int(rgb.shape[0]), int(rgb.shape[1])
+    scale = min(1.0, side / max(rows, columns, 1))
+    width, height = max(1, round(columns * scale)), max(1, round(rows * scale))
+    image = Image.fromarray(rgb, "RGB")
+    if scale < 1.0:
+        image = image.resize((width, height), Image.Resampling.BOX)
+    draw = ImageDraw.Draw(image)
+    for boxes, colour in ((blanked, BLANKED_COLOUR), (text, TEXT_COLOUR)):
+        for box in boxes:
+            left, top = math.floor(box.left * scale) - 1, math.floor(box.top * scale) - 1
+            right, bottom = math.ceil(box.right * scale), math.ceil(box.bottom * scale)
+            draw.rectangle((left, top, right, bottom), outline=colour, width=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue(), width, height
+
+
+def _xywh(box: Box) -> tuple[int, int, int, int]:
+    return (box.left, box.top, box.width, box.height)
+
+
+def add_thumbnail(report: Report, rel: str, ds: Dataset, read: ImageRead,
+                  text: Sequence[TextRead], *, original_ds: Dataset | None = None,
+                  with_original: bool = False) -> None:
+    """Add the picture of an image that was cleaned or holds text (up to :data:`THUMBNAILS`)."""
+    if read.picture is None or not (read.changed or text):
+        return
+    if len(report.thumbnails) >= THUMBNAILS:
+        report.thumbnails_left_out += 1
+        return
+    index, frame, source = read.picture
+    blanked = read.changed.get(index, [])
+    boxes = [t.box for t in text if t.frame == index] or \
+        list(dict.fromkeys(t.box for t in text))
+    png, width, height = thumbnail(frame, ds, blanked, boxes)
+    before = None
+    if with_original and source is not None:
+        before = thumbnail(source, original_ds if original_ds is not None else ds, blanked,
+                           boxes)[0]
+    report.thumbnails.append(Thumbnail(rel, index, png, width, height,
+                                       tuple(_xywh(b) for b in blanked),
+                                       tuple(_xywh(b) for b in boxes), before))
+
+
+def text_finding(category: str, rel: str, line: TextRead, kind: str, message: str) -> Finding:
+    """A finding for one line read in the pixels."""
+    return Finding(category, rel, PIXEL_ELEMENT, kind, line.text, message, line.frame,
+                   _xywh(line.box))
+
+
+def note_frames(report: Report, images: int, frames: int, read: int, sampled: int) -> None:
+    """Say in the report what OCR read."""
+    text = f"OCR read the pixels of {images} image(s): {read} of {frames} frame(s)"
+    if sampled:
+        text += f" ({sampled} long multi-frame image(s) sampled evenly)"
+    report.notes.append(text + "; identical frames were read once")
+
+
+@dataclass
+class PixelCheck:
+    """The pixel part of ``check``: each output's text read and compared with its original.
+
+    Parameters
+    ----------
+    identifiers : dict
+        Each original's identifiers by relative path, as (kind, term) pairs.
+    originals : dict
+        Each original's path by relative path.
+    max_frames : int
+        Frames read per image (see :func:`frames_to_read`).
+    with_original : bool
+        Also picture the original's pixels (only when the report may show values).
+    """
+
+    identifiers: dict[str, tuple[tuple[str, str], ...]]
+    originals: dict[str, Path]
+    max_frames: int = MAX_FRAMES
+    with_original: bool = False
+    images: int = 0
+    frames: int = 0
+    read: int = 0
+    sampled: int = 0
+    _matchers: dict[str, list[tuple[str, IdentifierMatcher]]] = field(default_factory=dict)
+
+    def check(self, path: Path, ds: Dataset, rel: str, report: Report,
+              paired: str | None) -> None:
+        """Read the text in an output's pixels and report it (nothing without pixel data).
+        ``paired``: the relative path of its original (None: not known)."""
+        if not has_pixels(ds):
+            return
+        from dcmanon.pixels.ocr import is_harmless
+
+        source = self.originals.get(paired) if paired is not None else None
+        original_ds = _header(source) if source is not None else None
+        try:
+            read = read_image(path, ds, max_frames=self.max_frames,
+                              original=source if original_ds is not None else None)
+        except PixelError:
+            if source is None:
+                raise
+            read = read_image(path, ds, max_frames=self.max_frames)  # the original is odd
+        self._count(read)
+        matchers = self._matchers_of(paired)
+        left: list[TextRead] = []
+        for line in read.lines:
+            kind = next((k for k, m in matchers if m.matches(line.text)), None)
+            if kind is not None:
+                report.add(text_finding("pixel-identifier", rel, line, kind,
+                                        "an identifier of the originals in the pixels"))
+                left.append(line)
+            elif not is_harmless(line.text):
+                report.add(text_finding("pixel-text", rel, line, "text",
+                                        "text in the pixels (not an identifier of the "
+                                        "originals)"))
+                left.append(line)
+        add_thumbnail(report, rel, ds, read, left, original_ds=original_ds,
+                      with_original=self.with_original)
+
+    def _count(self, read: ImageRead) -> None:
+        self.images += 1
+        self.frames += read.frames
+        self.read += read.read
+        self.sampled += read.read < read.frames
+
+    def _matchers_of(self, rel: str | None) -> list[tuple[str, IdentifierMatcher]]:
+        """Matchers by kind (names first) of an original's identifiers; of every original's
+        for an output without one at its path."""
+        from dcmanon.pixels.ocr import IdentifierMatcher
+
+        key = rel if rel is not None else "\0all"
+        if key not in self._matchers:
+            pairs = self.identifiers.get(rel, ()) if rel is not None else tuple(
+                p for terms in self.identifiers.values() for p in terms)
+            found = []
+            for kind in ("name", "id", "date"):
+                matcher = IdentifierMatcher([t for k, t in pairs if k == kind])
+                if not matcher.empty:
+                    found.append((kind, matcher))
+            if len(self._matchers) > 64:
+                self._matchers.clear()
+            self._matchers[key] = found
+        return self._matchers[key]
+
+    def finish(self, report: Report) -> None:
+        """The note on what was read."""
+        note_frames(report, self.images, self.frames, self.read, self.sampled)
+
+
+def _header(path: Path) -> Dataset | None:
+    """An original's header (None when it cannot be read: it is not compared)."""
+    from dcmanon.io.files import read_dicom
+
+    try:
+        ds = read_dicom(path)
+    except Exception:  # noqa: BLE001  (unreadable originals are reported by the check)
+        return None
+    return ds if has_pixels(ds) else None
