@@ -309,12 +309,20 @@ def text_finding(category: str, rel: str, line: TextRead, kind: str, message: st
                    _xywh(line.box))
 
 
-def note_frames(report: Report, images: int, frames: int, read: int, sampled: int) -> None:
-    """Say in the report what OCR read."""
+def note_frames(report: Report, counts: Sequence[int]) -> None:
+    """Say in the report what OCR read: ``counts`` (see :func:`count_read`)."""
+    images, frames, read, distinct, sampled = counts
     text = f"OCR read the pixels of {images} image(s): {read} of {frames} frame(s)"
     if sampled:
         text += f" ({sampled} long multi-frame image(s) sampled evenly)"
-    report.notes.append(text + "; identical frames were read once")
+    report.notes.append(f"{text}; {distinct} distinct frame(s) read (identical frames once)")
+
+
+def count_read(counts: list[int], read: ImageRead) -> None:
+    """Add one image to ``counts``: images, frames, frames read, distinct, images sampled."""
+    for index, value in enumerate((1, read.frames, read.read, read.distinct,
+                                   int(read.read < read.frames))):
+        counts[index] += value
 
 
 @dataclass
@@ -337,10 +345,8 @@ class PixelCheck:
     originals: dict[str, Path]
     max_frames: int = MAX_FRAMES
     with_original: bool = False
-    images: int = 0
-    frames: int = 0
-    read: int = 0
-    sampled: int = 0
+    counts: list[int] = field(default_factory=lambda: [0] * 5)
+    """Images, frames, frames read, distinct frames read, images sampled."""
     _matchers: dict[str, list[tuple[str, IdentifierMatcher]]] = field(default_factory=dict)
 
     def check(self, path: Path, ds: Dataset, rel: str, report: Report,
@@ -360,7 +366,7 @@ class PixelCheck:
             if source is None:
                 raise
             read = read_image(path, ds, max_frames=self.max_frames)  # the original is odd
-        self._count(read)
+        count_read(self.counts, read)
         matchers = self._matchers_of(paired)
         left: list[TextRead] = []
         for line in read.lines:
@@ -376,12 +382,6 @@ class PixelCheck:
                 left.append(line)
         add_thumbnail(report, rel, ds, read, left, original_ds=original_ds,
                       with_original=self.with_original)
-
-    def _count(self, read: ImageRead) -> None:
-        self.images += 1
-        self.frames += read.frames
-        self.read += read.read
-        self.sampled += read.read < read.frames
 
     def _matchers_of(self, rel: str | None) -> list[tuple[str, IdentifierMatcher]]:
         """Matchers by kind (names first) of an original's identifiers; of every original's
@@ -404,7 +404,7 @@ class PixelCheck:
 
     def finish(self, report: Report) -> None:
         """The note on what was read."""
-        note_frames(report, self.images, self.frames, self.read, self.sampled)
+        note_frames(report, self.counts)
 
 
 def _header(path: Path) -> Dataset | None:

@@ -27,6 +27,7 @@ from dcmanon.check.pixeltext import (
     MAX_FRAMES,
     PIXEL_ELEMENT,
     add_thumbnail,
+    count_read,
     has_pixels,
     note_frames,
     read_image,
@@ -198,7 +199,7 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
         raise UsageError(f"{root}: not found")
     report = Report("scan", ignored=frozenset(ignore))
     other = 0
-    counts = [0, 0, 0, 0]  # images, frames, frames read, images sampled
+    counts = [0] * 5  # images, frames, frames read, distinct, images sampled
     for path, rel, regular in files_of_set(root):
         if not regular:
             report.add(not_checked(rel))
@@ -221,7 +222,7 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
     if other:
         report.notes.append(f"{other} file(s) are not DICOM and were not read")
     if ocr:
-        note_frames(report, *counts)
+        note_frames(report, counts)
         report.notes.append("images whose pixels OCR read have no burned-in warning: what "
                             "was read replaces it")
     return report
@@ -237,10 +238,7 @@ def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report, max_frames: 
         report.add(Finding("unreadable", rel, PIXEL_ELEMENT, message="its pixels could not "
                            f"be read by OCR ({type(exc).__name__})"))
         return
-    counts[0] += 1
-    counts[1] += read.frames
-    counts[2] += read.read
-    counts[3] += read.read < read.frames
+    count_read(counts, read)
     left = [line for line in read.lines if not is_harmless(line.text)]
     for line in left:
         kinds = [kind for kind, _ in text_findings(line.text)]
