@@ -6,7 +6,9 @@ conversion; identical frames read once; a multi-frame image beyond ``max_frames`
 sampled evenly, first and last frame included) and read by the OCR engine of
 :mod:`dcmanon.pixels.ocr`, shown as :mod:`dcmanon.pixels.render` shows it. Lines made only of
 allow-listed words (laterality, orientation, units, scale numbers:
-:func:`dcmanon.pixels.ocr.is_harmless`) and lines without a letter or digit are not findings.
+:func:`dcmanon.pixels.ocr.is_harmless`) and lines of fewer than two letters or digits are not
+findings. A line read at the same place on several frames of an image is reported once, on the
+first of them.
 
 ``check`` compares each output with its original (the file at the same relative path): a line
 holding one of the original's identifiers (names, IDs, dates in their usual spellings, OCR's
@@ -58,6 +60,9 @@ BLANKED_COLOUR = (0, 255, 255)
 """Outline of a region where the output's pixels differ from the original's (cyan)."""
 TEXT_COLOUR = (255, 0, 255)
 """Outline of text OCR read in the output (magenta)."""
+MIN_CHARACTERS = 2
+"""Lines with fewer letters and digits are not reported: a lone character is no identifier, and
+the detector reads one in the edge of a blanked box or a bright blob of anatomy."""
 PIXEL_ELEMENT = "(7FE0,0010) PixelData"
 _ALNUM = re.compile(r"[^\W_]")
 
@@ -207,7 +212,7 @@ def read_image(path: Path, ds: Dataset, *, max_frames: int = MAX_FRAMES,
             cache[key] = ocr.read_text(_four_d(frame), ds)[0]
         lines = cache[key]
         for line in lines:
-            if line.text and _ALNUM.search(line.text):
+            if line.text and len(_ALNUM.findall(line.text)) >= MIN_CHARACTERS:
                 result.lines.append(TextRead(index, line.box, line.text))
         if result.picture is None or (regions and not result.changed.get(result.picture[0])):
             # The first frame, unless a later one was cleaned and it was not.
@@ -303,8 +308,32 @@ def add_thumbnail(report: Report, rel: str, ds: Dataset, read: ImageRead,
                                        tuple(_xywh(b) for b in boxes), before))
 
 
-def text_finding(category: str, rel: str, line: TextRead, kind: str, message: str) -> Finding:
-    """A finding for one line read in the pixels."""
+def distinct_lines(lines: Iterable[TextRead]) -> list[tuple[TextRead, list[TextRead]]]:
+    """Each line once (as first read) with every reading of it: the same text at about the
+    same place (boxes overlapping by half) on other frames."""
+    groups: list[tuple[TextRead, list[TextRead]]] = []
+    for line in lines:
+        for first, found in groups:
+            if first.text == line.text and _same_place(first.box, line.box):
+                found.append(line)
+                break
+        else:
+            groups.append((line, [line]))
+    return groups
+
+
+def _same_place(a: Box, b: Box) -> bool:
+    width = min(a.right, b.right) - max(a.left, b.left)
+    height = min(a.bottom, b.bottom) - max(a.top, b.top)
+    common = max(0, width) * max(0, height)
+    return common * 2 >= a.area + b.area - common
+
+
+def text_finding(category: str, rel: str, line: TextRead, frames: int, kind: str,
+                 message: str) -> Finding:
+    """A finding for one line read in the pixels (on ``frames`` frames)."""
+    if frames > 1:
+        message += f" (on {frames} frames)"
     return Finding(category, rel, PIXEL_ELEMENT, kind, line.text, message, line.frame,
                    _xywh(line.box))
 
@@ -369,17 +398,19 @@ class PixelCheck:
         count_read(self.counts, read)
         matchers = self._matchers_of(paired)
         left: list[TextRead] = []
-        for line in read.lines:
+        for line, readings in distinct_lines(read.lines):
+            frames = len({t.frame for t in readings})
             kind = next((k for k, m in matchers if m.matches(line.text)), None)
             if kind is not None:
-                report.add(text_finding("pixel-identifier", rel, line, kind,
+                report.add(text_finding("pixel-identifier", rel, line, frames, kind,
                                         "an identifier of the originals in the pixels"))
-                left.append(line)
             elif not is_harmless(line.text):
-                report.add(text_finding("pixel-text", rel, line, "text",
+                report.add(text_finding("pixel-text", rel, line, frames, "text",
                                         "text in the pixels (not an identifier of the "
                                         "originals)"))
-                left.append(line)
+            else:
+                continue
+            left.extend(readings)
         add_thumbnail(report, rel, ds, read, left, original_ds=original_ds,
                       with_original=self.with_original)
 

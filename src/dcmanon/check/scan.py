@@ -28,6 +28,7 @@ from dcmanon.check.pixeltext import (
     PIXEL_ELEMENT,
     add_thumbnail,
     count_read,
+    distinct_lines,
     has_pixels,
     note_frames,
     read_image,
@@ -240,9 +241,10 @@ def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report, max_frames: 
         return
     count_read(counts, read)
     left = [line for line in read.lines if not is_harmless(line.text)]
-    for line in left:
+    for line, readings in distinct_lines(left):
+        frames = len({t.frame for t in readings})
         kinds = [kind for kind, _ in text_findings(line.text)]
         kind = kinds[0] if kinds else "text"
-        report.add(text_finding("pixel-text", rel, line, kind, "text in the pixels" + (
+        report.add(text_finding("pixel-text", rel, line, frames, kind, "text in the pixels" + (
             f" that looks like {_ARTICLE[kind]}" if kind in _ARTICLE else "")))
     add_thumbnail(report, rel, ds, read, left)
