@@ -401,3 +401,13 @@ def test_an_output_without_an_original_at_its_path_is_read_against_every_origina
                for f in pixel_findings(data, "pixel-identifier"))
     [image] = data["images"]
     assert image["blanked"] == [] and image["text"]  # nothing to compare with: text only
+
+
+def test_two_files_are_compared_with_each_other(run: Run, tmp_path: Path) -> None:
+    renamed = tmp_path / "renamed.dcm"
+    renamed.write_bytes((run.out("clean") / "img.dcm").read_bytes())
+    result, data = report_json(["check", "--original", run.original / "img.dcm",
+                                "--anonymized", renamed, "--ocr"], tmp_path, "files")
+    assert result.exit_code == 0, result.output
+    [image] = data["images"]
+    assert image["file"] == "renamed.dcm" and image["blanked"]

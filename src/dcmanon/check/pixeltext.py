@@ -388,6 +388,8 @@ class PixelCheck:
 
         source = self.originals.get(paired) if paired is not None else None
         original_ds = _header(source) if source is not None else None
+        if original_ds is not None and _geometry(original_ds) != _geometry(ds):
+            original_ds = None  # not the same picture: nothing to compare
         try:
             read = read_image(path, ds, max_frames=self.max_frames,
                               original=source if original_ds is not None else None)
@@ -436,6 +438,10 @@ class PixelCheck:
     def finish(self, report: Report) -> None:
         """The note on what was read."""
         note_frames(report, self.counts)
+
+
+def _geometry(ds: Dataset) -> tuple[int, str, str]:
+    return frame_count(ds), str(ds.get("Rows")), str(ds.get("Columns"))
 
 
 def _header(path: Path) -> Dataset | None:
