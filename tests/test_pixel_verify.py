@@ -411,3 +411,15 @@ def test_two_files_are_compared_with_each_other(run: Run, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     [image] = data["images"]
     assert image["file"] == "renamed.dcm" and image["blanked"]
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_the_text_left_is_covered_in_the_picture_unless_values_are_shown(
+        run: Run, tmp_path: Path, shown: bool) -> None:
+    page = tmp_path / "scan.html"
+    result = invoke("scan", run.out("off"), "--ocr", "--html", page,
+                    *(["--show-values"] if shown else []))
+    assert result.exit_code == 1, result.output
+    [img] = Images(page.read_text(encoding="utf-8")).images
+    ink = name_ink(decoded(img), run.image)
+    assert ink >= 150 if shown else ink <= 60

@@ -60,6 +60,8 @@ BLANKED_COLOUR = (0, 255, 255)
 """Outline of a region where the output's pixels differ from the original's (cyan)."""
 TEXT_COLOUR = (255, 0, 255)
 """Outline of text OCR read in the output (magenta)."""
+HIDDEN_COLOUR = (96, 0, 96)
+"""What covers the text read in a picture of a report that masks values (dark magenta)."""
 MIN_CHARACTERS = 2
 """Lines with fewer letters and digits are not reported: a lone character is no identifier, and
 the detector reads one in the edge of a blanked box or a bright blob of anatomy."""
@@ -251,8 +253,9 @@ def _differences(after: np.ndarray, before: np.ndarray) -> list[Box]:
 
 
 def thumbnail(frame: np.ndarray, ds: Dataset, blanked: Iterable[Box], text: Iterable[Box],
-              side: int = THUMBNAIL_SIDE) -> tuple[bytes, int, int]:
-    """One frame as a small PNG with ``blanked`` outlined in cyan and ``text`` in magenta.
+              side: int = THUMBNAIL_SIDE, hide_text: bool = True) -> tuple[bytes, int, int]:
+    """One frame as a small PNG with ``blanked`` outlined in cyan and ``text`` in magenta
+    (with ``hide_text``, covered: the text read is PHI, masked as the reports mask values).
 
     Returns
     -------
@@ -275,7 +278,8 @@ def thumbnail(frame: np.ndarray, ds: Dataset, blanked: Iterable[Box], text: Iter
         for box in boxes:
             left, top = math.floor(box.left * scale) - 1, math.floor(box.top * scale) - 1
             right, bottom = math.ceil(box.right * scale), math.ceil(box.bottom * scale)
-            draw.rectangle((left, top, right, bottom), outline=colour, width=2)
+            fill = HIDDEN_COLOUR if hide_text and colour == TEXT_COLOUR else None
+            draw.rectangle((left, top, right, bottom), fill=fill, outline=colour, width=2)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue(), width, height
@@ -287,8 +291,12 @@ def _xywh(box: Box) -> tuple[int, int, int, int]:
 
 def add_thumbnail(report: Report, rel: str, ds: Dataset, read: ImageRead,
                   text: Sequence[TextRead], *, original_ds: Dataset | None = None,
-                  with_original: bool = False) -> None:
-    """Add the picture of an image that was cleaned or holds text (up to :data:`THUMBNAILS`)."""
+                  show_values: bool = False) -> None:
+    """Add the picture of an image that was cleaned or holds text (up to :data:`THUMBNAILS`).
+
+    Unless ``show_values``, the text read is covered in the picture and the original is not
+    pictured (the report will not show values); with it, the original's frame is pictured too.
+    """
     if read.picture is None or not (read.changed or text):
         return
     if len(report.thumbnails) >= THUMBNAILS:
@@ -298,11 +306,11 @@ def add_thumbnail(report: Report, rel: str, ds: Dataset, read: ImageRead,
     blanked = read.changed.get(index, [])
     boxes = [t.box for t in text if t.frame == index] or \
         list(dict.fromkeys(t.box for t in text))
-    png, width, height = thumbnail(frame, ds, blanked, boxes)
+    png, width, height = thumbnail(frame, ds, blanked, boxes, hide_text=not show_values)
     before = None
-    if with_original and source is not None:
+    if show_values and source is not None:
         before = thumbnail(source, original_ds if original_ds is not None else ds, blanked,
-                           boxes)[0]
+                           boxes, hide_text=False)[0]
     report.thumbnails.append(Thumbnail(rel, index, png, width, height,
                                        tuple(_xywh(b) for b in blanked),
                                        tuple(_xywh(b) for b in boxes), before))
@@ -366,14 +374,15 @@ class PixelCheck:
         Each original's path by relative path.
     max_frames : int
         Frames read per image (see :func:`frames_to_read`).
-    with_original : bool
-        Also picture the original's pixels (only when the report may show values).
+    show_values : bool
+        The report will show values: the text read is not covered in the pictures, and the
+        originals are pictured too.
     """
 
     identifiers: dict[str, tuple[tuple[str, str], ...]]
     originals: dict[str, Path]
     max_frames: int = MAX_FRAMES
-    with_original: bool = False
+    show_values: bool = False
     counts: list[int] = field(default_factory=lambda: [0] * 5)
     """Images, frames, frames read, distinct frames read, images sampled."""
     _matchers: dict[str, list[tuple[str, IdentifierMatcher]]] = field(default_factory=dict)
@@ -414,7 +423,7 @@ class PixelCheck:
                 continue
             left.extend(readings)
         add_thumbnail(report, rel, ds, read, left, original_ds=original_ds,
-                      with_original=self.with_original)
+                      show_values=self.show_values)
 
     def _matchers_of(self, rel: str | None) -> list[tuple[str, IdentifierMatcher]]:
         """Matchers by kind (names first) of an original's identifiers; of every original's

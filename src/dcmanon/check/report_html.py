@@ -128,9 +128,9 @@ def _pictures(report: Report, show_values: bool) -> list[str]:
              '<p class="muted"><span class="key" style="border-color:#0ff"></span> regions '
              "blanked (where the output's pixels differ from the original's) &nbsp; "
              '<span class="key" style="border-color:#f0f"></span> text read by OCR in the '
-             "output. " + ("The original is shown on the right." if show_values else
-                           "The originals' pixels are not shown (--show-values shows them).")
-             + "</p>"]
+             "output" + (". The original is shown on the right." if show_values else
+                         ", covered; the originals' pixels are not shown (--show-values "
+                         "shows both).") + "</p>"]
     if report.thumbnails_left_out:
         parts.append(f'<p id="images-left-out">{report.thumbnails_left_out} more image(s) '
                      "not shown (see the JSON report's images).</p>")

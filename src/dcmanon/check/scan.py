@@ -165,7 +165,7 @@ _ARTICLE = {"name": "a person name", "date": "a date", "phone": "a telephone num
 
 
 def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: bool = False,
-         ocr_frames: int = MAX_FRAMES) -> Report:
+         ocr_frames: int = MAX_FRAMES, show_values: bool = False) -> Report:
     """Scan a de-identified file or folder for signs of PHI.
 
     Parameters
@@ -180,6 +180,8 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
         warning of the images read; pictures of the images with text (``report.thumbnails``).
     ocr_frames : int
         Frames read per image at most (evenly sampled beyond; 0: every frame).
+    show_values : bool
+        The report will show values: the pictures show the text read (by default covered).
 
     Returns
     -------
@@ -212,7 +214,7 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
             ds = read_dicom(path)
             scan_dataset(ds, rel, report, burned_in=not (ocr and has_pixels(ds)))
             if ocr and has_pixels(ds):
-                _scan_pixels(path, ds, rel, report, ocr_frames, counts)
+                _scan_pixels(path, ds, rel, report, (ocr_frames, show_values), counts)
         except InputError:
             report.add(Finding("unreadable", rel, message="could not be read as DICOM"))
             continue
@@ -229,12 +231,12 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
     return report
 
 
-def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report, max_frames: int,
-                 counts: list[int]) -> None:
+def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report,
+                 options: tuple[int, bool], counts: list[int]) -> None:
     from dcmanon.pixels.ocr import is_harmless
 
     try:
-        read = read_image(path, ds, max_frames=max_frames)
+        read = read_image(path, ds, max_frames=options[0])
     except Exception as exc:  # noqa: BLE001  (one odd image must not stop the scan)
         report.add(Finding("unreadable", rel, PIXEL_ELEMENT, message="its pixels could not "
                            f"be read by OCR ({type(exc).__name__})"))
@@ -247,4 +249,4 @@ def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report, max_frames: 
         kind = kinds[0] if kinds else "text"
         report.add(text_finding("pixel-text", rel, line, frames, kind, "text in the pixels" + (
             f" that looks like {_ARTICLE[kind]}" if kind in _ARTICLE else "")))
-    add_thumbnail(report, rel, ds, read, left)
+    add_thumbnail(report, rel, ds, read, left, show_values=options[1])

@@ -227,7 +227,7 @@ def collect_originals(root: Path, config: Config, pixels: bool = False) -> Origi
 
 def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], *,
           config: Config | None = None, ignore: Iterable[str] = (), ocr: bool = False,
-          ocr_frames: int = MAX_FRAMES, original_pictures: bool = False) -> Report:
+          ocr_frames: int = MAX_FRAMES, show_values: bool = False) -> Report:
     """Look for the identifiers of ``original`` in ``anonymized`` (files or folders).
 
     Parameters
@@ -245,8 +245,9 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
         pixels were cleaned or hold text (``report.thumbnails``).
     ocr_frames : int
         Frames read per image at most (evenly sampled beyond; 0: every frame).
-    original_pictures : bool
-        Picture the originals' pixels too (only for a report that shows values).
+    show_values : bool
+        The report will show values: with ``ocr``, its pictures show the text read and the
+        originals' pixels too (by default the text read is covered, and no original shown).
 
     Returns
     -------
@@ -276,7 +277,7 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
                                   pixels=ocr)
     dropped = originals.finish()
     pixels = PixelCheck(originals.identifiers, originals.paths, ocr_frames,
-                        original_pictures) if ocr else None
+                        show_values) if ocr else None
     single = next(iter(originals.paths), None) if source.is_file() and target.is_file() \
         else None
     for rel in originals.unreadable:

@@ -58,7 +58,7 @@ def check_command(original: str, anonymized: str, json_path: str | None,
             if configuration_given(config_file, profile, options) \
             else default_config(secret="dcmanon check")
         report = check(original, anonymized, config=config, ignore=ignore, ocr=ocr,
-                       ocr_frames=ocr_frames, original_pictures=show_values)
+                       ocr_frames=ocr_frames, show_values=show_values)
         finish(report, json_path, html_path, show_values)
 
     guarded(run)

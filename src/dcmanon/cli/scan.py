@@ -38,7 +38,7 @@ def scan_command(target: str, json_path: str | None, html_path: str | None,
     def run() -> None:
         from dcmanon.check.scan import scan
 
-        finish(scan(target, ignore=ignore, ocr=ocr, ocr_frames=ocr_frames), json_path,
-               html_path, show_values)
+        finish(scan(target, ignore=ignore, ocr=ocr, ocr_frames=ocr_frames,
+                    show_values=show_values), json_path, html_path, show_values)
 
     guarded(run)
