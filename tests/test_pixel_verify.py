@@ -423,3 +423,13 @@ def test_the_text_left_is_covered_in_the_picture_unless_values_are_shown(
     [img] = Images(page.read_text(encoding="utf-8")).images
     ink = name_ink(decoded(img), run.image)
     assert ink >= 150 if shown else ink <= 60
+
+
+def test_progress_is_told_each_file(run: Run) -> None:
+    from dcmanon.check.scan import scan
+    from dcmanon.check.verify import check
+
+    seen: list[str] = []
+    check(run.original, run.out("off"), progress=seen.append)
+    scan(run.out("off"), progress=seen.append)
+    assert seen == ["img.dcm", "img.dcm"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydicom.datadict import keyword_for_tag
@@ -165,7 +165,8 @@ _ARTICLE = {"name": "a person name", "date": "a date", "phone": "a telephone num
 
 
 def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: bool = False,
-         ocr_frames: int = MAX_FRAMES, show_values: bool = False) -> Report:
+         ocr_frames: int = MAX_FRAMES, show_values: bool = False,
+         progress: Callable[[str], None] | None = None) -> Report:
     """Scan a de-identified file or folder for signs of PHI.
 
     Parameters
@@ -182,6 +183,8 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
         Frames read per image at most (evenly sampled beyond; 0: every frame).
     show_values : bool
         The report will show values: the pictures show the text read (by default covered).
+    progress : callable, optional
+        Called with each file's relative path as it is scanned.
 
     Returns
     -------
@@ -204,6 +207,8 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
     other = 0
     counts = [0] * 5  # images, frames, frames read, distinct, images sampled
     for path, rel, regular in files_of_set(root):
+        if progress is not None:
+            progress(rel)
         if not regular:
             report.add(not_checked(rel))
             continue

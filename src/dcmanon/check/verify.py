@@ -16,7 +16,7 @@ The library never prints: :func:`check` returns a :class:`~dcmanon.check.finding
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,7 +227,8 @@ def collect_originals(root: Path, config: Config, pixels: bool = False) -> Origi
 
 def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], *,
           config: Config | None = None, ignore: Iterable[str] = (), ocr: bool = False,
-          ocr_frames: int = MAX_FRAMES, show_values: bool = False) -> Report:
+          ocr_frames: int = MAX_FRAMES, show_values: bool = False,
+          progress: Callable[[str], None] | None = None) -> Report:
     """Look for the identifiers of ``original`` in ``anonymized`` (files or folders).
 
     Parameters
@@ -248,6 +249,8 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
     show_values : bool
         The report will show values: with ``ocr``, its pictures show the text read and the
         originals' pixels too (by default the text read is covered, and no original shown).
+    progress : callable, optional
+        Called with each output's relative path as it is checked.
 
     Returns
     -------
@@ -287,6 +290,8 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
     paired = 0
     checked_names: set[str] = set()
     for path, rel, regular in files_of_set(target):
+        if progress is not None:
+            progress(rel)
         if not regular:
             report.add(not_checked(rel))
             continue

@@ -6,7 +6,7 @@ import click
 
 from dcmanon.check.categories import CHECK_CATEGORIES
 from dcmanon.cli.options import config_options, configuration_given, guarded, load_run_config
-from dcmanon.cli.reports import finish, ocr_options, report_options
+from dcmanon.cli.reports import finish, ocr_options, progress_bar, report_options
 
 
 @click.command("check")
@@ -57,8 +57,9 @@ def check_command(original: str, anonymized: str, json_path: str | None,
         config = load_run_config(config_file, key_file, profile, options, writes=False) \
             if configuration_given(config_file, profile, options) \
             else default_config(secret="dcmanon check")
-        report = check(original, anonymized, config=config, ignore=ignore, ocr=ocr,
-                       ocr_frames=ocr_frames, show_values=show_values)
+        with progress_bar() as progress:
+            report = check(original, anonymized, config=config, ignore=ignore, ocr=ocr,
+                           ocr_frames=ocr_frames, show_values=show_values, progress=progress)
         finish(report, json_path, html_path, show_values)
 
     guarded(run)

@@ -6,7 +6,7 @@ import click
 
 from dcmanon.check.categories import SCAN_CATEGORIES
 from dcmanon.cli.options import guarded
-from dcmanon.cli.reports import finish, ocr_options, report_options
+from dcmanon.cli.reports import finish, ocr_options, progress_bar, report_options
 
 
 @click.command("scan")
@@ -38,7 +38,9 @@ def scan_command(target: str, json_path: str | None, html_path: str | None,
     def run() -> None:
         from dcmanon.check.scan import scan
 
-        finish(scan(target, ignore=ignore, ocr=ocr, ocr_frames=ocr_frames,
-                    show_values=show_values), json_path, html_path, show_values)
+        with progress_bar() as progress:
+            report = scan(target, ignore=ignore, ocr=ocr, ocr_frames=ocr_frames,
+                          show_values=show_values, progress=progress)
+        finish(report, json_path, html_path, show_values)
 
     guarded(run)
