@@ -124,32 +124,38 @@ def _pictures(report: Report, show_values: bool) -> list[str]:
     if not report.thumbnails and not report.thumbnails_left_out:
         return []
     shown = len(report.thumbnails)
+    compared = report.command == "check"  # scan has no originals: nothing blanked is known
+    legend = ['<span class="key" style="border-color:#0ff"></span> regions blanked (where the '
+              "output's pixels differ from the original's) &nbsp; "] if compared else []
+    legend.append('<span class="key" style="border-color:#f0f"></span> text read by OCR in '
+                  "the output")
+    if show_values:
+        legend.append(". The original is shown on the right." if compared else ".")
+    else:
+        legend.append(", covered" + ("; the originals' pixels are not shown" if compared
+                                     else "") + " (--show-values shows them).")
     parts = [f"<h2>Images ({shown} shown of {shown + report.thumbnails_left_out})</h2>",
-             '<p class="muted"><span class="key" style="border-color:#0ff"></span> regions '
-             "blanked (where the output's pixels differ from the original's) &nbsp; "
-             '<span class="key" style="border-color:#f0f"></span> text read by OCR in the '
-             "output" + (". The original is shown on the right." if show_values else
-                         ", covered; the originals' pixels are not shown (--show-values "
-                         "shows both).") + "</p>"]
+             '<p class="muted">' + "".join(legend) + "</p>"]
     if report.thumbnails_left_out:
         parts.append(f'<p id="images-left-out">{report.thumbnails_left_out} more image(s) '
                      "not shown (see the JSON report's images).</p>")
     parts.append('<div id="images" class="thumbs">')
-    parts.extend(_figure(report, t, show_values) for t in report.thumbnails)
+    parts.extend(_figure(report, t, show_values, compared) for t in report.thumbnails)
     parts.append("</div>")
     return parts
 
 
-def _figure(report: Report, thumb: Thumbnail, show_values: bool) -> str:
+def _figure(report: Report, thumb: Thumbnail, show_values: bool, compared: bool) -> str:
     name = escape(report.shown_path(thumb.file, show_values))
     images = [_img("output", thumb.png, thumb, f"output {name}, frame {thumb.frame}")]
     if show_values and thumb.original_png is not None:
         images.append(_img("original", thumb.original_png, thumb,
                            f"original of {name}, frame {thumb.frame}"))
+    blanked = f"{len(thumb.blanked)} region(s) blanked, " if compared else ""
     return (f'<figure class="thumb" data-blanked="{len(thumb.blanked)}" '
             f'data-text="{len(thumb.text)}">' + "".join(images) +
-            f"<figcaption>{name}, frame {thumb.frame}: {len(thumb.blanked)} region(s) "
-            f"blanked, {len(thumb.text)} line(s) of text read</figcaption></figure>")
+            f"<figcaption>{name}, frame {thumb.frame}: {blanked}{len(thumb.text)} line(s) of "
+            "text read</figcaption></figure>")
 
 
 def _img(kind: str, png: bytes, thumb: Thumbnail, alt: str) -> str:
