@@ -400,7 +400,7 @@ def test_an_output_without_an_original_at_its_path_is_read_against_every_origina
     assert any(f["kind"] == "name" and overlap(name.box, f["box"]) >= 0.8
                for f in pixel_findings(data, "pixel-identifier"))
     [image] = data["images"]
-    assert image["blanked"] == [] and image["text"]  # nothing to compare with: text only
+    assert image["blanked"] == [] and image["text"]  # paired by its pixels: none blanked
 
 
 def test_two_files_are_compared_with_each_other(run: Run, tmp_path: Path) -> None:
@@ -433,3 +433,21 @@ def test_progress_is_told_each_file(run: Run) -> None:
     check(run.original, run.out("off"), progress=seen.append)
     scan(run.out("off"), progress=seen.append)
     assert seen == ["img.dcm", "img.dcm"]
+
+
+def test_a_renamed_output_is_paired_with_its_original_by_its_pixels(run: Run,
+                                                                     tmp_path: Path) -> None:
+    originals, renamed = tmp_path / "orig", tmp_path / "renamed"
+    write(corpus.make("monochrome1_8").ds, originals / "other.dcm")  # same size, other pixels
+    (originals / "img.dcm").write_bytes((run.original / "img.dcm").read_bytes())
+    renamed.mkdir()
+    (renamed / "2.25.1.dcm").write_bytes((run.out("clean") / "img.dcm").read_bytes())
+    result, data = report_json(["check", "--original", originals, "--anonymized", renamed,
+                                "--ocr"], tmp_path, "paired")
+    assert not pixel_findings(data), result.output
+    [image] = data["images"]
+    for line in run.image.planted:
+        if line.role != "harmless":
+            assert max(overlap(line.box, b) for b in image["blanked"]) >= 0.95, line.box
+    assert "1 output(s) without an original at the same path were paired with one by their " \
+           "pixels" in data["notes"]

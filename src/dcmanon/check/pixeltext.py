@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset
 
 from dcmanon.check.findings import Finding, Report, Thumbnail
+from dcmanon.check.pairing import PixelIndex
 from dcmanon.errors import MissingExtraError, PixelError
 from dcmanon.pixels.boxes import Box
 
@@ -385,6 +386,9 @@ class PixelCheck:
     show_values: bool = False
     counts: list[int] = field(default_factory=lambda: [0] * 5)
     """Images, frames, frames read, distinct frames read, images sampled."""
+    by_pixels: int = 0
+    """Outputs paired with their original by their pixels (:mod:`dcmanon.check.pairing`)."""
+    _index: PixelIndex | None = field(default=None, repr=False)
     _matchers: dict[str, list[tuple[str, IdentifierMatcher]]] = field(default_factory=dict)
 
     def check(self, path: Path, ds: Dataset, rel: str, report: Report,
@@ -395,6 +399,11 @@ class PixelCheck:
             return
         from dcmanon.pixels.ocr import is_harmless
 
+        if paired is None and self.originals:
+            if self._index is None:
+                self._index = PixelIndex(self.originals, first_frame)
+            paired = self._index.find(path, ds)
+            self.by_pixels += paired is not None
         source = self.originals.get(paired) if paired is not None else None
         original_ds = _header(source) if source is not None else None
         if original_ds is not None and _geometry(original_ds) != _geometry(ds):
@@ -447,6 +456,19 @@ class PixelCheck:
     def finish(self, report: Report) -> None:
         """The note on what was read."""
         note_frames(report, self.counts)
+        if self.by_pixels:
+            report.notes.append(f"{self.by_pixels} output(s) without an original at the same "
+                                "path were paired with one by their pixels")
+
+
+def first_frame(path: Path) -> np.ndarray | None:
+    """The first frame of the image in ``path``, decoded (None: none that decodes)."""
+    try:
+        for _, frame in decoded_frames(path, [0]):
+            return frame
+    except Exception:  # noqa: BLE001  (no pixel data, or none that decodes)
+        return None
+    return None
 
 
 def _geometry(ds: Dataset) -> tuple[int, str, str]:
