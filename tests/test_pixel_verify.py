@@ -451,3 +451,20 @@ def test_a_renamed_output_is_paired_with_its_original_by_its_pixels(run: Run,
             assert max(overlap(line.box, b) for b in image["blanked"]) >= 0.95, line.box
     assert "1 output(s) without an original at the same path were paired with one by their " \
            "pixels" in data["notes"]
+
+
+def test_pairing_by_pixels_declines_when_two_originals_fit(run: Run, tmp_path: Path) -> None:
+    from dcmanon.check.pairing import PixelIndex
+    from dcmanon.check.pixeltext import first_frame
+    from dcmanon.io.files import read_dicom
+
+    bare = tmp_path / "bare.dcm"  # the same picture without its text
+    write(corpus.make(IMAGE, text=False).ds, bare)
+    output = run.out("clean") / "img.dcm"
+    header = read_dicom(output)
+    alone = PixelIndex({"img.dcm": run.original / "img.dcm"}, first_frame)
+    assert alone.find(output, header) == "img.dcm"
+    both = PixelIndex({"img.dcm": run.original / "img.dcm", "bare.dcm": bare}, first_frame)
+    assert both.find(output, header) is None
+    assert both.find(run.out("off") / "img.dcm", read_dicom(run.out("off") / "img.dcm")) \
+        == "img.dcm"  # the text left tells them apart

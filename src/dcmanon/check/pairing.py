@@ -5,8 +5,11 @@ Each original image is known by its geometry (frames, rows, columns) and a grid 
 :data:`GRID` × :data:`GRID` stored values of its first frame. An output of the same geometry is
 the same image when most of the grid's values that are not its background (the most common
 value) are equal: blanking changes a few boxes, and two different images (slices of one series)
-share their background but not their anatomy. The grids are made once, on the first output that
-needs them (one frame decoded per original).
+share their background but not their anatomy. When several originals fit about as well (one
+picture with and without its text), only one whose whole first frame is identical pairs; else
+none does (the output is then read against every original's identifiers, and nothing blanked
+is known). The grids are made once, on the first output that needs them (one frame decoded per
+original).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ GRID = 24
 SAME = 0.75
 """Share of the grid's points (background excepted) that must be equal."""
 MARGIN = 0.15
-"""How much better the best original must match than the next one."""
+"""How much better the best original must match than the next one; originals closer than that
+are compared frame against frame (up to :data:`CLOSE` of them): only an identical one pairs."""
+CLOSE = 4
 
 
 def geometry(ds: Dataset) -> tuple[int, int, int] | None:
@@ -101,10 +106,16 @@ class PixelIndex:
         if values is None:
             return None
         scores = sorted(((likeness(values, g), rel) for rel, g in candidates), reverse=True)
-        best, rel = scores[0]
-        if best < SAME or (len(scores) > 1 and scores[1][0] > best - MARGIN):
-            return None
-        return rel
+        best = scores[0][0]
+        close = [rel for score, rel in scores[:CLOSE] if score >= SAME and score > best - MARGIN]
+        if len(close) <= 1:
+            return close[0] if close else None
+        # Alike on the grid (the same picture, with and without its text?): the one whose
+        # whole frame is identical, if there is one.
+        frame = self.first_frame(path)
+        identical = [rel for rel in close if frame is not None and _same(
+            frame, self.first_frame(self.originals[rel]))]
+        return identical[0] if len(identical) == 1 else None
 
     def _grid(self, path: Path) -> np.ndarray | None:
         frame = self.first_frame(path)
@@ -124,3 +135,9 @@ class PixelIndex:
                 if shape is not None and values is not None:
                     self._index.setdefault(shape, []).append((rel, values))
         return self._index
+
+
+def _same(frame: np.ndarray, other: np.ndarray | None) -> bool:
+    import numpy as np
+
+    return other is not None and bool(np.array_equal(frame, other))
