@@ -43,13 +43,14 @@ def geometry(ds: Dataset) -> tuple[int, int, int] | None:
 
 
 def grid(frame: np.ndarray, points: int = GRID) -> np.ndarray:
-    """The stored values at a grid of ``points`` × ``points`` over a frame, one row per point."""
+    """The stored values at a grid of ``points`` × ``points`` over a frame, one row per point
+    (in the frame's own type: 576 bytes for an 8-bit grey image)."""
     import numpy as np
 
     rows, columns = int(frame.shape[0]), int(frame.shape[1])
     at_rows = np.linspace(0, rows - 1, points).round().astype(int)
     at_columns = np.linspace(0, columns - 1, points).round().astype(int)
-    values: np.ndarray = frame[np.ix_(at_rows, at_columns)].astype(np.int64)
+    values: np.ndarray = np.ascontiguousarray(frame[np.ix_(at_rows, at_columns)])
     return values.reshape(points * points, -1)
 
 

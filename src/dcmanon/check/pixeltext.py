@@ -394,7 +394,8 @@ class PixelCheck:
     def check(self, path: Path, ds: Dataset, rel: str, report: Report,
               paired: str | None) -> None:
         """Read the text in an output's pixels and report it (nothing without pixel data).
-        ``paired``: the relative path of its original (None: not known)."""
+        ``paired``: the relative path of its original (None: not at the same path; then it is
+        looked for by the output's pixels)."""
         if not has_pixels(ds):
             return
         from dcmanon.pixels.ocr import is_harmless
@@ -436,7 +437,7 @@ class PixelCheck:
 
     def _matchers_of(self, rel: str | None) -> list[tuple[str, IdentifierMatcher]]:
         """Matchers by kind (names first) of an original's identifiers; of every original's
-        for an output without one at its path."""
+        for an output paired with none."""
         from dcmanon.pixels.ocr import IdentifierMatcher
 
         key = rel if rel is not None else "\0all"
