@@ -468,3 +468,20 @@ def test_pairing_by_pixels_declines_when_two_originals_fit(run: Run, tmp_path: P
     assert both.find(output, header) is None
     assert both.find(run.out("off") / "img.dcm", read_dicom(run.out("off") / "img.dcm")) \
         == "img.dcm"  # the text left tells them apart
+
+
+def test_pixels_that_do_not_decode_are_reported_unread(run: Run, tmp_path: Path) -> None:
+    import pydicom
+
+    broken = tmp_path / "broken"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(run.out("off") / "img.dcm")
+    ds.PixelData = ds.PixelData[:1000]  # far fewer values than Rows x Columns
+    write(ds, broken / "img.dcm")
+    result, data = report_json(["scan", broken, "--ocr"], tmp_path, "broken")
+    assert result.exit_code == 1
+    [unread] = [f for f in data["findings"] if f["category"] == "unreadable"]
+    assert unread["element"] == "(7FE0,0010) PixelData"
+    assert "could not be read by OCR" in unread["message"]
+    assert "cannot be decoded" in unread["message"]

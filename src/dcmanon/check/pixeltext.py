@@ -171,7 +171,16 @@ def decoded_frames(path: Path, indices: Sequence[int]) -> Iterator[tuple[int, np
             problem = problem or str(exc).splitlines()[0][:200]
             continue
         return
-    raise PixelError(f"{PIXEL_ELEMENT} cannot be decoded: {problem}")
+    raise PixelError(f"{PIXEL_ELEMENT} cannot be decoded: {problem} (encapsulated images need "
+                     "the decoders of dcmanon[pixels])")
+
+
+def unread(exc: Exception) -> str:
+    """Why an image could not be read, without any value: dcmanon's own messages (they name
+    elements and syntaxes, never values), else the kind of error only."""
+    from dcmanon.errors import DcmanonError
+
+    return str(exc) if isinstance(exc, DcmanonError) else f"unexpected {type(exc).__name__}"
 
 
 def read_image(path: Path, ds: Dataset, *, max_frames: int = MAX_FRAMES,

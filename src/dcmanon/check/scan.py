@@ -34,6 +34,7 @@ from dcmanon.check.pixeltext import (
     read_image,
     require_ocr,
     text_finding,
+    unread,
 )
 from dcmanon.check.verify import PLACEHOLDERS, not_checked
 from dcmanon.dicom.tags import describe_path
@@ -243,8 +244,8 @@ def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report,
     try:
         read = read_image(path, ds, max_frames=options[0])
     except Exception as exc:  # noqa: BLE001  (one odd image must not stop the scan)
-        report.add(Finding("unreadable", rel, PIXEL_ELEMENT, message="its pixels could not "
-                           f"be read by OCR ({type(exc).__name__})"))
+        report.add(Finding("unreadable", rel, PIXEL_ELEMENT,
+                           message=f"its pixels could not be read by OCR: {unread(exc)}"))
         return
     count_read(counts, read)
     left = [line for line in read.lines if not is_harmless(line.text)]

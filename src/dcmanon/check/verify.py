@@ -34,7 +34,13 @@ from dcmanon.check.findings import (
     uid_like,
 )
 from dcmanon.check.integrity import SetShape, instance_uid, integrity_findings
-from dcmanon.check.pixeltext import MAX_FRAMES, PIXEL_ELEMENT, PixelCheck, require_ocr
+from dcmanon.check.pixeltext import (
+    MAX_FRAMES,
+    PIXEL_ELEMENT,
+    PixelCheck,
+    require_ocr,
+    unread,
+)
 from dcmanon.check.rawscan import SHORT_TERM, TEXT_RUN, raw_texts, text_runs
 from dcmanon.config.loader import Config, default_config
 from dcmanon.dicom.tags import ElementPath
@@ -336,8 +342,8 @@ def _check_pixels(pixels: PixelCheck, path: Path, ds: Dataset, rel: str, paired:
     try:
         pixels.check(path, ds, rel, report, paired if paired in pixels.originals else None)
     except Exception as exc:  # noqa: BLE001  (one odd image must not stop the check)
-        report.add(Finding("unreadable", rel, PIXEL_ELEMENT, message="its pixels could not "
-                           f"be read by OCR ({type(exc).__name__})"))
+        report.add(Finding("unreadable", rel, PIXEL_ELEMENT,
+                           message=f"its pixels could not be read by OCR: {unread(exc)}"))
 
 
 def _check_names(rel: str, terms: TermIndex, report: Report, checked: set[str]) -> None:
