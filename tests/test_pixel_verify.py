@@ -485,3 +485,37 @@ def test_pixels_that_do_not_decode_are_reported_unread(run: Run, tmp_path: Path)
     assert unread["element"] == "(7FE0,0010) PixelData"
     assert "could not be read by OCR" in unread["message"]
     assert "cannot be decoded" in unread["message"]
+
+
+def test_text_in_an_overlay_the_output_keeps_is_found(tmp_path: Path) -> None:
+    from PIL import ImageDraw
+
+    image = corpus.make(IMAGE, text=False)
+    ds = image.ds
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    plane = Image.new("L", (columns, rows), 0)
+    draw = ImageDraw.Draw(plane)
+    face = corpus.font(20)
+    draw.text((60, 200), "MUSTERMANN, ERIKA", fill=255, font=face)
+    left, top, right, bottom = draw.textbbox((60, 200), "MUSTERMANN, ERIKA", font=face)
+    planted = Box(left, top, right, bottom)
+    bits = np.packbits(np.asarray(plane).reshape(-1) > 127, bitorder="little").tobytes()
+    ds.add_new(0x60000010, "US", rows)
+    ds.add_new(0x60000011, "US", columns)
+    ds.add_new(0x60000040, "CS", "G")
+    ds.add_new(0x60000050, "SS", [1, 1])
+    ds.add_new(0x60000100, "US", 1)
+    ds.add_new(0x60000102, "US", 0)
+    ds.add_new(0x60003000, "OW", bits + b"\0" * (len(bits) % 2))
+    done = Run(tmp_path, image)
+    write(ds, done.original / "img.dcm")
+    anonymize(done, "off", "--pixels", "off", "--option", "clean-graphics")  # overlays kept
+
+    result, data = report_json(["check", "--original", done.original, "--anonymized",
+                                done.out("off"), "--ocr"], tmp_path, "overlay")
+    assert result.exit_code == 1, result.output
+    [found] = [f for f in pixel_findings(data) if overlap(planted, f["box"]) >= 0.8]
+    assert found["element"] == "(6000,3000) OverlayData"
+    assert found["category"] == "pixel-identifier" and found["kind"] == "name"
+    scanned = report_json(["scan", done.out("off"), "--ocr"], tmp_path, "overlay-scan")[1]
+    assert [f["element"] for f in pixel_findings(scanned)] == ["(6000,3000) OverlayData"]

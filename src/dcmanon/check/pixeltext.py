@@ -348,12 +348,37 @@ def _same_place(a: Box, b: Box) -> bool:
 
 
 def text_finding(category: str, rel: str, line: TextRead, frames: int, kind: str,
-                 message: str) -> Finding:
-    """A finding for one line read in the pixels (on ``frames`` frames)."""
+                 message: str, element: str = PIXEL_ELEMENT) -> Finding:
+    """A finding for one line read in the pixels (on ``frames`` frames), or in ``element``."""
     if frames > 1:
         message += f" (on {frames} frames)"
-    return Finding(category, rel, PIXEL_ELEMENT, kind, line.text, message, line.frame,
+    return Finding(category, rel, element, kind, line.text, message, line.frame,
                    _xywh(line.box))
+
+
+def read_overlays(ds: Dataset, max_frames: int = MAX_FRAMES) -> list[tuple[str, list[TextRead]]]:
+    """The text in each overlay plane an output keeps (60xx,3000), frame by frame: the element
+    and its lines (boxes in the plane's own pixels; allow-listed lines included)."""
+    import numpy as np
+
+    from dcmanon.pixels import ocr
+
+    shown = Dataset()  # a plane is shown white on black
+    shown.PhotometricInterpretation, shown.BitsStored = "MONOCHROME2", 8
+    found = []
+    for group in range(0x6000, 0x6020, 2):
+        if (group << 16) | 0x3000 not in ds:
+            continue
+        planes = ds.overlay_array(group)
+        planes = planes[None] if planes.ndim == 2 else planes
+        lines: list[TextRead] = []
+        for index in frames_to_read(int(planes.shape[0]), max_frames):
+            image = (planes[index] > 0).astype(np.uint8) * 255
+            lines.extend(TextRead(index, line.box, line.text)
+                         for line in ocr.read_text(image[None, :, :, None], shown)[0]
+                         if line.text and len(_ALNUM.findall(line.text)) >= MIN_CHARACTERS)
+        found.append((f"({group:04X},3000) OverlayData", lines))
+    return found
 
 
 def note_frames(report: Report, counts: Sequence[int]) -> None:
@@ -407,8 +432,6 @@ class PixelCheck:
         looked for by the output's pixels)."""
         if not has_pixels(ds):
             return
-        from dcmanon.pixels.ocr import is_harmless
-
         if paired is None and self.originals:
             if self._index is None:
                 self._index = PixelIndex(self.originals, first_frame)
@@ -427,22 +450,40 @@ class PixelCheck:
             read = read_image(path, ds, max_frames=self.max_frames)  # the original is odd
         count_read(self.counts, read)
         matchers = self._matchers_of(paired)
+        left = self._report(read.lines, rel, matchers, report, PIXEL_ELEMENT)
+        add_thumbnail(report, rel, ds, read, left, original_ds=original_ds,
+                      show_values=self.show_values)
+        try:
+            overlays = read_overlays(ds, self.max_frames)
+        except Exception as exc:  # noqa: BLE001  (one odd overlay must not stop the check)
+            report.add(Finding("unreadable", rel, "(60xx,3000) OverlayData",
+                               message=f"an overlay could not be read by OCR: {unread(exc)}"))
+            return
+        for element, lines in overlays:
+            self._report(lines, rel, matchers, report, element)
+
+    @staticmethod
+    def _report(lines: list[TextRead], rel: str, matchers: list[tuple[str, IdentifierMatcher]],
+                report: Report, element: str) -> list[TextRead]:
+        """Report the lines read in one element; return those reported (every reading)."""
+        from dcmanon.pixels.ocr import is_harmless
+
+        where = "the pixels" if element == PIXEL_ELEMENT else "an overlay"
         left: list[TextRead] = []
-        for line, readings in distinct_lines(read.lines):
+        for line, readings in distinct_lines(lines):
             frames = len({t.frame for t in readings})
             kind = next((k for k, m in matchers if m.matches(line.text)), None)
             if kind is not None:
                 report.add(text_finding("pixel-identifier", rel, line, frames, kind,
-                                        "an identifier of the originals in the pixels"))
+                                        f"an identifier of the originals in {where}", element))
             elif not is_harmless(line.text):
                 report.add(text_finding("pixel-text", rel, line, frames, "text",
-                                        "text in the pixels (not an identifier of the "
-                                        "originals)"))
+                                        f"text in {where} (not an identifier of the "
+                                        "originals)", element))
             else:
                 continue
             left.extend(readings)
-        add_thumbnail(report, rel, ds, read, left, original_ds=original_ds,
-                      show_values=self.show_values)
+        return left
 
     def _matchers_of(self, rel: str | None) -> list[tuple[str, IdentifierMatcher]]:
         """Matchers by kind (names first) of an original's identifiers; of every original's

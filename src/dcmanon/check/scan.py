@@ -26,12 +26,14 @@ from dcmanon.check.findings import FREE_TEXT_VRS, ElementText, Finding, Report, 
 from dcmanon.check.pixeltext import (
     MAX_FRAMES,
     PIXEL_ELEMENT,
+    TextRead,
     add_thumbnail,
     count_read,
     distinct_lines,
     has_pixels,
     note_frames,
     read_image,
+    read_overlays,
     require_ocr,
     text_finding,
     unread,
@@ -249,10 +251,23 @@ def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report,
         return
     count_read(counts, read)
     left = [line for line in read.lines if not is_harmless(line.text)]
-    for line, readings in distinct_lines(left):
+    _report_text(left, rel, report, PIXEL_ELEMENT)
+    add_thumbnail(report, rel, ds, read, left, show_values=options[1])
+    try:
+        overlays = read_overlays(ds, options[0])
+    except Exception as exc:  # noqa: BLE001  (one odd overlay must not stop the scan)
+        report.add(Finding("unreadable", rel, "(60xx,3000) OverlayData",
+                           message=f"an overlay could not be read by OCR: {unread(exc)}"))
+        return
+    for element, lines in overlays:
+        _report_text([t for t in lines if not is_harmless(t.text)], rel, report, element)
+
+
+def _report_text(lines: list[TextRead], rel: str, report: Report, element: str) -> None:
+    where = "the pixels" if element == PIXEL_ELEMENT else "an overlay"
+    for line, readings in distinct_lines(lines):
         frames = len({t.frame for t in readings})
         kinds = [kind for kind, _ in text_findings(line.text)]
         kind = kinds[0] if kinds else "text"
-        report.add(text_finding("pixel-text", rel, line, frames, kind, "text in the pixels" + (
-            f" that looks like {_ARTICLE[kind]}" if kind in _ARTICLE else "")))
-    add_thumbnail(report, rel, ds, read, left, show_values=options[1])
+        report.add(text_finding("pixel-text", rel, line, frames, kind, f"text in {where}" + (
+            f" that looks like {_ARTICLE[kind]}" if kind in _ARTICLE else ""), element))
