@@ -487,7 +487,15 @@ def test_pixels_that_do_not_decode_are_reported_unread(run: Run, tmp_path: Path)
     assert "cannot be decoded" in unread["message"]
 
 
-def test_text_in_an_overlay_the_output_keeps_is_found(tmp_path: Path) -> None:
+@dataclass
+class Overlaid(Run):
+    planted: Box
+
+
+@pytest.fixture(scope="module")
+def overlaid(tmp_path_factory: pytest.TempPathFactory) -> Overlaid:
+    """An image without text in its pixels, with the name drawn in an overlay plane; and its
+    output with the overlay kept (Clean Graphics) and the pixels left alone."""
     from PIL import ImageDraw
 
     image = corpus.make(IMAGE, text=False)
@@ -497,8 +505,6 @@ def test_text_in_an_overlay_the_output_keeps_is_found(tmp_path: Path) -> None:
     draw = ImageDraw.Draw(plane)
     face = corpus.font(20)
     draw.text((60, 200), "MUSTERMANN, ERIKA", fill=255, font=face)
-    left, top, right, bottom = draw.textbbox((60, 200), "MUSTERMANN, ERIKA", font=face)
-    planted = Box(left, top, right, bottom)
     bits = np.packbits(np.asarray(plane).reshape(-1) > 127, bitorder="little").tobytes()
     ds.add_new(0x60000010, "US", rows)
     ds.add_new(0x60000011, "US", columns)
@@ -507,10 +513,16 @@ def test_text_in_an_overlay_the_output_keeps_is_found(tmp_path: Path) -> None:
     ds.add_new(0x60000100, "US", 1)
     ds.add_new(0x60000102, "US", 0)
     ds.add_new(0x60003000, "OW", bits + b"\0" * (len(bits) % 2))
-    done = Run(tmp_path, image)
+    done = Overlaid(tmp_path_factory.mktemp("overlay"), image,
+                    Box(*draw.textbbox((60, 200), "MUSTERMANN, ERIKA", font=face)))
     write(ds, done.original / "img.dcm")
     anonymize(done, "off", "--pixels", "off", "--option", "clean-graphics")  # overlays kept
+    return done
 
+
+def test_text_in_an_overlay_the_output_keeps_is_found(overlaid: Overlaid,
+                                                      tmp_path: Path) -> None:
+    done, planted = overlaid, overlaid.planted
     result, data = report_json(["check", "--original", done.original, "--anonymized",
                                 done.out("off"), "--ocr"], tmp_path, "overlay")
     assert result.exit_code == 1, result.output
@@ -519,3 +531,13 @@ def test_text_in_an_overlay_the_output_keeps_is_found(tmp_path: Path) -> None:
     assert found["category"] == "pixel-identifier" and found["kind"] == "name"
     scanned = report_json(["scan", done.out("off"), "--ocr"], tmp_path, "overlay-scan")[1]
     assert [f["element"] for f in pixel_findings(scanned)] == ["(6000,3000) OverlayData"]
+
+
+@pytest.mark.xfail(reason="the pixel stage blanks overlays only where it found text in the "
+                          "pixel data: text only in an overlay stays (found by check --ocr)")
+def test_the_pixel_stage_blanks_text_that_is_only_in_an_overlay(overlaid: Overlaid,
+                                                                tmp_path: Path) -> None:
+    anonymize(overlaid, "clean", "--option", "clean-graphics")
+    result, data = report_json(["check", "--original", overlaid.original, "--anonymized",
+                                overlaid.out("clean"), "--ocr"], tmp_path, "overlay-clean")
+    assert not pixel_findings(data), result.output
