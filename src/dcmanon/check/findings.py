@@ -61,11 +61,34 @@ class Finding:
     """The text found (shown masked unless asked); empty when there is none."""
     message: str = ""
     """A description without any value."""
+    frame: int | None = None
+    """For text read in the pixels: the 0-based frame."""
+    box: tuple[int, int, int, int] | None = None
+    """For text read in the pixels: where, as (x, y, width, height) in the frame's pixels."""
 
     @property
     def element_group(self) -> str:
         """The element without item indices, to count findings by element."""
         return re.sub(r"\[\d+\]", "", self.element) or "(whole set)"
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A small picture of one frame of an output, for the HTML report: PNG bytes with the
+    blanked regions and the text read outlined (see :mod:`dcmanon.check.pixeltext`)."""
+
+    file: str
+    frame: int
+    png: bytes = field(repr=False)
+    width: int
+    height: int
+    blanked: tuple[tuple[int, int, int, int], ...] = ()
+    """Regions where the output's pixels differ from the original's, as (x, y, width,
+    height) in the frame's pixels."""
+    text: tuple[tuple[int, int, int, int], ...] = ()
+    """Lines of text OCR read in the output (allow-listed labels excepted)."""
+    original_png: bytes | None = field(default=None, repr=False)
+    """The same frame of the original, outlined alike: made only when values may be shown."""
 
 
 @dataclass
@@ -83,6 +106,10 @@ class Report:
     """File and folder names that carry identifiers: masked wherever a path is shown."""
     ignored: frozenset[str] = frozenset()
     """Categories the user chose not to count."""
+    thumbnails: list[Thumbnail] = field(default_factory=list)
+    """Pictures of the images whose pixels were cleaned or hold text (``--ocr``)."""
+    thumbnails_left_out: int = 0
+    """Images that had a picture due beyond the report's limit."""
 
     def add(self, finding: Finding) -> None:
         """Count a finding (and keep it, up to :data:`FINDINGS_KEPT`)."""

@@ -21,6 +21,8 @@ CATEGORY_HELP = {
     "raw-bytes": "an identifier of the originals in the file's bytes, outside any text value",
     "original-date": "a date of the originals in a date element",
     "original-uid": "a UID of the originals in a UID element",
+    "pixel-identifier": "an identifier of the originals in text OCR read in the pixels",
+    "pixel-text": "text OCR read in the pixels (labels such as R, L, 10 cm excepted)",
     "integrity": "references, grouping or file meta broken by de-identification",
     "unreadable": "a file that could not be read, so was not (fully) checked",
     "name": "a person name",
@@ -45,9 +47,10 @@ def shown_value(finding: Finding, show_values: bool) -> str:
     return finding.value if show_values else mask(finding.value)
 
 
-def finding_dict(report: Report, finding: Finding, show_values: bool) -> dict[str, str]:
-    """One finding as JSON-ready fields."""
-    return {
+def finding_dict(report: Report, finding: Finding, show_values: bool) -> dict[str, Any]:
+    """One finding as JSON-ready fields (``frame`` and ``box`` [x, y, width, height] for text
+    read in the pixels)."""
+    out: dict[str, Any] = {
         "category": finding.category,
         "file": report.shown_path(finding.file, show_values),
         "element": finding.element,
@@ -55,6 +58,22 @@ def finding_dict(report: Report, finding: Finding, show_values: bool) -> dict[st
         "value": shown_value(finding, show_values),
         "message": finding.message,
     }
+    if finding.frame is not None:
+        out["frame"] = finding.frame
+    if finding.box is not None:
+        out["box"] = list(finding.box)
+    return out
+
+
+def place(finding: Finding) -> str:
+    """The element, with the frame and box of text read in the pixels."""
+    where = finding.element
+    if finding.frame is not None:
+        where += f" frame {finding.frame}"
+    if finding.box is not None:
+        x, y, w, h = finding.box
+        where += f" at x={x} y={y} ({w}x{h})"
+    return where
 
 
 def report_dict(report: Report, show_values: bool = False) -> dict[str, Any]:
@@ -80,6 +99,10 @@ def report_dict(report: Report, show_values: bool = False) -> dict[str, Any]:
         "by_element": dict(report.by_element.most_common()),
         "findings": [finding_dict(report, f, show_values) for f in report.findings],
         "findings_listed": len(report.findings),
+        "images": [{"file": report.shown_path(t.file, show_values), "frame": t.frame,
+                    "blanked": [list(b) for b in t.blanked],
+                    "text": [list(b) for b in t.text]} for t in report.thumbnails],
+        "images_left_out": report.thumbnails_left_out,
         "values": "shown" if show_values else "masked",
         "ignored_categories": sorted(report.ignored),
         "notes": list(report.notes),
@@ -101,7 +124,7 @@ def render_text(report: Report, show_values: bool = False, limit: int = TEXT_FIN
         shown = report.findings[:limit]
         lines.append(f"  findings (first {len(shown)} of {report.total}):")
         for f in shown:
-            where = " ".join(p for p in (report.shown_path(f.file, show_values), f.element) if p)
+            where = " ".join(p for p in (report.shown_path(f.file, show_values), place(f)) if p)
             value = shown_value(f, show_values)
             lines.append(f"    [{f.category}] {where}: {f.message}" +
                          (f" ({f.kind}: {value})" if value else ""))

@@ -16,13 +16,28 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
 from dcmanon.check.findings import FREE_TEXT_VRS, ElementText, Finding, Report, iter_texts, tokens
+from dcmanon.check.pixeltext import (
+    MAX_FRAMES,
+    PIXEL_ELEMENT,
+    TextRead,
+    add_thumbnail,
+    count_read,
+    distinct_lines,
+    has_pixels,
+    note_frames,
+    read_image,
+    read_overlays,
+    require_ocr,
+    text_finding,
+    unread,
+)
 from dcmanon.check.verify import PLACEHOLDERS, not_checked
 from dcmanon.dicom.tags import describe_path
 from dcmanon.dicom.walk import iter_refs, quiet_pydicom
@@ -106,8 +121,9 @@ def pseudonymous(value: str) -> bool:
     return all(w in PLACEHOLDERS or len(w) < 2 for w in words)
 
 
-def scan_dataset(ds: Dataset, rel: str, report: Report) -> None:
-    """Add the findings of one dataset to ``report``."""
+def scan_dataset(ds: Dataset, rel: str, report: Report, burned_in: bool = True) -> None:
+    """Add the findings of one dataset to ``report`` (``burned_in``: with the images that may
+    hold text, which OCR's reading replaces)."""
     for et in iter_texts(ds):
         _scan_element(et, rel, report)
     with quiet_pydicom():
@@ -121,7 +137,7 @@ def scan_dataset(ds: Dataset, rel: str, report: Report) -> None:
         report.add(Finding("identity-not-removed", rel, "(0012,0062) PatientIdentityRemoved",
                            message="PatientIdentityRemoved is " +
                                    ("not YES" if removed else "missing")))
-    for flag in flags:
+    for flag in flags if burned_in else ():
         element = "(0028,0301) BurnedInAnnotation" if flag.startswith("BurnedIn") \
             else "(0008,0060) Modality"
         report.add(Finding("burned-in", rel, element, message=f"pixels may hold text: {flag}"))
@@ -151,7 +167,9 @@ _ARTICLE = {"name": "a person name", "date": "a date", "phone": "a telephone num
             "address": "a postal address"}
 
 
-def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Report:
+def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: bool = False,
+         ocr_frames: int = MAX_FRAMES, show_values: bool = False,
+         progress: Callable[[str], None] | None = None) -> Report:
     """Scan a de-identified file or folder for signs of PHI.
 
     Parameters
@@ -160,6 +178,16 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Repor
         A file, or a folder read recursively (files that are not DICOM are counted, not read).
     ignore : iterable of str
         Categories not to count (e.g. ``burned-in`` once the pixels were checked by eye).
+    ocr : bool
+        Read the text in the pixels with OCR (:mod:`dcmanon.check.pixeltext`): each line
+        that is not allow-listed is a ``pixel-text`` finding, and replaces the ``burned-in``
+        warning of the images read; pictures of the images with text (``report.thumbnails``).
+    ocr_frames : int
+        Frames read per image at most (evenly sampled beyond; 0: every frame).
+    show_values : bool
+        The report will show values: the pictures show the text read (by default covered).
+    progress : callable, optional
+        Called with each file's relative path as it is scanned.
 
     Returns
     -------
@@ -170,13 +198,20 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Repor
     ------
     UsageError
         If ``target`` does not exist.
+    MissingExtraError
+        If ``ocr`` and the OCR engine is not installed (``dcmanon[ocr]``).
     """
+    if ocr:
+        require_ocr()
     root = Path(target)
     if not root.exists():
         raise UsageError(f"{root}: not found")
     report = Report("scan", ignored=frozenset(ignore))
     other = 0
+    counts = [0] * 5  # images, frames, frames read, distinct, images sampled
     for path, rel, regular in files_of_set(root):
+        if progress is not None:
+            progress(rel)
         if not regular:
             report.add(not_checked(rel))
             continue
@@ -184,7 +219,10 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Repor
             other += 1
             continue
         try:
-            scan_dataset(read_dicom(path), rel, report)
+            ds = read_dicom(path)
+            scan_dataset(ds, rel, report, burned_in=not (ocr and has_pixels(ds)))
+            if ocr and has_pixels(ds):
+                _scan_pixels(path, ds, rel, report, (ocr_frames, show_values), counts)
         except InputError:
             report.add(Finding("unreadable", rel, message="could not be read as DICOM"))
             continue
@@ -194,4 +232,42 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = ()) -> Repor
         report.files_checked += 1
     if other:
         report.notes.append(f"{other} file(s) are not DICOM and were not read")
+    if ocr:
+        note_frames(report, counts)
+        report.notes.append("images whose pixels OCR read have no burned-in warning: what "
+                            "was read replaces it")
     return report
+
+
+def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report,
+                 options: tuple[int, bool], counts: list[int]) -> None:
+    from dcmanon.pixels.ocr import is_harmless
+
+    try:
+        read = read_image(path, ds, max_frames=options[0])
+    except Exception as exc:  # noqa: BLE001  (one odd image must not stop the scan)
+        report.add(Finding("unreadable", rel, PIXEL_ELEMENT,
+                           message=f"its pixels could not be read by OCR: {unread(exc)}"))
+        return
+    count_read(counts, read)
+    left = [line for line in read.lines if not is_harmless(line.text)]
+    _report_text(left, rel, report, PIXEL_ELEMENT)
+    add_thumbnail(report, rel, ds, read, left, show_values=options[1])
+    try:
+        overlays = read_overlays(ds, options[0])
+    except Exception as exc:  # noqa: BLE001  (one odd overlay must not stop the scan)
+        report.add(Finding("unreadable", rel, "(60xx,3000) OverlayData",
+                           message=f"an overlay could not be read by OCR: {unread(exc)}"))
+        return
+    for element, lines in overlays:
+        _report_text([t for t in lines if not is_harmless(t.text)], rel, report, element)
+
+
+def _report_text(lines: list[TextRead], rel: str, report: Report, element: str) -> None:
+    where = "the pixels" if element == PIXEL_ELEMENT else "an overlay"
+    for line, readings in distinct_lines(lines):
+        frames = len({t.frame for t in readings})
+        kinds = [kind for kind, _ in text_findings(line.text)]
+        kind = kinds[0] if kinds else "text"
+        report.add(text_finding("pixel-text", rel, line, frames, kind, f"text in {where}" + (
+            f" that looks like {_ARTICLE[kind]}" if kind in _ARTICLE else ""), element))

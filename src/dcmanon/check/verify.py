@@ -16,7 +16,7 @@ The library never prints: :func:`check` returns a :class:`~dcmanon.check.finding
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,13 @@ from dcmanon.check.findings import (
     uid_like,
 )
 from dcmanon.check.integrity import SetShape, instance_uid, integrity_findings
+from dcmanon.check.pixeltext import (
+    MAX_FRAMES,
+    PIXEL_ELEMENT,
+    PixelCheck,
+    require_ocr,
+    unread,
+)
 from dcmanon.check.rawscan import SHORT_TERM, TEXT_RUN, raw_texts, text_runs
 from dcmanon.config.loader import Config, default_config
 from dcmanon.dicom.tags import ElementPath
@@ -103,6 +110,11 @@ class Originals:
     """Kept values of coded and vendor elements: words in them are not identifiers."""
     files: int = 0
     unreadable: list[str] = field(default_factory=list)
+    pixels: bool = False
+    """Keep each original's identifiers and path, to compare the text of the outputs' pixels."""
+    identifiers: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    """With ``pixels``: (kind, term) pairs of each original, by relative path."""
+    paths: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._engine = Engine(self.config)
@@ -134,9 +146,14 @@ class Originals:
             elif et.vr in FREE_TEXT_VRS | {"CS"} and action == "keep":
                 vocabulary = et.vr == "CS" or keyword_for_tag(et.tag) in VOCABULARY_KEYWORDS
                 (self.vocabulary if vocabulary else self.kept).update(et.texts)
+        found = []
         for term in collect_identifiers(ds).terms:
             kind = "date" if term in date_terms else "id" if tokens(term) in ids else "name"
             self.terms.add(term, kind)
+            found.append((kind, term))
+        if self.pixels:
+            found.extend(("date", d) for d in file_dates)  # and their two-digit-year spellings
+            self.identifiers[rel] = tuple(dict.fromkeys(found))
         for term in date_terms:
             self.terms.add(term, "date")
         self.dates |= file_dates
@@ -160,6 +177,10 @@ class Originals:
         for value in PLACEHOLDERS:
             self.terms.discard(value)
         self.dates.discard("19000101")
+        for rel, pairs in self.identifiers.items():  # what the configuration keeps is no leak
+            self.identifiers[rel] = tuple((k, t) for k, t in pairs
+                                          if (t in self.terms) or (k == "date" and t.isdigit()
+                                                                   and t in self.dates))
         return before - self.terms.size
 
 
@@ -188,9 +209,10 @@ def _action(et: ElementText, actions: dict[tuple[ElementPath, int], str]) -> str
     return actions.get((et.path, et.tag), "remove")
 
 
-def collect_originals(root: Path, config: Config) -> Originals:
-    """Read every DICOM file under ``root`` and collect its identifiers."""
-    originals = Originals(config)
+def collect_originals(root: Path, config: Config, pixels: bool = False) -> Originals:
+    """Read every DICOM file under ``root`` and collect its identifiers (with ``pixels``,
+    each one's identifiers and path too: see :attr:`Originals.pixels`)."""
+    originals = Originals(config, pixels=pixels)
     if root.is_file():
         items: Iterable[object] = [root]
         base = root.parent
@@ -200,6 +222,8 @@ def collect_originals(root: Path, config: Config) -> Originals:
         if not isinstance(item, Path):
             continue  # skipped: not DICOM, or a link leading out of the folder
         rel = item.relative_to(base).as_posix()
+        if pixels:
+            originals.paths[rel] = item
         try:
             originals.add(read_dicom(item), rel)
         except Exception:  # noqa: BLE001  (unreadable or odd: its identifiers are unknown, which is reported)
@@ -208,7 +232,9 @@ def collect_originals(root: Path, config: Config) -> Originals:
 
 
 def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], *,
-          config: Config | None = None, ignore: Iterable[str] = ()) -> Report:
+          config: Config | None = None, ignore: Iterable[str] = (), ocr: bool = False,
+          ocr_frames: int = MAX_FRAMES, show_values: bool = False,
+          progress: Callable[[str], None] | None = None) -> Report:
     """Look for the identifiers of ``original`` in ``anonymized`` (files or folders).
 
     Parameters
@@ -220,6 +246,17 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
         text of the elements it keeps is not looked for; names, IDs, dates and UIDs always are.
     ignore : iterable of str
         Categories not to count (e.g. ``original-uid`` when UIDs were retained on purpose).
+    ocr : bool
+        Also read the text in the outputs' pixels with OCR (:mod:`dcmanon.check.pixeltext`):
+        ``pixel-identifier`` and ``pixel-text`` findings, and pictures of the images whose
+        pixels were cleaned or hold text (``report.thumbnails``).
+    ocr_frames : int
+        Frames read per image at most (evenly sampled beyond; 0: every frame).
+    show_values : bool
+        The report will show values: with ``ocr``, its pictures show the text read and the
+        originals' pixels too (by default the text read is covered, and no original shown).
+    progress : callable, optional
+        Called with each output's relative path as it is checked.
 
     Returns
     -------
@@ -230,7 +267,11 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
     ------
     UsageError
         If a path is missing, or the two are the same or nested in each other.
+    MissingExtraError
+        If ``ocr`` and the OCR engine is not installed (``dcmanon[ocr]``).
     """
+    if ocr:
+        require_ocr()
     source, target = Path(original), Path(anonymized)
     for path in (source, target):
         if not path.exists():
@@ -241,8 +282,13 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
         raise UsageError("the original and the anonymized set must be apart (not the same "
                          "folder, nor one inside the other)")
     report = Report("check", ignored=frozenset(ignore))
-    originals = collect_originals(source, config or default_config(secret="dcmanon check"))
+    originals = collect_originals(source, config or default_config(secret="dcmanon check"),
+                                  pixels=ocr)
     dropped = originals.finish()
+    pixels = PixelCheck(originals.identifiers, originals.paths, ocr_frames,
+                        show_values) if ocr else None
+    single = next(iter(originals.paths), None) if source.is_file() and target.is_file() \
+        else None
     for rel in originals.unreadable:
         report.add(Finding("unreadable", rel, message="an original could not be read: its "
                                                       "identifiers were not looked for"))
@@ -250,6 +296,8 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
     paired = 0
     checked_names: set[str] = set()
     for path, rel, regular in files_of_set(target):
+        if progress is not None:
+            progress(rel)
         if not regular:
             report.add(not_checked(rel))
             continue
@@ -270,6 +318,8 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
                                f"(unexpected {type(exc).__name__}): raw bytes still searched"))
             seen = set()
         _check_raw(path, ds, rel, originals, seen, report)
+        if pixels is not None and ds is not None:
+            _check_pixels(pixels, path, ds, rel, single or rel, report)
         report.files_checked += 1
     for finding in integrity_findings(originals.shape, outputs):
         report.add(finding)
@@ -279,10 +329,21 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
     if dropped:
         report.notes.append(f"{dropped} value(s) not looked for: placeholders, or values that "
                             "elements the profile keeps also hold")
+    if pixels is not None:
+        pixels.finish(report)
     if paired:
         report.notes.append(f"{paired} output(s) have an original at the same relative path: "
                             "their dates were compared with that original's only")
     return report
+
+
+def _check_pixels(pixels: PixelCheck, path: Path, ds: Dataset, rel: str, paired: str,
+                  report: Report) -> None:
+    try:
+        pixels.check(path, ds, rel, report, paired if paired in pixels.originals else None)
+    except Exception as exc:  # noqa: BLE001  (one odd image must not stop the check)
+        report.add(Finding("unreadable", rel, PIXEL_ELEMENT,
+                           message=f"its pixels could not be read by OCR: {unread(exc)}"))
 
 
 def _check_names(rel: str, terms: TermIndex, report: Report, checked: set[str]) -> None:

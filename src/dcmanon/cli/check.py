@@ -6,7 +6,7 @@ import click
 
 from dcmanon.check.categories import CHECK_CATEGORIES
 from dcmanon.cli.options import config_options, configuration_given, guarded, load_run_config
-from dcmanon.cli.reports import finish, report_options
+from dcmanon.cli.reports import finish, ocr_options, progress_bar, report_options
 
 
 @click.command("check")
@@ -15,12 +15,13 @@ from dcmanon.cli.reports import finish, report_options
 @click.option("--anonymized", required=True, type=click.Path(exists=True),
               help="The de-identified files (a folder, or one file).")
 @report_options(CHECK_CATEGORIES)
+@ocr_options
 @config_options("the outputs were made with; the text of the elements it keeps is not "
                 "looked for")
 def check_command(original: str, anonymized: str, json_path: str | None,
                   html_path: str | None, show_values: bool, ignore: tuple[str, ...],
-                  config_file: str | None, key_file: str | None, profile: str | None,
-                  options: tuple[str, ...]) -> None:
+                  ocr: bool, ocr_frames: int, config_file: str | None, key_file: str | None,
+                  profile: str | None, options: tuple[str, ...]) -> None:
     """Prove that a de-identified set carries none of its originals' identifiers.
 
     \b
@@ -33,6 +34,11 @@ def check_command(original: str, anonymized: str, json_path: str | None,
     dates and UIDs that survived are reported, and so is broken referential integrity (study
     and series grouping, SOPInstanceUID = MediaStorageSOPInstanceUID, references that no
     longer resolve within the set).
+
+    With --ocr, the text left in the outputs' pixels is read too: a line holding an
+    identifier of its original (pixel-identifier) or other text (pixel-text; labels such as
+    R, L, 10 cm excepted), with its frame and box. The HTML page shows each cleaned image
+    with the blanked regions outlined (the original beside it only with --show-values).
 
     Found values are masked (first character and length) unless --show-values.
 
@@ -51,7 +57,9 @@ def check_command(original: str, anonymized: str, json_path: str | None,
         config = load_run_config(config_file, key_file, profile, options, writes=False) \
             if configuration_given(config_file, profile, options) \
             else default_config(secret="dcmanon check")
-        report = check(original, anonymized, config=config, ignore=ignore)
+        with progress_bar() as progress:
+            report = check(original, anonymized, config=config, ignore=ignore, ocr=ocr,
+                           ocr_frames=ocr_frames, show_values=show_values, progress=progress)
         finish(report, json_path, html_path, show_values)
 
     guarded(run)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -36,6 +37,33 @@ def report_options(categories: tuple[str, ...]) -> Callable[[F], F]:
             func = option(func)
         return func
     return decorate
+
+
+def ocr_options(func: F) -> F:
+    """``--ocr`` and ``--ocr-frames``."""
+    func = click.option("--ocr-frames", "ocr_frames", type=click.IntRange(min=0), default=32,
+                        show_default=True, metavar="N",
+                        help="With --ocr: frames read per image at most; longer multi-frame "
+                             "images are sampled evenly, first and last frame included "
+                             "(0: every frame).")(func)
+    return click.option("--ocr", "ocr", is_flag=True,
+                        help="Also read the text left in the outputs' pixels (every image, "
+                             "frame by frame; needs dcmanon[ocr]). The HTML report then "
+                             "shows the cleaned images with the blanked regions "
+                             "outlined.")(func)
+
+
+@contextmanager
+def progress_bar(unit: str = "file") -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr (only on a terminal): the callback the checks call per file."""
+    from tqdm import tqdm
+
+    bar = tqdm(unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False,
+               dynamic_ncols=True)
+    try:
+        yield lambda _rel: bar.update(1)
+    finally:
+        bar.close()
 
 
 def finish(report: Report, json_path: str | None, html_path: str | None,

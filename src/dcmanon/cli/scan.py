@@ -6,14 +6,15 @@ import click
 
 from dcmanon.check.categories import SCAN_CATEGORIES
 from dcmanon.cli.options import guarded
-from dcmanon.cli.reports import finish, report_options
+from dcmanon.cli.reports import finish, ocr_options, progress_bar, report_options
 
 
 @click.command("scan")
 @click.argument("target", type=click.Path(exists=True))
 @report_options(SCAN_CATEGORIES)
+@ocr_options
 def scan_command(target: str, json_path: str | None, html_path: str | None,
-                 show_values: bool, ignore: tuple[str, ...]) -> None:
+                 show_values: bool, ignore: tuple[str, ...], ocr: bool, ocr_frames: int) -> None:
     """Look for signs of PHI in de-identified files, without the originals.
 
     \b
@@ -24,6 +25,10 @@ def scan_command(target: str, json_path: str | None, html_path: str | None,
     (BurnedInAnnotation YES, or a modality that often does). Patterns report what looks like
     PHI: check each finding. With the originals at hand, `dcmanon check` is the proof.
 
+    With --ocr, the text left in the pixels is read (pixel-text findings, with frame and
+    box; labels such as R, L, 10 cm excepted); it replaces the burned-in warning of the images
+    read.
+
     \b
     Exit status:
       0  nothing found
@@ -33,6 +38,9 @@ def scan_command(target: str, json_path: str | None, html_path: str | None,
     def run() -> None:
         from dcmanon.check.scan import scan
 
-        finish(scan(target, ignore=ignore), json_path, html_path, show_values)
+        with progress_bar() as progress:
+            report = scan(target, ignore=ignore, ocr=ocr, ocr_frames=ocr_frames,
+                          show_values=show_values, progress=progress)
+        finish(report, json_path, html_path, show_values)
 
     guarded(run)
