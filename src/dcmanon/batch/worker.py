@@ -80,8 +80,8 @@ def process_file(job: Job, relative: str) -> Outcome:
     parsed = parse_header(str(source), anonymizer.max_nesting) \
         if job.path_key or job.layout is Layout.FILESET else None
     if job.layout is Layout.MIRROR:
-        name = mirrored_name(job, anonymizer, relative, str(source), parsed)
-        target = mirror_target(output, name)
+        target = mirror_target(output, mirrored_name(job, anonymizer, relative, str(source),
+                                                     parsed))
         if not job.overwrite and os.path.lexists(target):  # a dangling link counts too
             return FileResult(str(source), str(target), FileStatus.EXISTS)
         result = anonymizer.anonymize_file(source, target, exclusive=not job.overwrite,
