@@ -13,7 +13,7 @@ likely to carry text), ``all`` (rules, then OCR on every image).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -228,8 +228,8 @@ class PixelCleaner:
         if "PixelData" not in ds:
             return PixelOutcome()  # float / double float pixel data: not handled here
         engine = _ocr_engine(plan) if plan.ocr_reason is not None else None  # before decoding
-        if stream and engine is None and plan.boxes and _streamable(ds):
-            return self._streamed(plan, ds)
+        if stream and (plan.boxes or engine is not None) and _streamable(ds):
+            return self._streamed(plan, ds, engine)
         if engine is None and plan.boxes and codec.syntax_of(ds).is_compressed:
             by_frame = codec.reencode_frames(ds, list(plan.boxes), black(ds))
             if by_frame is not None:
@@ -266,9 +266,10 @@ class PixelCleaner:
         return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(frames)), plan.rules,
                             plan.ocr_reason is not None, syntax, overlays, icon)
 
-    def _streamed(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
-        """Native pixel data still on disk, rule boxes only: blanked frame by frame while it is
-        copied (memory stays at a frame whatever the file's size)."""
+    def _streamed(self, plan: PixelPlan, ds: Dataset, engine: Any) -> PixelOutcome:
+        """Native pixel data still on disk: OCR (``engine``, when due) reads it one frame at a
+        time from the input, then the boxes are blanked frame by frame while the writer copies
+        it. Memory stays at a frame or two whatever the number of frames."""
         from dcmanon.pixels import codec
         from dcmanon.pixels.blank import blank_native
 
@@ -280,12 +281,19 @@ class PixelCleaner:
         header.file_meta = FileMetaDataset()  # segmented palettes are read in its byte order
         header.file_meta.TransferSyntaxUID = codec.syntax_of(ds)
         values = black(header)  # now: an error is this file's before anything is written
-        boxes = list(plan.boxes)
         unit = frame_bytes(header)
-        length = deferred_element(ds, PIXEL_DATA_TAGS[0])
-        if length is None or length.length < unit * frames:
+        raw = deferred_element(ds, PIXEL_DATA_TAGS[0])
+        if raw is None or raw.length < unit * frames:
             raise PixelError(f"(7FE0,0010) PixelData holds fewer bytes than the header "
                              f"describes ({unit * frames})")
+        ocr_boxes: list[Box] = []
+        if engine is not None:
+            ocr_boxes = list(engine.find_text_boxes(
+                _frames_on_disk(str(ds.filename), raw.value_tell, unit, frames, header),
+                header, identifiers=plan.identifiers))
+        boxes = list(plan.boxes) + ocr_boxes
+        if not boxes:
+            return PixelOutcome(ocr=True)  # the pixel data is copied as it is
 
         def apply(offset: int, block: memoryview) -> None:
             first, count = offset // unit, len(block) // unit
@@ -301,8 +309,23 @@ class PixelCleaner:
             del ds.IconImageSequence
         if touched:
             _record_clean(ds)
-        return PixelOutcome(len(boxes), 0, tuple(sorted(touched)), plan.rules, False, None,
-                            overlays, icon, ValuePatch(unit, apply))
+        return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(touched)), plan.rules,
+                            engine is not None, None, overlays, icon, ValuePatch(unit, apply))
+
+
+def _frames_on_disk(path: str, offset: int, unit: int, frames: int,
+                    header: Dataset) -> Iterator[Any]:
+    """The stored values of each frame of native pixel data at ``offset`` in ``path``, read
+    one frame at a time (``header`` describes a frame; see :func:`codec.values_of`)."""
+    from dcmanon.pixels import codec
+
+    with open(path, "rb") as source:
+        source.seek(offset)
+        for _ in range(frames):
+            data = source.read(unit)
+            if len(data) != unit:
+                raise PixelError("(7FE0,0010) PixelData: the file ends inside it")
+            yield codec.values_of(data, header, 1)[0]
 
 
 def _streamable(ds: Dataset) -> bool:

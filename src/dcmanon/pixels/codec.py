@@ -62,37 +62,53 @@ def require_numpy() -> None:
 def stored_frames(ds: Any) -> Any:
     """The stored values of a *native* image as a 4-D array (frames, rows, columns, samples),
     without any photometric conversion (YBR stays YBR, palette indices stay indices)."""
+    from dcmanon.pixels.blank import image_geometry
+
+    return values_of(ds.PixelData, ds, image_geometry(ds)[0])
+
+
+def values_of(data: bytes | memoryview, ds: Any, frames: int) -> Any:
+    """``frames`` frames of native pixel data ``data`` (the image's, or some of its frames'
+    only) as a 4-D array of stored values; ``ds`` describes one frame (its NumberOfFrames is
+    not read).
+
+    Raises
+    ------
+    PixelError
+        If ``data`` holds fewer values than ``frames`` frames, or BitsAllocated is unusual.
+    """
     import numpy as np
 
     from dcmanon.pixels.blank import image_geometry, little_endian
 
-    frames, rows, columns, samples = image_geometry(ds)
+    _, rows, columns, samples = image_geometry(ds)
     allocated = int(ds.BitsAllocated)
     signed = int(ds.get("PixelRepresentation") or 0) == 1
     if allocated == 1:
-        bits = np.unpackbits(np.frombuffer(ds.PixelData, dtype=np.uint8), bitorder="little")
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
         return bits[:frames * rows * columns].reshape(frames, rows, columns, 1)
     if allocated not in (8, 16, 32):
         raise PixelError(f"(0028,0100) BitsAllocated {allocated} cannot be read as frames")
     order = "<" if little_endian(ds) else ">"
     dtype = np.dtype(f"{order}{'i' if signed else 'u'}{allocated // 8}")
-    data = np.frombuffer(ds.PixelData, dtype=dtype)
+    values = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    if photometric in ("YBR_FULL_422", "YBR_PARTIAL_422"):
-        pairs = data[:frames * rows * columns * 2].reshape(frames, rows, columns // 2, 4)
+    subsampled = photometric in ("YBR_FULL_422", "YBR_PARTIAL_422")
+    count = frames * rows * columns * (2 if subsampled else samples)
+    if values.size < count:
+        raise PixelError(f"(7FE0,0010) PixelData holds fewer values ({values.size}) than the "
+                         f"header describes ({count})")
+    if subsampled:
+        pairs = values[:count].reshape(frames, rows, columns // 2, 4)
         full = np.empty((frames, rows, columns, 3), dtype=dtype)
         full[:, :, 0::2, 0] = pairs[..., 0]
         full[:, :, 1::2, 0] = pairs[..., 1]
         full[..., 1] = np.repeat(pairs[..., 2], 2, axis=2)
         full[..., 2] = np.repeat(pairs[..., 3], 2, axis=2)
         return full
-    count = frames * rows * columns * samples
-    if data.size < count:
-        raise PixelError(f"(7FE0,0010) PixelData holds fewer values ({data.size}) than the "
-                         f"header describes ({count})")
     if samples > 1 and int(ds.get("PlanarConfiguration") or 0) == 1:
-        return data[:count].reshape(frames, samples, rows, columns).transpose(0, 2, 3, 1)
-    return data[:count].reshape(frames, rows, columns, samples)
+        return values[:count].reshape(frames, samples, rows, columns).transpose(0, 2, 3, 1)
+    return values[:count].reshape(frames, rows, columns, samples)
 
 
 def syntax_of(ds: Any) -> UID:
