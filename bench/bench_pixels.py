@@ -20,12 +20,15 @@ Then runs ``dcmanon -I ... -O ... --pixels MODE`` on each (a process each; DCMAN
 and prints:
 
 * on ``burned``: wall time and files/s of off, rules, flagged (the default) and all; the
-  ratio of flagged to off; CPU seconds per OCR'd frame ((CPU of flagged - CPU of rules) /
-  distinct frames the corpus holds: engine start-up included, once per worker process);
-* on ``ct``: files/s of off and flagged in alternating rounds (median), and their ratio (CT
-  slices are not flagged: the fast path must keep its pace), plus ``all`` on a few slices
-  (what OCR of every image costs);
-* on ``cine``: peak RSS of the run beside the file's size, for off and flagged.
+  ratio of flagged to off; CPU seconds per OCR'd frame: CPU of flagged minus CPU of rules is
+  W engine start-ups plus N frames (W workers that read, N distinct frames in the corpus),
+  and one frame alone (a run on one US frame, flagged minus off) is one start-up plus one
+  frame, so per frame = (that difference - W x one frame alone) / (N - W);
+* on ``ct``: files/s and files per CPU second of off and flagged in alternating rounds
+  (medians), and their ratios (CT slices are not flagged: the fast path must keep its pace;
+  wall time includes the final sync of the outputs, so the CPU ratio is the steadier one),
+  plus ``all`` on a few slices (what OCR of every image costs);
+* on ``cine``: peak RSS of the run beside the file's size, for off, rules and flagged.
 
 Peak RSS is that of the largest process of a run (``getrusage(RUSAGE_CHILDREN)`` in a small
 launcher: the dcmanon process or one of its batch workers). Nothing is asserted: speed is
@@ -227,7 +230,7 @@ def _pixel_records(run: Run) -> list[dict[str, object]]:
     return [r["pixels"] for r in run.records if isinstance(r.get("pixels"), dict)]  # type: ignore[misc]
 
 
-def burned_table(runs: dict[str, Run], distinct: int, jobs: int) -> str:
+def burned_table(runs: dict[str, Run], one: dict[str, Run], distinct: int, jobs: int) -> str:
     off = runs["off"]
     lines = [f"\nburned-in corpus: {off.files} files, {distinct} distinct frames to OCR, "
              f"-j {jobs}",
@@ -244,12 +247,21 @@ def burned_table(runs: dict[str, Run], distinct: int, jobs: int) -> str:
                      f"{run.peak_mb:8.1f} {ratio:8.3f} {read:9d} {cleaned:8d} {boxes:6d}"
                      + ("" if run.ok else "  FAILED"))
     flagged, rules = runs["flagged"], runs["rules"]
-    per_cpu = (flagged.cpu - rules.cpu) / distinct if distinct else float("nan")
-    per_wall = (flagged.seconds - rules.seconds) / distinct if distinct else float("nan")
-    lines.append(f"seconds per OCR'd frame: {per_cpu:.2f} CPU s "
-                 f"((CPU flagged - CPU rules) / {distinct} distinct frames; engine start-up "
-                 f"included), {per_wall:.2f} wall s on {jobs} worker(s)")
-    lines.append(f"files/s flagged / off: {flagged.files_per_s / off.files_per_s:.3f}")
+    read = sum(1 for p in _pixel_records(flagged) if p.get("ocr"))
+    workers = max(1, min(jobs, read))
+    # CPU of OCR = workers x start-up + frames x per frame; one frame alone = start-up + one.
+    total = flagged.cpu - rules.cpu
+    alone = one["flagged"].cpu - one["off"].cpu
+    per_frame = (total - workers * alone) / (distinct - workers) if distinct > workers else 0.0
+    lines.append(f"seconds per OCR'd frame: {per_frame:.2f} CPU s (engine start-up taken out: "
+                 f"one 640x480 frame alone cost {alone:.2f} CPU s, start-up included; "
+                 f"{total / distinct:.2f} CPU s with {workers} start-up(s) spread over the "
+                 f"{distinct} frames); wall: "
+                 f"{(flagged.seconds - rules.seconds) / distinct:.2f} s per frame on {jobs} "
+                 "worker(s)")
+    lines.append(f"files/s flagged / off: {flagged.files_per_s / off.files_per_s:.3f} "
+                 f"(CPU: {off.cpu / flagged.cpu:.3f}); peak RSS of one frame OCR'd alone: "
+                 f"{one['flagged'].peak_mb:.0f} MB (without OCR: {one['off'].peak_mb:.0f} MB)")
     return "\n".join(lines)
 
 
@@ -268,14 +280,19 @@ def ct_table(offs: list[Run], flaggeds: list[Run], everything: Run | None, jobs:
     off = statistics.median(r.files_per_s for r in offs)
     flagged = statistics.median(r.files_per_s for r in flaggeds)
     ratios = [f.files_per_s / o.files_per_s for o, f in zip(offs, flaggeds, strict=True)]
-    lines = [f"\nCT slices without text: {offs[0].files} files, -j {jobs}, "
-             f"{len(offs)} alternating rounds",
+    cpu_off = statistics.median(r.cpu for r in offs)
+    cpu_flagged = statistics.median(r.cpu for r in flaggeds)
+    files = offs[0].files
+    lines = [f"\nCT slices without text: {files} files, -j {jobs}, "
+             f"{len(offs)} alternating rounds (wall time includes the sync of the outputs)",
              f"  --pixels off      {off:8.1f} files/s (median; rounds: "
-             + ", ".join(f"{r.files_per_s:.1f}" for r in offs) + ")",
+             + ", ".join(f"{r.files_per_s:.1f}" for r in offs) + ")"
+             f"  {files / cpu_off:7.1f} files per CPU s",
              f"  --pixels flagged  {flagged:8.1f} files/s (median; rounds: "
-             + ", ".join(f"{r.files_per_s:.1f}" for r in flaggeds) + ")",
-             f"  flagged / off     {flagged / off:8.3f} (median of medians; per round: "
-             + ", ".join(f"{r:.2f}" for r in ratios) + ")"]
+             + ", ".join(f"{r.files_per_s:.1f}" for r in flaggeds) + ")"
+             f"  {files / cpu_flagged:7.1f} files per CPU s",
+             f"  flagged / off     {flagged / off:8.3f} files/s (medians; per round: "
+             + ", ".join(f"{r:.2f}" for r in ratios) + f");  CPU: {cpu_off / cpu_flagged:.3f}"]
     if everything is not None:
         lines.append(f"  --pixels all      {everything.files_per_s:8.2f} files/s on "
                      f"{everything.files} slices (OCR of every slice: "
@@ -301,13 +318,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="4 US frames, 1 capture, a 20-frame US cine, 100 CT slices, a "
                              "120-frame long cine")
-    parser.add_argument("--us", type=int, help="US single frames (default 6)")
+    parser.add_argument("--us", type=int, help="US single frames (default 6; at least 1)")
     parser.add_argument("--captures", type=int, help="secondary captures (default 2)")
     parser.add_argument("--us-cine-frames", type=int, help="frames of the US cine (default 60)")
     parser.add_argument("--us-cine-distinct", type=int, default=6,
                         help="distinct frames in it (default 6)")
     parser.add_argument("--ct-slices", type=int, help="CT slices (default 300)")
-    parser.add_argument("--ct-rounds", type=int, default=3, help="off/flagged rounds on CT")
+    parser.add_argument("--ct-rounds", type=int, default=5, help="off/flagged rounds on CT")
     parser.add_argument("--ct-all", type=int, default=6,
                         help="CT slices run with --pixels all (0: skip)")
     parser.add_argument("--cine-frames", type=int, help="frames of the long cine "
@@ -318,7 +335,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dcmanon-bench-pixels"))
     args = parser.parse_args()
-    us = args.us if args.us is not None else (4 if args.quick else 6)
+    us = max(1, args.us if args.us is not None else (4 if args.quick else 6))
     captures = args.captures if args.captures is not None else (1 if args.quick else 2)
     us_cine = args.us_cine_frames if args.us_cine_frames is not None else (
         20 if args.quick else 60)
@@ -343,6 +360,12 @@ def main() -> int:
 
     burned_runs = {mode: run_dcmanon("burned", burned, out / f"burned-{mode}", mode, args.jobs)
                    for mode in MODES}
+    single = work / "corpus" / "one"
+    shutil.rmtree(single, ignore_errors=True)
+    single.mkdir()
+    shutil.copy(burned / "us" / "US000.dcm", single)
+    one = {mode: run_dcmanon("one", single, out / f"one-{mode}", mode, 1)
+           for mode in ("off", "flagged")}
     offs, flaggeds = ct_rounds(ct, out, args.ct_rounds, args.jobs)
     everything = None
     if args.ct_all:
@@ -361,7 +384,7 @@ def main() -> int:
             cine_runs[mode] = run_dcmanon("cine", long_cine.parent, out / f"cine-{mode}",
                                           mode, 1)
 
-    print(burned_table(burned_runs, distinct, args.jobs))
+    print(burned_table(burned_runs, one, distinct, args.jobs))
     print(ct_table(offs, flaggeds, everything, args.jobs))
     if cine_runs:
         print(cine_table(cine_runs, size, cine_frames, min(args.cine_distinct, cine_frames),

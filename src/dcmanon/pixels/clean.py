@@ -35,6 +35,11 @@ PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 TEXT_MODALITIES = frozenset({"US", "SC", "OT", "XA", "ES", "DOC"})
 """Modalities whose images are likely to carry burned-in text (OCR'd in ``flagged`` mode)."""
 TEXT_IMAGE_TYPES = ("SECONDARY", "SCREEN SAVE", "DERIVED")
+RECONSTRUCTION_MODALITIES = frozenset({"CT", "MR", "PT", "NM"})
+"""Modalities whose DERIVED images are mostly reconstructions from the scanner's own data
+(MPR, MIP, subtractions, parametric maps) rather than captures: ImageType DERIVED alone does not
+flag them (SECONDARY, SCREEN SAVE, BurnedInAnnotation YES and a secondary capture SOP class
+still do)."""
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 """Secondary capture SOP classes (single frame and the four multi-frame ones)."""
 FLAG_TAGS = tuple(parse_tag(k) for k in ("BurnedInAnnotation", "Modality", "ImageType",
@@ -147,9 +152,11 @@ class PixelCleaner:
         modality = (header.text(FLAG_TAGS[1]) or "").strip().upper()
         if modality in TEXT_MODALITIES:
             return f"modality {modality}"
-        image_type = (header.text(FLAG_TAGS[2]) or "").upper().split("\\")
+        image_type = {v.strip() for v in (header.text(FLAG_TAGS[2]) or "").upper().split("\\")}
         for kind in TEXT_IMAGE_TYPES:
-            if kind in (v.strip() for v in image_type):
+            if kind == "DERIVED" and modality in RECONSTRUCTION_MODALITIES:
+                continue  # a reconstruction (MPR, MIP...): flagged only by the other triggers
+            if kind in image_type:
                 return f"ImageType {kind}"
         if (header.text(FLAG_TAGS[3]) or "").startswith(SECONDARY_CAPTURE_PREFIX):
             return "a secondary capture"
