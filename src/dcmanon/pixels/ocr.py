@@ -192,6 +192,7 @@ def _lines_per_distinct_frame(engine: Any, frames: np.ndarray | Iterable[np.ndar
     """(rows, columns) and the lines of each distinct frame, taken one at a time: a frame
     identical to one already read (the same stored values) is not read again."""
     seen: set[bytes] = set()
+    known: dict[bytes, str] = {}  # what each line read says (PHI: held for this image only)
     total = 0
     for frame in frames:
         total += 1
@@ -200,18 +201,22 @@ def _lines_per_distinct_frame(engine: Any, frames: np.ndarray | Iterable[np.ndar
             continue
         seen.add(key)
         yield (int(frame.shape[0]), int(frame.shape[1])), _read_frame(engine, frame, ds,
-                                                                       read_all)
+                                                                       read_all, known)
     log.debug("OCR read %d distinct frames of %d", len(seen), total)
 
 
 def _frame_key(frame: np.ndarray) -> bytes:
     import numpy as np
 
-    return hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
+    digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16)
+    digest.update(repr(frame.shape).encode())
+    return digest.digest()
 
 
-def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> list[TextLine]:
-    """Detect the lines of one frame in both views; read those that need reading."""
+def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool,
+                known: dict[bytes, str] | None = None) -> list[TextLine]:
+    """Detect the lines of one frame in both views; read those that need reading (a line
+    whose pixels are in ``known``, read on an earlier frame of a cine, is not read again)."""
     import cv2
 
     rows, columns = int(frame.shape[0]), int(frame.shape[1])
@@ -234,12 +239,15 @@ def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> 
                 found.append((box, view))
     wanted = [i for i, (b, _) in enumerate(found)
               if read_all or b.width <= READ_LIMIT * b.height]
-    texts: dict[int, str] = {}
-    if wanted:
-        crops = [found[i][1][_crop(found[i][0], scale, found[i][1].shape)] for i in wanted]
-        recognised = engine.recognize_txt(crops)
-        for i, text in zip(wanted, recognised.txts or (), strict=False):
-            texts[i] = str(text)
+    known = {} if known is None else known
+    crops = {i: found[i][1][_crop(found[i][0], scale, found[i][1].shape)] for i in wanted}
+    keys = {i: _frame_key(crop) for i, crop in crops.items()}
+    todo = [i for i in wanted if keys[i] not in known]
+    if todo:
+        recognised = engine.recognize_txt([crops[i] for i in todo])
+        for i, text in zip(todo, recognised.txts or (), strict=False):
+            known[keys[i]] = str(text)
+    texts = {i: known[keys[i]] for i in wanted if keys[i] in known}
     return [TextLine(box, texts.get(i), ink_extent(image, box))
             for i, (box, _) in enumerate(found)]
 
