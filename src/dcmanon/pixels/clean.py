@@ -237,20 +237,30 @@ class PixelCleaner:
         engine = _ocr_engine(plan) if plan.ocr_reason is not None else None  # before decoding
         if stream and (plan.boxes or engine is not None) and _streamable(ds):
             return self._streamed(plan, ds, engine)
-        if engine is None and plan.boxes and codec.syntax_of(ds).is_compressed:
-            by_frame = codec.reencode_frames(ds, list(plan.boxes), black(ds))
-            if by_frame is not None:
-                return self._finish(plan, ds, list(plan.boxes), [], by_frame,
+        compressed = codec.syntax_of(ds).is_compressed
+        ocr_boxes: list[Box] | None = None  # None: OCR not done yet (or not due)
+        if compressed and engine is not None and codec.by_frame(ds):
+            try:  # one frame decoded at a time
+                ocr_boxes = list(engine.find_text_boxes(codec.decoded_frames(ds), ds,
+                                                        identifiers=plan.identifiers))
+            except (ValueError, RuntimeError, NotImplementedError):
+                ocr_boxes = None  # a frame the plugins refuse alone: the whole image below
+            if ocr_boxes is not None and not plan.boxes and not ocr_boxes:
+                return PixelOutcome(ocr=True)  # no text: the pixel data as it was
+        if compressed and (engine is None or ocr_boxes is not None) and (
+                plan.boxes or ocr_boxes):
+            boxes = list(plan.boxes) + (ocr_boxes or [])
+            frames = codec.reencode_frames(ds, boxes, black(ds))
+            if frames is not None:
+                return self._finish(plan, ds, boxes, ocr_boxes or [], frames,
                                     codec.syntax_of(ds).name)
-        if codec.syntax_of(ds).is_compressed:
+        if compressed:
             original = codec.snapshot(ds)
             decoded = codec.decode_in_place(ds)
-        ocr_boxes: list[Box] = []
-        if engine is not None:
-            found = engine.find_text_boxes(codec.stored_frames(ds), ds,
-                                           identifiers=plan.identifiers)
-            ocr_boxes = list(found)
-        boxes = list(plan.boxes) + ocr_boxes
+        if engine is not None and ocr_boxes is None:
+            ocr_boxes = list(engine.find_text_boxes(codec.stored_frames(ds), ds,
+                                                    identifiers=plan.identifiers))
+        boxes = list(plan.boxes) + (ocr_boxes or [])
         if not boxes:
             if decoded is not None:
                 codec.restore(ds, original)  # no text: the original bytes, as they were
@@ -259,7 +269,7 @@ class PixelCleaner:
         frames = blank_native(data, ds, boxes)
         ds.PixelData = bytes(data)
         syntax = codec.encode_back(ds, decoded) if decoded is not None else None
-        return self._finish(plan, ds, boxes, ocr_boxes, frames, syntax)
+        return self._finish(plan, ds, boxes, ocr_boxes or [], frames, syntax)
 
     def _finish(self, plan: PixelPlan, ds: Dataset, boxes: list[Box], ocr_boxes: list[Box],
                 frames: set[int], syntax: str | None) -> PixelOutcome:

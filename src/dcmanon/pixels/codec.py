@@ -13,6 +13,7 @@ asked not to, and the photometric interpretation after decoding is what the stor
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,6 +211,38 @@ FRAME_BY_FRAME = {"MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR"}
 YBR_ICT come back as RGB): those are encoded again frame by frame."""
 
 
+def by_frame(ds: Any) -> bool:
+    """Whether ``ds``'s encapsulated frames can be decoded and encoded again one at a time:
+    RLE / JPEG-LS / JPEG 2000 Lossless, a photometric interpretation that decoding keeps
+    (:data:`FRAME_BY_FRAME`), and the encoder installed."""
+    from pydicom.pixels.encoders.base import get_encoder
+
+    syntax = syntax_of(ds)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if syntax not in REENCODED or photometric not in FRAME_BY_FRAME:
+        return False
+    return bool(get_encoder(syntax).is_available)
+
+
+def decoded_frames(ds: Any) -> Iterator[Any]:
+    """The stored values of each frame of an encapsulated image, decoded one at a time
+    (``(rows, columns, samples)``; for :func:`by_frame` images, whose photometric
+    interpretation decoding keeps).
+
+    Raises
+    ------
+    ValueError, RuntimeError, NotImplementedError
+        From pydicom's decoders, when a frame cannot be decoded this way.
+    """
+    from pydicom.pixels.utils import pixel_array
+
+    from dcmanon.pixels.blank import image_geometry
+
+    count, rows, columns, samples = image_geometry(ds)
+    for index in range(count):
+        yield pixel_array(ds, index=index, as_rgb=False).reshape(rows, columns, samples)
+
+
 def reencode_frames(ds: Any, boxes: list[Any], values: list[int]) -> set[int] | None:
     """Blank ``boxes`` in an RLE / JPEG-LS / JPEG 2000 Lossless image one frame at a time:
     frames without a box keep their original fragments, and only one frame is decoded at a
@@ -223,13 +256,11 @@ def reencode_frames(ds: Any, boxes: list[Any], values: list[int]) -> set[int] | 
 
     from dcmanon.pixels.blank import blank_native, image_geometry
 
+    if not by_frame(ds):
+        return None
     syntax = syntax_of(ds)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    if syntax not in REENCODED or photometric not in FRAME_BY_FRAME:
-        return None
     encoder = get_encoder(syntax)
-    if not encoder.is_available:
-        return None
     count, rows, columns, samples = image_geometry(ds)
     originals = list(generate_frames(ds.PixelData, number_of_frames=count))
     if len(originals) != count:
