@@ -378,6 +378,70 @@ def test_routes_by_called_and_calling_ae(tmp_path: Path, external_tool: Tool) ->
     assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == ["a", "b"]
 
 
+def _band_config(folder: Path) -> Path:
+    """A configuration whose region rule blanks the top 8 rows of CT images, its pixel mode
+    off: only a --pixels given to the node (or its route) makes the rule apply."""
+    path = folder / "config.json"
+    path.write_text(json.dumps({"profile": "basic", "pixels": {
+        "mode": "off", "defaultLibrary": False,
+        "rules": [{"name": "top band", "when": {"tag": "Modality", "equals": "CT"},
+                   "blank": [[0, 0, 64, 8]]}]}}), encoding="utf-8")
+    return path
+
+
+def _banded(originals: list[Path], received: Path) -> list[bool]:
+    """For each image received: whether its top band holds the image's black (else it must
+    be as sent); below the band, every image is as sent."""
+    from dcmanon.pixels.blank import black
+
+    sent = [dcmread(p).pixel_array for p in originals]
+    outcome = []
+    for path in sorted(received.rglob("*.dcm")):
+        ds = dcmread(path)
+        pixels, dark = ds.pixel_array, black(ds)[0]
+        before = next(a for a in sent if (a[8:] == pixels[8:]).all())
+        assert (before[:8] != dark).any()
+        blanked = bool((pixels[:8] == dark).all())
+        assert blanked or (pixels[:8] == before[:8]).all()
+        outcome.append(blanked)
+    return outcome
+
+
+def test_pixels_option_reaches_the_pipeline(tmp_path: Path, external_tool: Tool) -> None:
+    files = _series(tmp_path / "originals", 2)
+    out = tmp_path / "out"
+    node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(out), "-c",
+                      str(_band_config(tmp_path)), "--pixels", "rules")
+    try:
+        sent = storescu(external_tool("storescu"), node.port, files)
+        assert len(sent.acknowledged) == 2, sent.output[-2000:]
+        wait_for(lambda: node.status()["forwarded"] == 2, 60, "forwarded")
+    finally:
+        assert stop(node.process) == 0
+    assert _banded(files, out) == [True, True]
+
+
+def test_a_route_s_pixels_mode(tmp_path: Path, external_tool: Tool) -> None:
+    files = _series(tmp_path / "originals", 1)
+    config = _band_config(tmp_path).name
+    (tmp_path / "routes.json").write_text(json.dumps({"routes": [
+        {"name": "a", "calledAE": "BLANKS", "configFile": config, "pixels": "rules",
+         "forwardFolder": "out-a"},
+        {"name": "b", "calledAE": "KEEPS", "configFile": config, "forwardFolder": "out-b"},
+    ]}), encoding="utf-8")
+    node = start_node(tmp_path, tmp_path / "spool", "--routes", str(tmp_path / "routes.json"),
+                      with_key=False, env={"DCMANON_KEY": KEY})
+    tool = external_tool("storescu")
+    try:
+        for called in ("BLANKS", "KEEPS"):
+            assert len(storescu(tool, node.port, files, called=called).acknowledged) == 1
+        wait_for(lambda: node.status()["forwarded"] == 2, 60, "forwarded")
+    finally:
+        assert stop(node.process) == 0
+    assert _banded(files, tmp_path / "out-a") == [True]
+    assert _banded(files, tmp_path / "out-b") == [False]
+
+
 def test_a_dead_worker_is_started_again(tmp_path: Path, external_tool: Tool) -> None:
     files = _series(tmp_path / "originals", 5)
     out = tmp_path / "out"

@@ -216,6 +216,36 @@ def test_ct_slices_keep_the_fast_path_and_flagged_images_leave_it(tmp_path: Path
     assert not needs_pixel_work(anonymizer("off")._pixels, parse_file(str(us)))
 
 
+@pytest.mark.parametrize(("modality", "image_type", "extra", "reason"), [
+    ("CT", "DERIVED\\PRIMARY\\AXIAL", {}, None),  # an MPR or a MIP of the scanner's data
+    ("MR", "DERIVED\\PRIMARY\\DIFFUSION\\ADC", {}, None),
+    ("PT", "DERIVED\\PRIMARY", {}, None),
+    ("NM", "DERIVED", {}, None),
+    ("CR", "DERIVED\\PRIMARY", {}, "ImageType DERIVED"),
+    ("MG", "DERIVED\\PRIMARY", {}, "ImageType DERIVED"),
+    ("CT", "DERIVED\\SECONDARY\\REFORMATTED", {}, "ImageType SECONDARY"),
+    ("MR", "DERIVED\\PRIMARY\\SCREEN SAVE", {}, "ImageType SCREEN SAVE"),
+    ("CT", "DERIVED\\PRIMARY", {"BurnedInAnnotation": "YES"}, "BurnedInAnnotation is YES"),
+    ("CT", "DERIVED\\PRIMARY", {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.7"},
+     "a secondary capture"),
+])
+def test_derived_alone_does_not_flag_cross_sectional_reconstructions(
+        modality: str, image_type: str, extra: dict[str, str], reason: str | None,
+        tmp_path: Path) -> None:
+    engine = anonymizer("flagged", rules=[])
+    ds = native(base(modality, CT_IMAGE), pattern(ROWS, COLUMNS, 1, 1, 0, 4000), "MONOCHROME2",
+                bits=12)
+    ds.ImageType = image_type
+    for keyword, value in extra.items():
+        setattr(ds, keyword, value)
+    plan = engine._pixels.plan(ds)
+    assert (plan.ocr_reason if plan is not None else None) == reason
+    # The byte-level decision (the fast path's raw header) agrees.
+    source = save(ds, tmp_path / "image.dcm")
+    assert needs_pixel_work(engine._pixels, parse_file(str(source))) is (reason is not None)
+    assert anonymizer("all", rules=[])._pixels.plan(ds) is not None  # all: every image
+
+
 def test_a_file_needing_ocr_without_the_engine_fails_with_the_reason(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The [ocr] extra missing (also when another test imported the module already).

@@ -27,6 +27,7 @@ from dcmanon.cli.options import (
     guarded,
     limit_options,
     load_run_config,
+    pixels_option,
     setup_logging,
 )
 from dcmanon.cli.reidentify import reidentify_command
@@ -74,11 +75,7 @@ if TYPE_CHECKING:
               help="Print, for each input (-i or -I), what every rule does to every element "
                    "(as `dcmanon explain`); write nothing.")
 @trial_options
-@click.option("--pixels", "pixels", type=click.Choice(["off", "rules", "flagged", "all"],
-                                                      case_sensitive=False),
-              help="Burned-in text in the pixels: off; rules (region rules only); flagged "
-                   "(rules, then OCR on images likely to carry text; the default); all (OCR "
-                   "every image). Default: the configuration's pixels.mode.")
+@pixels_option
 @batch_options
 @limit_options
 @click.option("--debug", "debug", is_flag=True,

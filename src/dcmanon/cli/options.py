@@ -15,6 +15,7 @@ import click
 from dcmanon.dicom.constants import MAX_NESTING, MAX_NESTING_ALLOWED
 from dcmanon.errors import DcmanonError, describe_os_error, describe_unexpected
 from dcmanon.keys import KEY_ENV, MIN_KEY_LENGTH
+from dcmanon.pixels import MODES
 from dcmanon.profiles import PROFILES, Option
 
 if TYPE_CHECKING:
@@ -211,3 +212,13 @@ def limit_options(func: F) -> F:
                      type=click.IntRange(1, MAX_NESTING_ALLOWED), show_default=True,
                      help="Fail a file whose sequences nest more levels deep than this."),
     ])
+
+
+def pixels_option(func: F) -> F:
+    """``--pixels``: what happens to text burned into the pixels (the command line wins over
+    the configuration's ``pixels.mode``)."""
+    return click.option(
+        "--pixels", "pixels", type=click.Choice(MODES, case_sensitive=False),
+        help="Burned-in text in the pixels: off; rules (region rules only); flagged (rules, "
+             "then OCR on images likely to carry text; the default); all (OCR every image). "
+             "Default: the configuration's pixels.mode.")(func)

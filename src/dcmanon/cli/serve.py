@@ -19,6 +19,7 @@ from dcmanon.cli.options import (
     limit_options,
     load_run_config,
     parse_size,
+    pixels_option,
     warn_keys,
 )
 
@@ -104,6 +105,7 @@ def _size_or_none(ctx: click.Context, param: click.Parameter, value: str | None)
               help="Check every input value against its VR; failing images are quarantined.")
 @click.option("--validateOutput", "validate_output", is_flag=True,
               help="Check every output value against its VR; failing images are quarantined.")
+@pixels_option
 @limit_options
 def serve_command(spool: str, forward: str | None, forward_folder: str | None,
                   forward_dicomweb: str | None, routes_file: str | None, host: str,
@@ -116,8 +118,8 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
                   forward_tls_cert: str | None, forward_tls_key: str | None, requeue: bool,
                   config_file: str | None, key_file: str | None, profile: str | None,
                   options: tuple[str, ...], mapping_dir: str | None,
-                  validate_input: bool, validate_output: bool, max_inflated_size: int,
-                  max_nesting: int) -> None:
+                  validate_input: bool, validate_output: bool, pixels: str | None,
+                  max_inflated_size: int, max_nesting: int) -> None:
     """Run a DICOM node: receive images (C-STORE), de-identify them, forward them.
 
     \b
@@ -146,11 +148,12 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
             return
         from dcmanon.anonymizer import Anonymizer
 
-        def anonymizer_for(config: Any) -> Anonymizer:
+        def anonymizer_for(config: Any, mode: str | None) -> Anonymizer:
             return Anonymizer(config, validate_input=validate_input,
                               validate_output=validate_output,
                               record_mappings=mapping_dir is not None,
-                              max_inflated_size=max_inflated_size, max_nesting=max_nesting)
+                              max_inflated_size=max_inflated_size, max_nesting=max_nesting,
+                              pixels=mode)
 
         routes: list[Any] = []
         anonymizer = None
@@ -162,11 +165,12 @@ def serve_command(spool: str, forward: str | None, forward_folder: str | None,
                      "--key-file, --profile and --option")
             from dcmanon.net.routes import load_routes
 
-            routes = [(route, anonymizer_for(warn_keys(route.config())))
+            # A route's own "pixels" wins, then --pixels, then its configuration's.
+            routes = [(route, anonymizer_for(warn_keys(route.config()), route.pixels or pixels))
                       for route in load_routes(routes_file)]
         else:
             anonymizer = anonymizer_for(load_run_config(config_file, key_file, profile,
-                                                        options))
+                                                        options), pixels)
         settings = NodeSettings(
             spool=Path(spool), forward=forward, forward_dicomweb=forward_dicomweb,
             forward_folder=Path(forward_folder) if forward_folder else None, host=host,

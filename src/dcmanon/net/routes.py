@@ -8,10 +8,12 @@ A routes file is JSON (paths relative to it)::
        "hosts": ["10.0.0.0/24"], "configFile": "trial-a.json", "keyFile": "trial-a.key",
        "forward": "PACS_A@10.0.0.5:104"},
       {"name": "research", "calledAE": "RESEARCH", "profile": "basic",
-       "options": ["retain-uids"], "forwardFolder": "/data/research"}
+       "options": ["retain-uids"], "pixels": "rules", "forwardFolder": "/data/research"}
     ]}
 
-The first route that matches an association takes its images; an association no route
+``pixels`` is the route's ``--pixels`` mode (``off``, ``rules``, ``flagged``, ``all``): it wins
+over the command line's, which wins over the route configuration's ``pixels.mode``. The first
+route that matches an association takes its images; an association no route
 matches is refused. Each route spools under ``<spool>/<name>/``.
 """
 
@@ -25,13 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dcmanon.errors import UsageError
+from dcmanon.pixels import MODES
 
 if TYPE_CHECKING:
     from dcmanon.config.loader import Config
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _KEYS = {"name", "calledAE", "callingAE", "hosts", "configFile", "keyFile", "profile",
-         "options", "forward", "forwardFolder", "forwardDicomweb"}
+         "options", "pixels", "forward", "forwardFolder", "forwardDicomweb"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class Route:
     key_file: Path | None = None
     profile: str | None = None
     options: tuple[str, ...] = ()
+    pixels: str | None = None
+    """Burned-in text: ``off``, ``rules``, ``flagged`` or ``all`` (None: the command line's,
+    else the configuration's)."""
     forward: str | None = None
     forward_folder: Path | None = None
     forward_dicomweb: str | None = None
@@ -174,9 +180,13 @@ def _route(item: Any, where: str, folder: Path) -> Route:
     called = item.get("calledAE")
     if called is not None and (not isinstance(called, str) or not 0 < len(called) <= 16):
         raise UsageError(f"{where}.calledAE: an AE title of 1 to 16 characters")
+    pixels = item.get("pixels")
+    if pixels is not None and (not isinstance(pixels, str) or pixels.lower() not in MODES):
+        raise UsageError(f"{where}.pixels: one of {', '.join(MODES)}")
     return Route(name=name, called_ae=called, calling_ae=strings("callingAE"), hosts=hosts,
                  config_file=path("configFile"), key_file=path("keyFile"),
                  profile=item.get("profile"), options=strings("options"),
+                 pixels=pixels.lower() if pixels is not None else None,
                  forward=item.get("forward"), forward_folder=path("forwardFolder"),
                  forward_dicomweb=item.get("forwardDicomweb"))
 

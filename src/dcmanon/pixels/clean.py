@@ -13,7 +13,7 @@ likely to carry text), ``all`` (rules, then OCR on every image).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -35,6 +35,11 @@ PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 TEXT_MODALITIES = frozenset({"US", "SC", "OT", "XA", "ES", "DOC"})
 """Modalities whose images are likely to carry burned-in text (OCR'd in ``flagged`` mode)."""
 TEXT_IMAGE_TYPES = ("SECONDARY", "SCREEN SAVE", "DERIVED")
+RECONSTRUCTION_MODALITIES = frozenset({"CT", "MR", "PT", "NM"})
+"""Modalities whose DERIVED images are mostly reconstructions from the scanner's own data
+(MPR, MIP, subtractions, parametric maps) rather than captures: ImageType DERIVED alone does not
+flag them (SECONDARY, SCREEN SAVE, BurnedInAnnotation YES and a secondary capture SOP class
+still do)."""
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 """Secondary capture SOP classes (single frame and the four multi-frame ones)."""
 FLAG_TAGS = tuple(parse_tag(k) for k in ("BurnedInAnnotation", "Modality", "ImageType",
@@ -147,9 +152,11 @@ class PixelCleaner:
         modality = (header.text(FLAG_TAGS[1]) or "").strip().upper()
         if modality in TEXT_MODALITIES:
             return f"modality {modality}"
-        image_type = (header.text(FLAG_TAGS[2]) or "").upper().split("\\")
+        image_type = {v.strip() for v in (header.text(FLAG_TAGS[2]) or "").upper().split("\\")}
         for kind in TEXT_IMAGE_TYPES:
-            if kind in (v.strip() for v in image_type):
+            if kind == "DERIVED" and modality in RECONSTRUCTION_MODALITIES:
+                continue  # a reconstruction (MPR, MIP...): flagged only by the other triggers
+            if kind in image_type:
                 return f"ImageType {kind}"
         if (header.text(FLAG_TAGS[3]) or "").startswith(SECONDARY_CAPTURE_PREFIX):
             return "a secondary capture"
@@ -228,22 +235,32 @@ class PixelCleaner:
         if "PixelData" not in ds:
             return PixelOutcome()  # float / double float pixel data: not handled here
         engine = _ocr_engine(plan) if plan.ocr_reason is not None else None  # before decoding
-        if stream and engine is None and plan.boxes and _streamable(ds):
-            return self._streamed(plan, ds)
-        if engine is None and plan.boxes and codec.syntax_of(ds).is_compressed:
-            by_frame = codec.reencode_frames(ds, list(plan.boxes), black(ds))
-            if by_frame is not None:
-                return self._finish(plan, ds, list(plan.boxes), [], by_frame,
+        if stream and (plan.boxes or engine is not None) and _streamable(ds):
+            return self._streamed(plan, ds, engine)
+        compressed = codec.syntax_of(ds).is_compressed
+        ocr_boxes: list[Box] | None = None  # None: OCR not done yet (or not due)
+        if compressed and engine is not None and codec.by_frame(ds):
+            try:  # one frame decoded at a time
+                ocr_boxes = list(engine.find_text_boxes(codec.decoded_frames(ds), ds,
+                                                        identifiers=plan.identifiers))
+            except (ValueError, RuntimeError, NotImplementedError):
+                ocr_boxes = None  # a frame the plugins refuse alone: the whole image below
+            if ocr_boxes is not None and not plan.boxes and not ocr_boxes:
+                return PixelOutcome(ocr=True)  # no text: the pixel data as it was
+        if compressed and (engine is None or ocr_boxes is not None) and (
+                plan.boxes or ocr_boxes):
+            boxes = list(plan.boxes) + (ocr_boxes or [])
+            frames = codec.reencode_frames(ds, boxes, black(ds))
+            if frames is not None:
+                return self._finish(plan, ds, boxes, ocr_boxes or [], frames,
                                     codec.syntax_of(ds).name)
-        if codec.syntax_of(ds).is_compressed:
+        if compressed:
             original = codec.snapshot(ds)
             decoded = codec.decode_in_place(ds)
-        ocr_boxes: list[Box] = []
-        if engine is not None:
-            found = engine.find_text_boxes(codec.stored_frames(ds), ds,
-                                           identifiers=plan.identifiers)
-            ocr_boxes = list(found)
-        boxes = list(plan.boxes) + ocr_boxes
+        if engine is not None and ocr_boxes is None:
+            ocr_boxes = list(engine.find_text_boxes(codec.stored_frames(ds), ds,
+                                                    identifiers=plan.identifiers))
+        boxes = list(plan.boxes) + (ocr_boxes or [])
         if not boxes:
             if decoded is not None:
                 codec.restore(ds, original)  # no text: the original bytes, as they were
@@ -252,7 +269,7 @@ class PixelCleaner:
         frames = blank_native(data, ds, boxes)
         ds.PixelData = bytes(data)
         syntax = codec.encode_back(ds, decoded) if decoded is not None else None
-        return self._finish(plan, ds, boxes, ocr_boxes, frames, syntax)
+        return self._finish(plan, ds, boxes, ocr_boxes or [], frames, syntax)
 
     def _finish(self, plan: PixelPlan, ds: Dataset, boxes: list[Box], ocr_boxes: list[Box],
                 frames: set[int], syntax: str | None) -> PixelOutcome:
@@ -266,9 +283,10 @@ class PixelCleaner:
         return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(frames)), plan.rules,
                             plan.ocr_reason is not None, syntax, overlays, icon)
 
-    def _streamed(self, plan: PixelPlan, ds: Dataset) -> PixelOutcome:
-        """Native pixel data still on disk, rule boxes only: blanked frame by frame while it is
-        copied (memory stays at a frame whatever the file's size)."""
+    def _streamed(self, plan: PixelPlan, ds: Dataset, engine: Any) -> PixelOutcome:
+        """Native pixel data still on disk: OCR (``engine``, when due) reads it one frame at a
+        time from the input, then the boxes are blanked frame by frame while the writer copies
+        it. Memory stays at a frame or two whatever the number of frames."""
         from dcmanon.pixels import codec
         from dcmanon.pixels.blank import blank_native
 
@@ -280,12 +298,19 @@ class PixelCleaner:
         header.file_meta = FileMetaDataset()  # segmented palettes are read in its byte order
         header.file_meta.TransferSyntaxUID = codec.syntax_of(ds)
         values = black(header)  # now: an error is this file's before anything is written
-        boxes = list(plan.boxes)
         unit = frame_bytes(header)
-        length = deferred_element(ds, PIXEL_DATA_TAGS[0])
-        if length is None or length.length < unit * frames:
+        raw = deferred_element(ds, PIXEL_DATA_TAGS[0])
+        if raw is None or raw.length < unit * frames:
             raise PixelError(f"(7FE0,0010) PixelData holds fewer bytes than the header "
                              f"describes ({unit * frames})")
+        ocr_boxes: list[Box] = []
+        if engine is not None:
+            ocr_boxes = list(engine.find_text_boxes(
+                _frames_on_disk(str(ds.filename), raw.value_tell, unit, frames, header),
+                header, identifiers=plan.identifiers))
+        boxes = list(plan.boxes) + ocr_boxes
+        if not boxes:
+            return PixelOutcome(ocr=True)  # the pixel data is copied as it is
 
         def apply(offset: int, block: memoryview) -> None:
             first, count = offset // unit, len(block) // unit
@@ -301,8 +326,23 @@ class PixelCleaner:
             del ds.IconImageSequence
         if touched:
             _record_clean(ds)
-        return PixelOutcome(len(boxes), 0, tuple(sorted(touched)), plan.rules, False, None,
-                            overlays, icon, ValuePatch(unit, apply))
+        return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(touched)), plan.rules,
+                            engine is not None, None, overlays, icon, ValuePatch(unit, apply))
+
+
+def _frames_on_disk(path: str, offset: int, unit: int, frames: int,
+                    header: Dataset) -> Iterator[Any]:
+    """The stored values of each frame of native pixel data at ``offset`` in ``path``, read
+    one frame at a time (``header`` describes a frame; see :func:`codec.values_of`)."""
+    from dcmanon.pixels import codec
+
+    with open(path, "rb") as source:
+        source.seek(offset)
+        for _ in range(frames):
+            data = source.read(unit)
+            if len(data) != unit:
+                raise PixelError("(7FE0,0010) PixelData: the file ends inside it")
+            yield codec.values_of(data, header, 1)[0]
 
 
 def _streamable(ds: Dataset) -> bool:

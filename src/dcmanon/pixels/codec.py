@@ -13,6 +13,7 @@ asked not to, and the photometric interpretation after decoding is what the stor
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,37 +63,53 @@ def require_numpy() -> None:
 def stored_frames(ds: Any) -> Any:
     """The stored values of a *native* image as a 4-D array (frames, rows, columns, samples),
     without any photometric conversion (YBR stays YBR, palette indices stay indices)."""
+    from dcmanon.pixels.blank import image_geometry
+
+    return values_of(ds.PixelData, ds, image_geometry(ds)[0])
+
+
+def values_of(data: bytes | memoryview, ds: Any, frames: int) -> Any:
+    """``frames`` frames of native pixel data ``data`` (the image's, or some of its frames'
+    only) as a 4-D array of stored values; ``ds`` describes one frame (its NumberOfFrames is
+    not read).
+
+    Raises
+    ------
+    PixelError
+        If ``data`` holds fewer values than ``frames`` frames, or BitsAllocated is unusual.
+    """
     import numpy as np
 
     from dcmanon.pixels.blank import image_geometry, little_endian
 
-    frames, rows, columns, samples = image_geometry(ds)
+    _, rows, columns, samples = image_geometry(ds)
     allocated = int(ds.BitsAllocated)
     signed = int(ds.get("PixelRepresentation") or 0) == 1
     if allocated == 1:
-        bits = np.unpackbits(np.frombuffer(ds.PixelData, dtype=np.uint8), bitorder="little")
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
         return bits[:frames * rows * columns].reshape(frames, rows, columns, 1)
     if allocated not in (8, 16, 32):
         raise PixelError(f"(0028,0100) BitsAllocated {allocated} cannot be read as frames")
     order = "<" if little_endian(ds) else ">"
     dtype = np.dtype(f"{order}{'i' if signed else 'u'}{allocated // 8}")
-    data = np.frombuffer(ds.PixelData, dtype=dtype)
+    values = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    if photometric in ("YBR_FULL_422", "YBR_PARTIAL_422"):
-        pairs = data[:frames * rows * columns * 2].reshape(frames, rows, columns // 2, 4)
+    subsampled = photometric in ("YBR_FULL_422", "YBR_PARTIAL_422")
+    count = frames * rows * columns * (2 if subsampled else samples)
+    if values.size < count:
+        raise PixelError(f"(7FE0,0010) PixelData holds fewer values ({values.size}) than the "
+                         f"header describes ({count})")
+    if subsampled:
+        pairs = values[:count].reshape(frames, rows, columns // 2, 4)
         full = np.empty((frames, rows, columns, 3), dtype=dtype)
         full[:, :, 0::2, 0] = pairs[..., 0]
         full[:, :, 1::2, 0] = pairs[..., 1]
         full[..., 1] = np.repeat(pairs[..., 2], 2, axis=2)
         full[..., 2] = np.repeat(pairs[..., 3], 2, axis=2)
         return full
-    count = frames * rows * columns * samples
-    if data.size < count:
-        raise PixelError(f"(7FE0,0010) PixelData holds fewer values ({data.size}) than the "
-                         f"header describes ({count})")
     if samples > 1 and int(ds.get("PlanarConfiguration") or 0) == 1:
-        return data[:count].reshape(frames, samples, rows, columns).transpose(0, 2, 3, 1)
-    return data[:count].reshape(frames, rows, columns, samples)
+        return values[:count].reshape(frames, samples, rows, columns).transpose(0, 2, 3, 1)
+    return values[:count].reshape(frames, rows, columns, samples)
 
 
 def syntax_of(ds: Any) -> UID:
@@ -194,6 +211,38 @@ FRAME_BY_FRAME = {"MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR"}
 YBR_ICT come back as RGB): those are encoded again frame by frame."""
 
 
+def by_frame(ds: Any) -> bool:
+    """Whether ``ds``'s encapsulated frames can be decoded and encoded again one at a time:
+    RLE / JPEG-LS / JPEG 2000 Lossless, a photometric interpretation that decoding keeps
+    (:data:`FRAME_BY_FRAME`), and the encoder installed."""
+    from pydicom.pixels.encoders.base import get_encoder
+
+    syntax = syntax_of(ds)
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if syntax not in REENCODED or photometric not in FRAME_BY_FRAME:
+        return False
+    return bool(get_encoder(syntax).is_available)
+
+
+def decoded_frames(ds: Any) -> Iterator[Any]:
+    """The stored values of each frame of an encapsulated image, decoded one at a time
+    (``(rows, columns, samples)``; for :func:`by_frame` images, whose photometric
+    interpretation decoding keeps).
+
+    Raises
+    ------
+    ValueError, RuntimeError, NotImplementedError
+        From pydicom's decoders, when a frame cannot be decoded this way.
+    """
+    from pydicom.pixels.utils import pixel_array
+
+    from dcmanon.pixels.blank import image_geometry
+
+    count, rows, columns, samples = image_geometry(ds)
+    for index in range(count):
+        yield pixel_array(ds, index=index, as_rgb=False).reshape(rows, columns, samples)
+
+
 def reencode_frames(ds: Any, boxes: list[Any], values: list[int]) -> set[int] | None:
     """Blank ``boxes`` in an RLE / JPEG-LS / JPEG 2000 Lossless image one frame at a time:
     frames without a box keep their original fragments, and only one frame is decoded at a
@@ -207,13 +256,11 @@ def reencode_frames(ds: Any, boxes: list[Any], values: list[int]) -> set[int] | 
 
     from dcmanon.pixels.blank import blank_native, image_geometry
 
+    if not by_frame(ds):
+        return None
     syntax = syntax_of(ds)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    if syntax not in REENCODED or photometric not in FRAME_BY_FRAME:
-        return None
     encoder = get_encoder(syntax)
-    if not encoder.is_available:
-        return None
     count, rows, columns, samples = image_geometry(ds)
     originals = list(generate_frames(ds.PixelData, number_of_frames=count))
     if len(originals) != count:

@@ -23,7 +23,7 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -107,15 +107,17 @@ class TextLine:
     ink: Box | None = None
 
 
-def find_text_boxes(frames: np.ndarray, ds: Dataset, *,
+def find_text_boxes(frames: np.ndarray | Iterable[np.ndarray], ds: Dataset, *,
                     identifiers: Sequence[str] | None = None) -> list[Box]:
     """Boxes of burned-in text to blank in an image's frames.
 
     Parameters
     ----------
-    frames : numpy.ndarray
+    frames : numpy.ndarray or iterable of numpy.ndarray
         Stored values, shape ``(frames, rows, columns, samples)``, photometric interpretation
-        as ``ds`` says (see :mod:`dcmanon.pixels.render`).
+        as ``ds`` says (see :mod:`dcmanon.pixels.render`); or the frames one by one, each
+        ``(rows, columns, samples)`` (a cine read from disk a frame at a time: only one frame
+        is held at once).
     ds : pydicom.dataset.Dataset
         The image's header: PhotometricInterpretation, BitsStored, PixelRepresentation, palette
         lookup tables.
@@ -135,17 +137,20 @@ def find_text_boxes(frames: np.ndarray, ds: Dataset, *,
     ------
     MissingExtraError
         If rapidocr or onnxruntime is not installed.
+    ValueError
+        If ``frames`` is an array that is not 4-D.
     """
-    if frames.ndim != 4:
+    ndim = getattr(frames, "ndim", 4)
+    if ndim != 4:
         raise ValueError(f"frames must be 4-D (frames, rows, columns, samples), not "
-                         f"{frames.ndim}-D")
+                         f"{ndim}-D")
     engine = load_engine()
     matcher = IdentifierMatcher(identifiers) if identifiers is not None else None
     if matcher is not None and matcher.empty:
         return []
-    rows, columns = int(frames.shape[1]), int(frames.shape[2])
     found: set[tuple[int, int, int, int]] = set()
-    for lines in _lines_per_distinct_frame(engine, frames, ds, read_all=matcher is not None):
+    for (rows, columns), lines in _lines_per_distinct_frame(engine, frames, ds,
+                                                            read_all=matcher is not None):
         for line in lines:
             if not _to_blank(line, matcher):
                 continue
@@ -153,7 +158,18 @@ def find_text_boxes(frames: np.ndarray, ds: Dataset, *,
             box = fitted(line.box, line.ink, margin).clipped(columns, rows)
             if box.area:
                 found.add((box.left, box.top, box.right, box.bottom))
-    return [Box(*edges) for edges in sorted(found)]
+    return _outermost(found)
+
+
+def _outermost(found: set[tuple[int, int, int, int]]) -> list[Box]:
+    """The boxes not inside another one (a cine's frames give the same line again, a pixel
+    off: blanking it twice is work for nothing), sorted."""
+    kept: list[tuple[int, int, int, int]] = []
+    for edges in sorted(found, key=lambda e: (e[2] - e[0]) * (e[3] - e[1]), reverse=True):
+        if not any(o[0] <= edges[0] and o[1] <= edges[1] and o[2] >= edges[2]
+                   and o[3] >= edges[3] for o in kept):
+            kept.append(edges)
+    return [Box(*edges) for edges in sorted(kept)]
 
 
 def read_text(frames: np.ndarray, ds: Dataset) -> list[list[TextLine]]:
@@ -170,28 +186,37 @@ def read_text(frames: np.ndarray, ds: Dataset) -> list[list[TextLine]]:
     return result
 
 
-def _lines_per_distinct_frame(engine: Any, frames: np.ndarray, ds: Dataset,
-                              read_all: bool) -> list[list[TextLine]]:
+def _lines_per_distinct_frame(engine: Any, frames: np.ndarray | Iterable[np.ndarray],
+                              ds: Dataset, read_all: bool
+                              ) -> Iterator[tuple[tuple[int, int], list[TextLine]]]:
+    """(rows, columns) and the lines of each distinct frame, taken one at a time: a frame
+    identical to one already read (the same stored values) is not read again."""
     seen: set[bytes] = set()
-    out = []
-    for index in range(frames.shape[0]):
-        key = _frame_key(frames[index])
+    known: dict[bytes, str] = {}  # what each line read says (PHI: held for this image only)
+    total = 0
+    for frame in frames:
+        total += 1
+        key = _frame_key(frame)
         if key in seen:
             continue
         seen.add(key)
-        out.append(_read_frame(engine, frames[index], ds, read_all))
-    log.debug("OCR read %d distinct frames of %d", len(out), frames.shape[0])
-    return out
+        yield (int(frame.shape[0]), int(frame.shape[1])), _read_frame(engine, frame, ds,
+                                                                       read_all, known)
+    log.debug("OCR read %d distinct frames of %d", len(seen), total)
 
 
 def _frame_key(frame: np.ndarray) -> bytes:
     import numpy as np
 
-    return hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
+    digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16)
+    digest.update(repr(frame.shape).encode())
+    return digest.digest()
 
 
-def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> list[TextLine]:
-    """Detect the lines of one frame in both views; read those that need reading."""
+def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool,
+                known: dict[bytes, str] | None = None) -> list[TextLine]:
+    """Detect the lines of one frame in both views; read those that need reading (a line
+    whose pixels are in ``known``, read on an earlier frame of a cine, is not read again)."""
     import cv2
 
     rows, columns = int(frame.shape[0]), int(frame.shape[1])
@@ -214,12 +239,15 @@ def _read_frame(engine: Any, frame: np.ndarray, ds: Dataset, read_all: bool) -> 
                 found.append((box, view))
     wanted = [i for i, (b, _) in enumerate(found)
               if read_all or b.width <= READ_LIMIT * b.height]
-    texts: dict[int, str] = {}
-    if wanted:
-        crops = [found[i][1][_crop(found[i][0], scale, found[i][1].shape)] for i in wanted]
-        recognised = engine.recognize_txt(crops)
-        for i, text in zip(wanted, recognised.txts or (), strict=False):
-            texts[i] = str(text)
+    known = {} if known is None else known
+    crops = {i: found[i][1][_crop(found[i][0], scale, found[i][1].shape)] for i in wanted}
+    keys = {i: _frame_key(crop) for i, crop in crops.items()}
+    todo = [i for i in wanted if keys[i] not in known]
+    if todo:
+        recognised = engine.recognize_txt([crops[i] for i in todo])
+        for i, text in zip(todo, recognised.txts or (), strict=False):
+            known[keys[i]] = str(text)
+    texts = {i: known[keys[i]] for i in wanted if keys[i] in known}
     return [TextLine(box, texts.get(i), ink_extent(image, box))
             for i, (box, _) in enumerate(found)]
 
