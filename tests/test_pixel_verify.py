@@ -23,6 +23,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
@@ -471,8 +472,6 @@ def test_pairing_by_pixels_declines_when_two_originals_fit(run: Run, tmp_path: P
 
 
 def test_pixels_that_do_not_decode_are_reported_unread(run: Run, tmp_path: Path) -> None:
-    import pydicom
-
     broken = tmp_path / "broken"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -533,11 +532,16 @@ def test_text_in_an_overlay_the_output_keeps_is_found(overlaid: Overlaid,
     assert [f["element"] for f in pixel_findings(scanned)] == ["(6000,3000) OverlayData"]
 
 
-@pytest.mark.xfail(reason="the pixel stage blanks overlays only where it found text in the "
-                          "pixel data: text only in an overlay stays (found by check --ocr)")
 def test_the_pixel_stage_blanks_text_that_is_only_in_an_overlay(overlaid: Overlaid,
                                                                 tmp_path: Path) -> None:
     anonymize(overlaid, "clean", "--option", "clean-graphics")
     result, data = report_json(["check", "--original", overlaid.original, "--anonymized",
                                 overlaid.out("clean"), "--ocr"], tmp_path, "overlay-clean")
     assert not pixel_findings(data), result.output
+    original = pydicom.dcmread(overlaid.original / "img.dcm")
+    [output] = [pydicom.dcmread(p) for p in overlaid.out("clean").rglob("*.dcm")]
+    assert output.PixelData == original.PixelData  # no text in the image: not touched
+    kept = output.overlay_array(0x6000)
+    assert kept.shape == original.overlay_array(0x6000).shape and not kept.any()
+    assert original.overlay_array(0x6000)[overlaid.planted.top:overlaid.planted.bottom,
+                                          overlaid.planted.left:overlaid.planted.right].any()

@@ -12,6 +12,7 @@ likely to carry text), ``all`` (rules, then OCR on every image).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -90,7 +91,8 @@ class PixelOutcome:
     transfer_syntax: str | None = None
     """The syntax written when the pixel data was re-encoded or written native."""
     overlays: int = 0
-    """Overlay planes blanked in the same boxes."""
+    """Overlay planes changed: blanked in the image's boxes, or where OCR read text in the
+    plane itself."""
     icon_removed: bool = False
     patch: ValuePatch | None = field(default=None, repr=False, compare=False)
     """For native pixel data left on disk: the blanking, applied frame by frame while the
@@ -224,7 +226,13 @@ class PixelCleaner:
             If the pixel data cannot be decoded or blanked.
         """
         with quiet_pydicom():
-            return self._apply(plan, ds, stream)
+            before = _kept_overlays(ds, plan.overlays)
+            outcome = self._apply(plan, ds, stream)
+            if plan.ocr_reason is not None and before:
+                _blank_overlay_text(ds, plan, _ocr_engine(plan))
+            overlays = sum(_kept_overlays(ds, plan.overlays).get(g) != data
+                           for g, data in before.items())
+            return dataclasses.replace(outcome, overlays=overlays)
 
     def _apply(self, plan: PixelPlan, ds: Dataset, stream: bool) -> PixelOutcome:
         from dcmanon.pixels import codec
@@ -272,16 +280,18 @@ class PixelCleaner:
         return self._finish(plan, ds, boxes, ocr_boxes or [], frames, syntax)
 
     def _finish(self, plan: PixelPlan, ds: Dataset, boxes: list[Box], ocr_boxes: list[Box],
-                frames: set[int], syntax: str | None) -> PixelOutcome:
-        """Overlays, the icon and the record, once the pixels are blanked."""
-        overlays = _blank_overlays(ds, boxes, plan.overlays)
+                frames: set[int], syntax: str | None,
+                patch: ValuePatch | None = None) -> PixelOutcome:
+        """Overlays, the icon and the record, once the pixels are blanked (or, with
+        ``patch``, while the writer copies them)."""
+        _blank_overlays(ds, boxes, plan.overlays)
         icon = "IconImageSequence" in ds
         if icon:
             del ds.IconImageSequence
         if frames:
             _record_clean(ds)
         return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(frames)), plan.rules,
-                            plan.ocr_reason is not None, syntax, overlays, icon)
+                            plan.ocr_reason is not None, syntax, 0, icon, patch)
 
     def _streamed(self, plan: PixelPlan, ds: Dataset, engine: Any) -> PixelOutcome:
         """Native pixel data still on disk: OCR (``engine``, when due) reads it one frame at a
@@ -320,14 +330,7 @@ class PixelCleaner:
                              values)
 
         touched = {f for f in range(frames) for b in boxes if b.area and b.applies_to(f)}
-        overlays = _blank_overlays(ds, boxes, plan.overlays)
-        icon = "IconImageSequence" in ds
-        if icon:
-            del ds.IconImageSequence
-        if touched:
-            _record_clean(ds)
-        return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(touched)), plan.rules,
-                            engine is not None, None, overlays, icon, ValuePatch(unit, apply))
+        return self._finish(plan, ds, boxes, ocr_boxes, touched, None, ValuePatch(unit, apply))
 
 
 def _frames_on_disk(path: str, offset: int, unit: int, frames: int,
@@ -402,23 +405,57 @@ def _overlay_planes(ds: Dataset) -> tuple[tuple[int, int, int, int, int, int], .
     return tuple(planes)
 
 
+def _kept_overlays(ds: Dataset, planes: Sequence[tuple[int, int, int, int, int, int]]
+                   ) -> dict[int, bytes]:
+    """OverlayData of each plane the output keeps (the profile may have removed them)."""
+    kept = {}
+    for group, *_ in planes:
+        element = ds.get((group << 16) | 0x3000)
+        if element is not None and isinstance(element.value, bytes):
+            kept[group] = element.value
+    return kept
+
+
 def _blank_overlays(ds: Dataset, boxes: Sequence[Box],
-                    planes: Sequence[tuple[int, int, int, int, int, int]]) -> int:
-    """Blank the same boxes in every overlay plane the output keeps (60xx,3000)."""
+                    planes: Sequence[tuple[int, int, int, int, int, int]]) -> None:
+    """Blank the image's boxes in every overlay plane the output keeps (60xx,3000)."""
     from dcmanon.pixels.blank import blank_overlay
 
-    count = 0
+    kept = _kept_overlays(ds, planes)
     for group, rows, columns, top, left, frames in planes:
-        element = ds.get((group << 16) | 0x3000)
-        if element is None or not isinstance(element.value, bytes):
-            continue  # removed by the profile
+        data = kept.get(group)
+        if data is None:
+            continue
         shifted = [Box(b.left - left, b.top - top, b.right - left, b.bottom - top, b.frames)
                    .clipped(columns, rows) for b in boxes]
-        data = bytearray(element.value)
-        if blank_overlay(data, rows, columns, frames, shifted):
-            element.value = bytes(data)
-            count += 1
-    return count
+        changed = bytearray(data)
+        if blank_overlay(changed, rows, columns, frames, shifted):
+            ds[(group << 16) | 0x3000].value = bytes(changed)
+
+
+def _blank_overlay_text(ds: Dataset, plan: PixelPlan, engine: Any) -> None:
+    """Blank the text OCR reads in each overlay plane the output keeps: a plane is drawn over
+    the image by viewers, so text only in it is burned-in text too."""
+    import numpy as np
+
+    from dcmanon.pixels.blank import blank_overlay
+
+    shown = Dataset()  # a plane as viewers draw it: white on black, 8-bit grey
+    shown.PhotometricInterpretation, shown.SamplesPerPixel = "MONOCHROME2", 1
+    shown.BitsAllocated = shown.BitsStored = 8
+    shown.PixelRepresentation = 0
+    kept = _kept_overlays(ds, plan.overlays)
+    for group, rows, columns, _top, _left, frames in plan.overlays:
+        data = kept.get(group)
+        count = rows * columns * frames
+        if data is None or len(data) * 8 < count:
+            continue
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")[:count]
+        planes = (bits.reshape(frames, rows, columns, 1) * 255).astype(np.uint8)
+        boxes = engine.find_text_boxes(planes, shown, identifiers=plan.identifiers)
+        changed = bytearray(data)
+        if boxes and blank_overlay(changed, rows, columns, frames, boxes):
+            ds[(group << 16) | 0x3000].value = bytes(changed)
 
 
 def _record_clean(ds: Dataset) -> None:
