@@ -88,3 +88,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         raise pytest.UsageError(
             "a test marked peer or browser must get its tool from the external_tool fixture "
             "(tests/conftest.py), and a test that does must be so marked: " + ", ".join(wrong))
+
+
+@pytest.fixture
+def no_process_left() -> Iterator[None]:
+    """Whatever happens in a test, the processes it started (tests/net_peers.py) end with it."""
+    from tests.net_peers import reap
+
+    yield
+    reap()

@@ -20,6 +20,7 @@ from pydicom import dcmread
 
 from dcmanon import Anonymizer
 from dcmanon.config.loader import parse_config
+from dcmanon.testing import make_instance, make_patient
 
 KEY = "net-test-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 """The project key of the node under test (at least 32 characters)."""
@@ -160,6 +161,20 @@ class Sent:
     output: str
 
 
+def write_series(folder: Path, count: int, *, patient: int = 0, rows: int = 64) -> list[Path]:
+    """``count`` synthetic CT images of one series of fake ``patient``, written to ``folder``
+    (``<patient>-<index>.dcm``: several patients can share a folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fake = make_patient(patient)
+    paths = []
+    for index in range(count):
+        path = folder / f"{patient}-{index:04d}.dcm"
+        make_instance(fake, 0, 0, index, rows=rows, columns=rows).save_as(
+            path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
 def storescu(storescu_tool: str, port: int, files: list[Path], *extra: str,
              called: str = "DCMANON", timeout: float = 120) -> Sent:
     """Send ``files`` with DCMTK's storescu, verbose, and read which were acknowledged."""
@@ -167,6 +182,20 @@ def storescu(storescu_tool: str, port: int, files: list[Path], *extra: str,
                           *map(str, files)], env=DCMTK_ENV, capture_output=True, text=True,
                          timeout=timeout, check=False)
     output = run.stdout + run.stderr
+    acknowledged, refused = store_responses(output)
+    return Sent(acknowledged, refused, run.returncode, output)
+
+
+def start_storescu(storescu_tool: str, port: int, files: list[Path]) -> subprocess.Popen[str]:
+    """storescu sending ``files`` in the background (to kill the node during the send); read
+    its output with :func:`store_responses`."""
+    return track(subprocess.Popen([storescu_tool, "-v", "-aec", "DCMANON", HOST, str(port),
+                                   *map(str, files)], env=DCMTK_ENV, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True))
+
+
+def store_responses(output: str) -> tuple[list[Path], list[Path]]:
+    """The files verbose storescu output says were acknowledged, and those refused."""
     acknowledged, refused = [], []
     current: Path | None = None
     for line in output.splitlines():
@@ -176,7 +205,7 @@ def storescu(storescu_tool: str, port: int, files: list[Path], *extra: str,
         elif "Received Store Response" in line and current is not None:
             (acknowledged if "(Success)" in line else refused).append(current)
             current = None
-    return Sent(acknowledged, refused, run.returncode, output)
+    return acknowledged, refused
 
 
 def pseudonymous_uids(files: list[Path], key: str = KEY) -> set[str]:

@@ -13,51 +13,34 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from dcmanon.testing import make_instance, make_patient, phi_markers
+from dcmanon.testing import make_patient, phi_markers
 from tests.net_peers import (
     DCMTK_ENV,
     HOST,
     KEY,
     free_port,
     pseudonymous_uids,
-    reap,
     received_uids,
     start_node,
+    start_storescu,
     stop,
+    store_responses,
     storescp,
     storescu,
     track,
     wait_for,
+    write_series,
 )
 
-pytestmark = pytest.mark.peer
+pytestmark = [pytest.mark.peer, pytest.mark.usefixtures("no_process_left")]
 Tool = Callable[[str], str]
-
-
-@pytest.fixture(autouse=True)
-def _no_process_left() -> Iterator[None]:
-    """Whatever happens in a test, the processes it started end with it."""
-    yield
-    reap()
-
-
-def _series(folder: Path, count: int, *, rows: int = 64, patient: int = 0) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    fake = make_patient(patient)
-    paths = []
-    for index in range(count):
-        path = folder / f"{index:04d}.dcm"
-        make_instance(fake, 0, 0, index, rows=rows, columns=rows).save_as(
-            path, enforce_file_format=True)
-        paths.append(path)
-    return paths
 
 
 def _check(originals: Path, received: Path) -> dict[str, object]:
@@ -86,7 +69,7 @@ def test_echo_and_a_wrong_called_ae(tmp_path: Path, external_tool: Tool) -> None
 def test_a_series_arrives_de_identified_with_its_links(tmp_path: Path,
                                                         external_tool: Tool) -> None:
     originals = tmp_path / "originals"
-    files = _series(originals, 200)
+    files = write_series(originals, 200)
     # Compressed images, each with the storescu option that proposes its transfer syntax.
     compressed = {originals / "JPEG2000.dcm": "-xw", originals / "MR_small_RLE.dcm": "-xr",
                   originals / "SC_rgb_jpeg_dcmtk.dcm": "-xy"}
@@ -145,16 +128,13 @@ def test_a_series_arrives_de_identified_with_its_links(tmp_path: Path,
 
 def test_kill_9_while_receiving_loses_nothing_acknowledged(tmp_path: Path,
                                                            external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 120, rows=128)
+    files = write_series(tmp_path / "originals", 120, rows=128)
     dest_port = free_port()
     dest = storescp(external_tool("storescp"), tmp_path / "received", dest_port)
     spool = tmp_path / "spool"
     args = ("--forward", f"DEST@{HOST}:{dest_port}")
     node = start_node(tmp_path, spool, *args)
-    sender = track(subprocess.Popen([external_tool("storescu"), "-v", "-aec", "DCMANON", HOST,
-                                     str(node.port), *map(str, files)], env=DCMTK_ENV,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True))
+    sender = start_storescu(external_tool("storescu"), node.port, files)
     try:
         wait_for(lambda: node.status()["received"] >= 20, 60, "images arriving")
         node.process.kill()  # kill -9: no chance to clean up
@@ -162,7 +142,7 @@ def test_kill_9_while_receiving_loses_nothing_acknowledged(tmp_path: Path,
         output = sender.communicate(timeout=60)[0]
     finally:
         sender.kill()
-    acknowledged = _acknowledged(output)
+    acknowledged = store_responses(output)[0]
     assert 20 <= len(acknowledged) < len(files), "the kill must fall within the send"
     restarted = start_node(tmp_path, spool, *args, name="restarted")
     try:
@@ -175,18 +155,8 @@ def test_kill_9_while_receiving_loses_nothing_acknowledged(tmp_path: Path,
     assert not list((spool / "tmp").iterdir())
 
 
-def _acknowledged(output: str) -> list[Path]:
-    acknowledged, current = [], None
-    for line in output.splitlines():
-        if "Sending file:" in line:
-            current = Path(line.split("Sending file:", 1)[1].strip())
-        elif "Received Store Response (Success)" in line and current is not None:
-            acknowledged.append(current)
-    return acknowledged
-
-
 def test_destination_down_then_up(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 30)
+    files = write_series(tmp_path / "originals", 30)
     dest_port = free_port()
     node = start_node(tmp_path, tmp_path / "spool", "--forward", f"DEST@{HOST}:{dest_port}",
                       "--retry-max-delay", "1")
@@ -207,7 +177,7 @@ def test_destination_down_then_up(tmp_path: Path, external_tool: Tool) -> None:
 
 
 def test_spool_full_acknowledges_nothing_more(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 10, rows=128)
+    files = write_series(tmp_path / "originals", 10, rows=128)
     size = files[0].stat().st_size
     dest_port = free_port()
     # Room for three images; the destination is down, so nothing leaves the spool.
@@ -234,7 +204,7 @@ def test_spool_full_acknowledges_nothing_more(tmp_path: Path, external_tool: Too
 
 
 def test_a_re_sent_image_makes_no_second_copy(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 5)
+    files = write_series(tmp_path / "originals", 5)
     dest_port = free_port()
     dest = storescp(external_tool("storescp"), tmp_path / "received", dest_port)
     node = start_node(tmp_path, tmp_path / "spool", "--forward", f"DEST@{HOST}:{dest_port}",
@@ -254,7 +224,7 @@ def test_a_re_sent_image_makes_no_second_copy(tmp_path: Path, external_tool: Too
 
 
 def test_quarantine_with_a_reason_then_requeue(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 3)
+    files = write_series(tmp_path / "originals", 3)
     spool, out = tmp_path / "spool", tmp_path / "out"
     # Nesting limited to one level: the factory's nested code sequences fail the image.
     node = start_node(tmp_path, spool, "--forward-folder", str(out), "--max-nesting", "1")
@@ -285,7 +255,7 @@ def test_quarantine_with_a_reason_then_requeue(tmp_path: Path, external_tool: To
 
 
 def test_allow_lists_and_metrics(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 2)
+    files = write_series(tmp_path / "originals", 2)
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(tmp_path / "out"),
                       "--allow-ae", "MODALITY", "--allow-host", "127.0.0.0/8")
     try:
@@ -305,7 +275,7 @@ def test_allow_lists_and_metrics(tmp_path: Path, external_tool: Tool) -> None:
 
 
 def test_an_address_not_allowed_is_refused(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 1)
+    files = write_series(tmp_path / "originals", 1)
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(tmp_path / "out"),
                       "--allow-host", "10.0.0.0/8")
     try:
@@ -318,16 +288,13 @@ def test_an_address_not_allowed_is_refused(tmp_path: Path, external_tool: Tool) 
 
 def test_sigterm_finishes_the_association_and_keeps_the_spool(tmp_path: Path,
                                                               external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 100, rows=128)
+    files = write_series(tmp_path / "originals", 100, rows=128)
     spool = tmp_path / "spool"
     dest_port = free_port()  # down: what was received stays in the spool
     args = ("--forward", f"DEST@{HOST}:{dest_port}", "--retry-max-delay", "1",
             "--audit-log", str(tmp_path / "audit.jsonl"))
     node = start_node(tmp_path, spool, *args)
-    sender = track(subprocess.Popen([external_tool("storescu"), "-v", "-aec", "DCMANON", HOST,
-                                     str(node.port), *map(str, files)], env=DCMTK_ENV,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True))
+    sender = start_storescu(external_tool("storescu"), node.port, files)
     try:
         wait_for(lambda: node.status()["received"] >= 10, 60, "images arriving")
         node.process.terminate()
@@ -336,7 +303,7 @@ def test_sigterm_finishes_the_association_and_keeps_the_spool(tmp_path: Path,
     finally:
         sender.kill()
     # The association in progress went on to its end: every image acknowledged and kept.
-    assert sender.returncode == 0 and len(_acknowledged(output)) == len(files), output[-2000:]
+    assert sender.returncode == 0 and len(store_responses(output)[0]) == len(files), output[-2000:]
     assert "stopping" in node.log()
     assert len(list((spool / "queue").iterdir())) == len(files)
     dest = storescp(external_tool("storescp"), tmp_path / "received", dest_port)
@@ -350,7 +317,7 @@ def test_sigterm_finishes_the_association_and_keeps_the_spool(tmp_path: Path,
 
 
 def test_routes_by_called_and_calling_ae(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 3)
+    files = write_series(tmp_path / "originals", 3)
     key_b = "route-b-key-" + "9" * 40
     (tmp_path / "b.key").write_text(key_b, encoding="utf-8")
     (tmp_path / "routes.json").write_text(json.dumps({"routes": [
@@ -408,7 +375,7 @@ def _banded(originals: list[Path], received: Path) -> list[bool]:
 
 
 def test_pixels_option_reaches_the_pipeline(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 2)
+    files = write_series(tmp_path / "originals", 2)
     out = tmp_path / "out"
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(out), "-c",
                       str(_band_config(tmp_path)), "--pixels", "rules")
@@ -422,7 +389,7 @@ def test_pixels_option_reaches_the_pipeline(tmp_path: Path, external_tool: Tool)
 
 
 def test_a_route_s_pixels_mode(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 1)
+    files = write_series(tmp_path / "originals", 1)
     config = _band_config(tmp_path).name
     (tmp_path / "routes.json").write_text(json.dumps({"routes": [
         {"name": "a", "calledAE": "BLANKS", "configFile": config, "pixels": "rules",
@@ -443,7 +410,7 @@ def test_a_route_s_pixels_mode(tmp_path: Path, external_tool: Tool) -> None:
 
 
 def test_a_dead_worker_is_started_again(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 5)
+    files = write_series(tmp_path / "originals", 5)
     out = tmp_path / "out"
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(out))
     try:
@@ -463,7 +430,7 @@ def test_a_dead_worker_is_started_again(tmp_path: Path, external_tool: Tool) -> 
 
 
 def test_mapping_files_on_request(tmp_path: Path, external_tool: Tool) -> None:
-    files = _series(tmp_path / "originals", 3)
+    files = write_series(tmp_path / "originals", 3)
     mapping = tmp_path / "mapping"
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(tmp_path / "out"),
                       "--mapping-dir", str(mapping))
@@ -484,8 +451,8 @@ def test_mapping_files_on_request(tmp_path: Path, external_tool: Tool) -> None:
 
 
 def test_two_senders_at_once(tmp_path: Path, external_tool: Tool) -> None:
-    first = _series(tmp_path / "first", 30, patient=0)
-    second = _series(tmp_path / "second", 30, patient=1)
+    first = write_series(tmp_path / "first", 30, patient=0)
+    second = write_series(tmp_path / "second", 30, patient=1)
     out = tmp_path / "out"
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(out))
     try:

@@ -5,49 +5,32 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from dcmanon.testing import make_instance, make_patient, phi_markers
+from dcmanon.testing import make_patient, phi_markers
 from tests.conftest import peers_required
 from tests.net_peers import (
     DICOMWEB_PLUGIN,
     HOST,
     free_port,
     pseudonymous_uids,
-    reap,
     start_node,
     start_orthanc,
     stop,
     storescu,
     wait_for,
+    write_series,
 )
 
-pytestmark = pytest.mark.peer
+pytestmark = [pytest.mark.peer, pytest.mark.usefixtures("no_process_left")]
 Tool = Callable[[str], str]
 
 
-@pytest.fixture(autouse=True)
-def _no_process_left() -> Iterator[None]:
-    """Whatever happens in a test, the processes it started end with it."""
-    yield
-    reap()
-
-
-def _study(folder: Path, patient: int, count: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index in range(count):
-        path = folder / f"{patient}-{index}.dcm"
-        make_instance(make_patient(patient), 0, 0, index).save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
-
-
 def test_orthanc_as_the_destination(tmp_path: Path, external_tool: Tool) -> None:
-    files = _study(tmp_path / "originals", 0, 20)
+    files = write_series(tmp_path / "originals", 20, patient=0)
     orthanc = start_orthanc(external_tool("Orthanc"), tmp_path / "orthanc")
     node = start_node(tmp_path, tmp_path / "spool",
                       "--forward", f"ORTHANC@{HOST}:{orthanc.dicom_port}")
@@ -67,8 +50,8 @@ def test_orthanc_as_the_destination(tmp_path: Path, external_tool: Tool) -> None
 
 
 def test_pull_a_study_by_accession_number(tmp_path: Path, external_tool: Tool) -> None:
-    wanted = _study(tmp_path / "originals", 0, 6)
-    other = _study(tmp_path / "others", 1, 4)
+    wanted = write_series(tmp_path / "originals", 6, patient=0)
+    other = write_series(tmp_path / "others", 4, patient=1)
     node_port = free_port()
     orthanc = start_orthanc(external_tool("Orthanc"), tmp_path / "orthanc",
                             {"node": ["DCMANON", HOST, node_port]})
@@ -104,7 +87,7 @@ def test_stow_rs_to_orthanc(tmp_path: Path, external_tool: Tool) -> None:
         if peers_required():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    files = _study(tmp_path / "originals", 2, 12)
+    files = write_series(tmp_path / "originals", 12, patient=2)
     orthanc = start_orthanc(orthanc_tool, tmp_path / "orthanc", dicomweb=True)
     url = f"http://{HOST}:{orthanc.http_port}/dicom-web"
     node = start_node(tmp_path, tmp_path / "spool", "--forward-dicomweb", url,
@@ -121,8 +104,8 @@ def test_stow_rs_to_orthanc(tmp_path: Path, external_tool: Tool) -> None:
 
 
 def test_pull_by_c_get_into_the_spool(tmp_path: Path, external_tool: Tool) -> None:
-    wanted = _study(tmp_path / "originals", 3, 5)
-    other = _study(tmp_path / "others", 4, 2)
+    wanted = write_series(tmp_path / "originals", 5, patient=3)
+    other = write_series(tmp_path / "others", 2, patient=4)
     orthanc = start_orthanc(external_tool("Orthanc"), tmp_path / "orthanc")
     out, spool = tmp_path / "out", tmp_path / "spool"
     node = start_node(tmp_path, spool, "--forward-folder", str(out))

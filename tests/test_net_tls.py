@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,29 +13,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dcmanon.testing import make_instance, make_patient
 from tests.net_peers import (
     HOST,
     free_port,
     pseudonymous_uids,
-    reap,
     received_uids,
     start_node,
     stop,
     storescp,
     storescu,
     wait_for,
+    write_series,
 )
 
-pytestmark = pytest.mark.peer
+pytestmark = [pytest.mark.peer, pytest.mark.usefixtures("no_process_left")]
 Tool = Callable[[str], str]
-
-
-@pytest.fixture(autouse=True)
-def _no_process_left() -> Iterator[None]:
-    """Whatever happens in a test, the processes it started end with it."""
-    yield
-    reap()
 
 
 Issued = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
@@ -76,18 +68,8 @@ def pki(tmp_path: Path) -> Path:
     return folder
 
 
-def _files(folder: Path, count: int) -> list[Path]:
-    folder.mkdir()
-    paths = []
-    for index in range(count):
-        path = folder / f"{index}.dcm"
-        make_instance(make_patient(1), 0, 0, index).save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
-
-
 def test_storescu_over_tls(tmp_path: Path, pki: Path, external_tool: Tool) -> None:
-    files = _files(tmp_path / "originals", 3)
+    files = write_series(tmp_path / "originals", 3, patient=1)
     out = tmp_path / "out"
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(out),
                       "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"))
@@ -104,7 +86,7 @@ def test_storescu_over_tls(tmp_path: Path, pki: Path, external_tool: Tool) -> No
 
 
 def test_client_certificates_required(tmp_path: Path, pki: Path, external_tool: Tool) -> None:
-    files = _files(tmp_path / "originals", 2)
+    files = write_series(tmp_path / "originals", 2, patient=1)
     node = start_node(tmp_path, tmp_path / "spool", "--forward-folder", str(tmp_path / "out"),
                       "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
                       "--tls-client-ca", str(pki / "ca.pem"))
@@ -123,7 +105,7 @@ def test_client_certificates_required(tmp_path: Path, pki: Path, external_tool: 
 
 def test_forwarding_over_tls_to_storescp(tmp_path: Path, pki: Path,
                                          external_tool: Tool) -> None:
-    files = _files(tmp_path / "originals", 3)
+    files = write_series(tmp_path / "originals", 3, patient=1)
     dest_port = free_port()
     # storescp over TLS, requiring a client certificate signed by the test CA.
     dest = storescp(external_tool("storescp"), tmp_path / "received", dest_port, "+tls",
