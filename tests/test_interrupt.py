@@ -26,9 +26,10 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "killpg") or not Path("/proc").i
                                 reason="needs POSIX process groups and /proc")
 
 KEY = "test-interrupt-secret-of-32-characters-or-more"
-FILES = 1200
-"""Enough for the run to last well past its first output on any machine (one or two seconds
-on two cores, after about a second of start-up)."""
+FILES = 3600
+"""Enough for the run to last well past its first output on any machine, a busy one included
+(about four seconds on two cores, after about a second of start-up: 1,200 files once took
+1.3 s, and the run ended before the test could interrupt it)."""
 DISTINCT = 12
 INTERRUPTED = ("interrupted: the files already written are complete; the files in progress "
                "and the rest were not written (run again to resume)")
@@ -41,7 +42,7 @@ def _source(index: int) -> str:
 
 def _write_inputs(folder: Path) -> list[bytes]:
     """Small synthetic instances (16x16 pixels); file ``i`` holds distinct instance
-    ``i % DISTINCT`` (making each of 1200 files costs more than the run). Returns them."""
+    ``i % DISTINCT`` (making each of the files costs more than the run). Returns them."""
     patient = make_patient(11)
     distinct = []
     for index in range(DISTINCT):
