@@ -118,7 +118,7 @@ class Anonymizer:
         Anonymize plain files at the byte level (:mod:`dcmanon.io.fastpath`); the output is the
         same either way. Off, every file takes pydicom's path (to compare the two).
     max_inflated_size : int
-        A deflated file whose dataset inflates to more bytes than this fails (default 1 GiB,
+        A deflated file whose dataset inflates to more bytes than this fails (default 256 MiB,
         :data:`dcmanon.io.inflate.MAX_INFLATED_SIZE`): a deflate bomb is refused in bounded
         memory.
     max_nesting : int

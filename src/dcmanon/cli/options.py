@@ -205,9 +205,9 @@ def limit_options(func: F) -> F:
     """``--max-inflated-size``, ``--max-nesting``: what a hostile input may cost."""
     return _apply(func, [
         click.option("--max-inflated-size", "max_inflated_size", metavar="SIZE",
-                     callback=parse_size, default="1GiB", show_default=True,
+                     callback=parse_size, default="256MiB", show_default=True,
                      help="Fail a deflated file whose dataset inflates to more than this "
-                          "(a deflate bomb); e.g. 256MiB, 4GiB."),
+                          "(a deflate bomb); e.g. 64MiB, 1GiB."),
         click.option("--max-nesting", "max_nesting", metavar="N", default=MAX_NESTING,
                      type=click.IntRange(1, MAX_NESTING_ALLOWED), show_default=True,
                      help="Fail a file whose sequences nest more levels deep than this."),

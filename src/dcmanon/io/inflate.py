@@ -17,12 +17,14 @@ from typing import BinaryIO
 
 from dcmanon.errors import InputError
 
-MAX_INFLATED_SIZE = 1 << 30
-"""Default limit on a deflated dataset's inflated size (1 GiB). A deflated file is read in
-full, so the limit is what one file may cost in memory (about three times this: inflated
-bytes, values, and the output deflated again). Deflate is used for structured reports,
-waveforms and small images; 1 GiB admits any of those and a large uncompressed multi-frame
-image, and refuses a bomb after about three seconds of inflating, with ~110 MB peak memory."""
+MAX_INFLATED_SIZE = 256 << 20
+"""Default limit on a deflated dataset's inflated size (256 MiB). A deflated file is read in
+full, so the limit is what one file may cost in memory (about twice to three times this:
+inflated bytes, values, and the output deflated again; a 1 GiB dataset took 2.2 GB). Deflate
+is used for structured reports, waveforms and small images; 256 MiB admits any of those and
+a sizeable uncompressed multi-frame image, and refuses a bomb (a 1 MB file claiming 1 GB)
+after under a second of inflating, with ~110 MB peak memory. Larger deflated files need
+``--max-inflated-size``."""
 CHUNK = 1 << 20
 """Bytes inflated at most per step."""
 READ = 64 << 10
