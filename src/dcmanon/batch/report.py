@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +21,7 @@ from dcmanon.io.discover import Skipped
 from dcmanon.remote.urls import is_url
 
 
+@lru_cache(maxsize=256)  # each result is asked for several times (summary, layout, report)
 def relative_to(path: str, root: str) -> str:
     """``path`` relative to ``root`` (a folder or URL), POSIX style; as it is if outside."""
     if not path:
