@@ -302,13 +302,15 @@ class Anonymizer:
             return _unexpected(src, dst, exc, "could not be anonymized")
 
         patch = outcome.pixels.patch if outcome.pixels is not None else None
+        generated = outcome.pixels.source if outcome.pixels is not None else None
 
         def write() -> None:
             with quiet_pydicom():  # pydicom's warnings quote values
                 prepare_file_meta(ds)
                 write_dicom_atomic(ds, dst, exclusive=exclusive, temp_dir=temp_dir,
                                    replace_before=replace_before, sync=sync,
-                                   patches={PIXEL_DATA: patch} if patch else None)
+                                   patches={PIXEL_DATA: patch} if patch else None,
+                                   sources={PIXEL_DATA: generated} if generated else None)
 
         return _written(src, dst, write) or FileResult(
             src, dst, FileStatus.DONE, outcome.actions, flags=outcome.flags,
