@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pydicom.data
 import pytest
 from PIL import Image
 from pydicom.dataset import Dataset
@@ -155,3 +156,52 @@ def test_a_large_jpeg_cine_on_disk_streams_byte_for_byte_as_the_whole_image_path
         assert result.pixels is not None and result.pixels["frames"] == 24
         outputs[label] = (tmp_path / f"{label}.dcm").read_bytes()
     assert outputs["streamed"] == outputs["whole"]
+
+
+def _written_native(path: Path) -> bool:
+    from dcmanon.pixels import codec
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            syntax = pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+        except Exception:  # (pydicom's test files include broken ones)
+            return False
+    return bool(syntax.is_compressed) and syntax not in codec.REENCODED
+
+
+TEST_FILES = Path(pydicom.data.get_testdata_file("CT_small.dcm", download=False) or "").parent
+NATIVE_WRITTEN = sorted(p.name for p in TEST_FILES.glob("*.dcm") if _written_native(p))
+
+
+@pytest.mark.parametrize("name", NATIVE_WRITTEN)
+def test_pydicoms_files_stream_as_the_whole_image_path_writes_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Each of pydicom's test files written native once blanked (JPEG baseline, extended,
+    lossless, lossy JPEG-LS and JPEG 2000; odd sizes, 16 bits, YBR and RGB, a 30-frame
+    YBR_FULL_422 cine), a box blanked by a rule: decoded a frame at a time (the threshold
+    forced down), the output is the whole-image path's, byte for byte (or both fail)."""
+    config = {"profile": "basic", "pixels": {"rules": [
+        {"name": "corner", "when": {"tag": "Rows", "greaterThan": 0}, "blank": [[0, 0, 9, 7]]}]}}
+    anonymizer = Anonymizer(parse_config(config, secret=KEY), pixels="rules")
+    outputs = {}
+    for label, threshold in (("whole", 1 << 40), ("streamed", 0)):
+        monkeypatch.setattr(transcode, "STREAM_FROM", threshold)
+        result = anonymizer.anonymize_file(TEST_FILES / name, tmp_path / f"{label}.dcm")
+        outputs[label] = (result.status, result.error_class, (
+            tmp_path / f"{label}.dcm").read_bytes() if result.status == "done" else b"")
+    assert outputs["streamed"] == outputs["whole"]
+
+
+@pytest.mark.parametrize("name", ["examples_ybr_color.dcm", "SC_rgb_small_odd_jpeg.dcm",
+                                  "JPGExtended.dcm", "SC_rgb_jls_lossy_line.dcm"])
+def test_those_files_do_take_the_frame_by_frame_path(monkeypatch: pytest.MonkeyPatch,
+                                                     name: str) -> None:
+    """(A 30-frame YBR_FULL_422 cine, an odd length padded, 16 bits, JPEG-LS lossy.)"""
+    config = {"profile": "basic", "pixels": {"rules": [
+        {"name": "corner", "when": {"tag": "Rows", "greaterThan": 0}, "blank": [[0, 0, 9, 7]]}]}}
+    anonymizer = Anonymizer(parse_config(config, secret=KEY), pixels="rules")
+    monkeypatch.setattr(transcode, "STREAM_FROM", 0)
+    _, outcome = anonymizer._read_and_anonymize(str(TEST_FILES / name))
+    assert outcome.pixels is not None and outcome.pixels.source is not None
+    assert outcome.pixels.transfer_syntax == ExplicitVRLittleEndian.name

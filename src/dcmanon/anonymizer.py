@@ -221,7 +221,8 @@ class Anonymizer:
     def _with_pixels(self, outcome: DatasetOutcome, plan: PixelPlan | None,
                      ds: Dataset, stream: bool = False) -> DatasetOutcome:
         """Run the pixel stage on the de-identified ``ds`` (its plan made before); with
-        ``stream``, native pixel data on disk is blanked while it is written."""
+        ``stream``, native pixel data on disk is blanked while it is written, and a large
+        image written native is generated a frame at a time while it is written."""
         if plan is None:
             return outcome
         pixels = self._pixels.apply(plan, ds, stream=stream)

@@ -41,8 +41,9 @@ _OFFSET_TABLES = (0x7FE00001, 0x7FE00002)
 
 def streamable(ds: Dataset) -> bool:
     """Whether ``ds``'s pixel data can be written native a frame at a time: encapsulated in a
-    syntax that is written native once blanked (not RLE, JPEG-LS or JPEG 2000 Lossless), 8 or
-    16 bits allocated, :data:`STREAM_FROM` bytes or more once decoded, a decoder installed."""
+    syntax that is written native once blanked (not RLE, JPEG-LS or JPEG 2000 Lossless), read
+    as Explicit VR Little Endian (as written), 8 or 16 bits allocated, :data:`STREAM_FROM`
+    bytes or more once decoded, a decoder installed."""
     from pydicom.pixels.decoders.base import get_decoder
 
     from dcmanon.pixels import codec
@@ -50,6 +51,8 @@ def streamable(ds: Dataset) -> bool:
     syntax = codec.syntax_of(ds)
     if not syntax.is_compressed or syntax in codec.REENCODED:
         return False
+    if tuple(getattr(ds, "original_encoding", (False, True))) != (False, True):
+        return False  # read as implicit VR despite its syntax: pydicom writes it all again
     allocated = int(ds.get("BitsAllocated") or 0)
     if allocated not in (8, 16) or _encapsulated(ds) is None:
         return False
