@@ -14,7 +14,9 @@ labels), written to disk by this script:
 * ``ct``: CT slices of 512x512 without text (``dcmanon.testing``: ORIGINAL\\PRIMARY, not
   flagged);
 * ``cine``: one long cine (``--cine-frames``, 480x640 MONOCHROME2, or RGB with ``--cine-rgb``;
-  a name on every frame; ``--cine-distinct`` distinct frames), written frame by frame.
+  a name on every frame; ``--cine-distinct`` distinct frames), written frame by frame; with
+  ``--cine-jpeg``, JPEG baseline YBR_FULL_422 as most ultrasound cines (``--cine-only``: just
+  this cine).
 
 Then runs ``dcmanon -I ... -O ... --pixels MODE`` on each (a process each; DCMANON_KEY set)
 and prints:
@@ -52,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -160,17 +163,21 @@ def build_ct(folder: Path, slices: int) -> None:
         ds.save_as(folder / f"CT{index:05d}.dcm", enforce_file_format=True)
 
 
-def build_long_cine(path: Path, frames: int, distinct: int, rgb: bool) -> int:
+def build_long_cine(path: Path, frames: int, distinct: int, rgb: bool,
+                    jpeg: bool = False) -> int:
     """A long US cine with a name on every frame, written frame by frame (never whole in
-    memory); returns its size in bytes."""
+    memory); with ``jpeg``, JPEG baseline YBR_FULL_422 (Pillow's 4:2:2, as most ultrasound
+    cines); returns its size in bytes."""
     from pydicom.uid import UltrasoundMultiFrameImageStorage
 
     shutil.rmtree(path.parent, ignore_errors=True)
     path.parent.mkdir(parents=True)
     rows, columns = 480, 640
-    patterns = [(_rgb if rgb else _mono)(_text_picture(rows, columns, seed=80, frame=f))
+    patterns = [(_rgb if rgb or jpeg else _mono)(_text_picture(rows, columns, seed=80, frame=f))
                 for f in range(min(distinct, frames))]
     ds = corpus._dataset(rows, columns, UltrasoundMultiFrameImageStorage, "US")
+    if jpeg:
+        return _write_jpeg_cine(path, ds, patterns, frames)
     corpus._set_pixels(ds, patterns[0][None], "RGB" if rgb else "MONOCHROME2", 8)
     del ds.PixelData
     ds.NumberOfFrames = frames
@@ -181,6 +188,40 @@ def build_long_cine(path: Path, frames: int, distinct: int, rgb: bool) -> int:
         handle.write(struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, frame_bytes * frames))
         for index in range(frames):
             handle.write(np.ascontiguousarray(patterns[index % len(patterns)]).tobytes())
+    return path.stat().st_size
+
+
+def _write_jpeg_cine(path: Path, ds: Dataset, patterns: list[np.ndarray], frames: int) -> int:
+    """The cine in JPEG baseline: each distinct frame encoded once, the fragments written one
+    after the other (an empty basic offset table, as many scanners write)."""
+    import io
+
+    from PIL import Image
+    from pydicom.uid import JPEGBaseline8Bit
+
+    encoded = []
+    for pattern in patterns:
+        buffer = io.BytesIO()
+        Image.fromarray(pattern, mode="RGB").save(buffer, format="JPEG", quality=92,
+                                                  subsampling=1)
+        data = buffer.getvalue()
+        encoded.append(data + b"\0" * (len(data) % 2))
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = (
+        3, "YBR_FULL_422", 0)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.LossyImageCompression = "01"
+    ds.NumberOfFrames = frames
+    ds.FrameTime = 33.3
+    ds.save_as(path, enforce_file_format=True)
+    with path.open("ab") as handle:
+        handle.write(struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF))
+        handle.write(struct.pack("<HHL", 0xFFFE, 0xE000, 0))  # the basic offset table
+        for index in range(frames):
+            data = encoded[index % len(encoded)]
+            handle.write(struct.pack("<HHL", 0xFFFE, 0xE000, len(data)))
+            handle.write(data)
+        handle.write(struct.pack("<HHL", 0xFFFE, 0xE0DD, 0))
     return path.stat().st_size
 
 
@@ -342,8 +383,10 @@ def ct_table(offs: list[Run], flaggeds: list[Run], everything: Run | None, jobs:
     return "\n".join(lines)
 
 
-def cine_table(runs: dict[str, Run], size: int, frames: int, distinct: int, rgb: bool) -> str:
-    lines = [f"\nlong cine: {frames} frames of 480x640 {'RGB' if rgb else 'MONOCHROME2'} "
+def cine_table(runs: dict[str, Run], size: int, frames: int, distinct: int, rgb: bool,
+               jpeg: bool = False) -> str:
+    kind = "JPEG baseline YBR_FULL_422" if jpeg else "RGB" if rgb else "MONOCHROME2"
+    lines = [f"\nlong cine: {frames} frames of 480x640 {kind} "
              f"({distinct} distinct), {size / 2**20:.1f} MiB"]
     for mode, run in runs.items():
         pixels = _pixel_records(run)
@@ -373,6 +416,10 @@ def main() -> int:
     parser.add_argument("--cine-distinct", type=int, default=4,
                         help="distinct frames of the long cine (default 4)")
     parser.add_argument("--cine-rgb", action="store_true", help="the long cine in RGB")
+    parser.add_argument("--cine-jpeg", action="store_true",
+                        help="the long cine in JPEG baseline YBR_FULL_422 (decoded: RGB size)")
+    parser.add_argument("--cine-only", action="store_true",
+                        help="only the long cine (no burned corpus, no CT slices)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dcmanon-bench-pixels"))
     args = parser.parse_args()
@@ -392,6 +439,8 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(dcmanon.__file__).parent)],
                    check=True)
     log(f"corpus in {work}")
+    if args.cine_only:
+        return _cine_only(work, cine_frames, args)
     burned = work / "corpus" / "burned"
     distinct = build_burned(burned, us, captures, us_cine, args.us_cine_distinct)
     ct = work / "corpus" / "ct"
@@ -421,7 +470,8 @@ def main() -> int:
     size = 0
     if cine_frames:
         long_cine = work / "corpus" / "cine" / "LONG.dcm"
-        size = build_long_cine(long_cine, cine_frames, args.cine_distinct, args.cine_rgb)
+        size = build_long_cine(long_cine, cine_frames, args.cine_distinct, args.cine_rgb,
+                               args.cine_jpeg)
         for mode in ("off", "rules", "flagged"):
             cine_runs[mode] = run_dcmanon("cine", long_cine.parent, out / f"cine-{mode}",
                                           mode, 1)
@@ -430,11 +480,28 @@ def main() -> int:
     print(ct_table(offs, flaggeds, everything, args.jobs, inner))
     if cine_runs:
         print(cine_table(cine_runs, size, cine_frames, min(args.cine_distinct, cine_frames),
-                         args.cine_rgb))
-    print("\nPeak RSS: the largest process of the run (getrusage(RUSAGE_CHILDREN) of a small "
+                         args.cine_rgb, args.cine_jpeg))
+    print(PEAK_NOTE)
+    return 0
+
+
+def _cine_only(work: Path, frames: int, args: argparse.Namespace) -> int:
+    """``--cine-only``: the long cine in each mode, nothing else."""
+    long_cine = work / "corpus" / "cine" / "LONG.dcm"
+    size = build_long_cine(long_cine, frames, args.cine_distinct, args.cine_rgb, args.cine_jpeg)
+    out = work / "out"
+    out.mkdir(exist_ok=True)
+    runs = {mode: run_dcmanon("cine", long_cine.parent, out / f"cine-{mode}", mode, 1)
+            for mode in ("off", "rules", "flagged")}
+    print(cine_table(runs, size, frames, min(args.cine_distinct, frames), args.cine_rgb,
+                     args.cine_jpeg))
+    print(PEAK_NOTE)
+    return 0
+
+
+PEAK_NOTE = ("\nPeak RSS: the largest process of the run (getrusage(RUSAGE_CHILDREN) of a small "
           "launcher: dcmanon or one of its workers). Ratios are taken in this run; nothing "
           "is asserted.")
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,8 +189,9 @@ def _set_pixels(ds: Dataset, stored: np.ndarray, photometric: str, bits: int,
 def stored_frames(ds: Dataset) -> tuple[np.ndarray, Dataset]:
     """Decode a dataset as the pixel stages do: stored values, no colour conversion (YBR stays
     YBR, palette indices stay indices), 4-D; with a copy of the dataset describing them."""
-    copy = Dataset(ds)
-    copy.file_meta = FileMetaDataset(ds.file_meta)
+    # Deep copies: decompress changes the elements' values in place (a shallow copy shares
+    # them: the corpus's JPEG, JPEG 2000 and RLE images were left native by it).
+    copy = deepcopy(ds)
     if copy.file_meta.TransferSyntaxUID.is_compressed:
         decompress(copy, as_rgb=False, generate_instance_uid=False)
         native = int(copy.Rows) * int(copy.Columns) * int(copy.SamplesPerPixel) * (

@@ -221,7 +221,8 @@ class Anonymizer:
     def _with_pixels(self, outcome: DatasetOutcome, plan: PixelPlan | None,
                      ds: Dataset, stream: bool = False) -> DatasetOutcome:
         """Run the pixel stage on the de-identified ``ds`` (its plan made before); with
-        ``stream``, native pixel data on disk is blanked while it is written."""
+        ``stream``, native pixel data on disk is blanked while it is written, and a large
+        image written native is generated a frame at a time while it is written."""
         if plan is None:
             return outcome
         pixels = self._pixels.apply(plan, ds, stream=stream)
@@ -302,13 +303,15 @@ class Anonymizer:
             return _unexpected(src, dst, exc, "could not be anonymized")
 
         patch = outcome.pixels.patch if outcome.pixels is not None else None
+        generated = outcome.pixels.source if outcome.pixels is not None else None
 
         def write() -> None:
             with quiet_pydicom():  # pydicom's warnings quote values
                 prepare_file_meta(ds)
                 write_dicom_atomic(ds, dst, exclusive=exclusive, temp_dir=temp_dir,
                                    replace_before=replace_before, sync=sync,
-                                   patches={PIXEL_DATA: patch} if patch else None)
+                                   patches={PIXEL_DATA: patch} if patch else None,
+                                   sources={PIXEL_DATA: generated} if generated else None)
 
         return _written(src, dst, write) or FileResult(
             src, dst, FileStatus.DONE, outcome.actions, flags=outcome.flags,

@@ -24,7 +24,7 @@ from dcmanon.dicom.nesting import nesting_problem, too_deep
 from dcmanon.errors import InputError
 from dcmanon.io.inflate import MAX_INFLATED_SIZE, inflate_bounded
 from dcmanon.io.rawdataset import NotPlain, parse_file
-from dcmanon.io.rawwrite import Patches, write_streamed
+from dcmanon.io.rawwrite import Patches, Sources, write_streamed
 
 IMPLEMENTATION_CLASS_UID = "2.25.100671212457638642182829867890137592573"
 IMPLEMENTATION_VERSION_NAME = f"DCMANON_{__version__.replace('.', '')}"[:16]
@@ -289,14 +289,17 @@ def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str], *,
                        exclusive: bool = False,
                        temp_dir: str | os.PathLike[str] | None = None,
                        replace_before: float | None = None, sync: bool = True,
-                       patches: Patches | None = None) -> None:
+                       patches: Patches | None = None,
+                       sources: Sources | None = None) -> None:
     """Write ``ds`` to ``path``: a temporary file, renamed when complete.
 
     When a rule emptied the SOP Instance UID, the file meta is written with an empty
     MediaStorageSOPInstanceUID (pydicom would refuse it; the original UID must not be kept).
     Values still on disk (see :mod:`dcmanon.io.streaming`) are copied from the input file. The
     keyword arguments are those of :func:`write_atomic`, and ``patches`` (by tag) change
-    values still on disk while they are copied (:class:`dcmanon.io.rawwrite.ValuePatch`).
+    values still on disk while they are copied (:class:`dcmanon.io.rawwrite.ValuePatch`);
+    ``sources`` (by tag) generate values while they are written
+    (:class:`dcmanon.io.rawwrite.ValueSource`).
     """
     meta = getattr(ds, "file_meta", None)
     enforce = meta is None or _complete_meta(meta)
@@ -313,7 +316,7 @@ def write_dicom_atomic(ds: FileDataset, path: str | os.PathLike[str], *,
         if not getattr(ds, "preamble", None):
             ds.preamble = b"\0" * 128
     write_atomic(path, lambda handle: write_streamed(ds, handle, enforce=enforce,
-                                                     patches=patches),
+                                                     patches=patches, sources=sources),
                  exclusive=exclusive, temp_dir=temp_dir, replace_before=replace_before,
                  sync=sync)
 

@@ -4,14 +4,15 @@
 deferred elements (header and value) from the input file in blocks, and writes the elements
 the rules left untouched (still raw bytes in the file's own encoding) straight from those
 bytes, without pydicom's per-element machinery. Everything else (changed elements, sequences)
-is written by pydicom.
+is written by pydicom. A value may also be *generated* while it is written
+(:class:`ValueSource`: e.g. pixel data decoded a frame at a time), never held whole.
 """
 
 from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -24,7 +25,7 @@ from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from dcmanon.dicom.constants import ITEM, PIXEL_DATA, SEQUENCE_END, UNDEFINED_LENGTH
-from dcmanon.errors import InputError
+from dcmanon.errors import InputError, OutputError
 from dcmanon.io.streaming import deferred_element
 
 COPY_BLOCK = 1 << 20
@@ -40,47 +41,73 @@ class ValuePatch:
     apply: Callable[[int, memoryview], None]
 
 
+@dataclass(frozen=True)
+class ValueSource:
+    """A value generated while it is written: ``chunks()`` yields its bytes (already in the
+    output's encoding) in pieces, ``length`` of them in all (even, as DICOM wants). The
+    element's tag and VR are those of the element the dataset holds in its place (whose value
+    is not written). Memory stays at a piece whatever the size of the value.
+
+    Raises
+    ------
+    OutputError
+        When written, if the pieces do not add up to ``length``.
+    """
+
+    length: int
+    chunks: Callable[[], Iterable[bytes | bytearray | memoryview]]
+
+
 Patches = Mapping[int, ValuePatch]
+Sources = Mapping[int, ValueSource]
 _TRUNCATED = "truncated (the file ends inside an element)"
 
 
-def _segments(ds: Dataset) -> Iterator[list[int] | RawDataElement]:
-    """The dataset in tag order: runs of ordinary elements, and deferred elements alone."""
+def _segments(ds: Dataset, sources: Sources
+              ) -> Iterator[list[int] | RawDataElement | tuple[int, ValueSource]]:
+    """The dataset in tag order: runs of ordinary elements, and deferred and generated
+    elements alone."""
     run: list[int] = []
     for tag in sorted(ds.keys()):
         raw = deferred_element(ds, tag)
-        if raw is None:
+        if raw is None and int(tag) not in sources:
             run.append(int(tag))
             continue
         if run:
             yield run
             run = []
-        yield raw
+        yield raw if raw is not None and int(tag) not in sources else (int(tag),
+                                                                        sources[int(tag)])
     if run:
         yield run
 
 
 def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool,
-                   patches: Patches | None = None) -> None:
+                   patches: Patches | None = None, sources: Sources | None = None) -> None:
     """Write ``ds`` to ``handle``: the bytes ``ds.save_as`` would write.
 
     Deferred values are copied from the input file (never held in memory), changed on the way
     by ``patches`` (by tag; e.g. boxes blanked in native pixel data); untouched raw elements
-    are written from their bytes.
+    are written from their bytes. The values of ``sources`` (by top-level tag) are generated
+    while they are written, in place of the value of the element ``ds`` holds there (its tag
+    and VR are written, with the source's length).
 
     Raises
     ------
     InputError
         If the input file no longer holds the deferred elements where it did.
+    OutputError
+        If a source gives more or fewer bytes than its length.
     """
+    sources = sources or {}
     syntax = _syntax(ds)
     encoding = None if syntax is None else (bool(syntax.is_implicit_VR),
                                             bool(syntax.is_little_endian))
     if syntax is None or encoding != tuple(ds.original_encoding) or (
             ds.original_character_set != ds._character_set):
         # pydicom converts every element to re-encode them: let it, but stream the bulk.
-        if any(deferred_element(ds, tag) for tag in list(ds.keys())):
-            _write_segments(ds, handle, enforce, patches or {})
+        if sources or any(deferred_element(ds, tag) for tag in list(ds.keys())):
+            _write_segments(ds, handle, enforce, patches or {}, sources)
         else:
             if syntax is not None and encoding != tuple(ds.original_encoding):
                 # Elements read as implicit VR have no VR until converted (at every depth).
@@ -100,6 +127,10 @@ def write_streamed(ds: FileDataset, handle: BinaryIO, *, enforce: bool,
             if tag.element == 0 and tag.group > 6:
                 continue  # retired group lengths are never written (as pydicom)
             element = ds.get_item(tag, keep_deferred=True)
+            if int(tag) in sources:
+                write_generated(handle, int(tag), str(element.VR), sources[int(tag)],
+                                implicit, little)
+                continue
             if isinstance(element, RawDataElement) and element.value is None \
                     and not element.length:
                 # An empty value, which pydicom reads as None (writing None fails).
@@ -168,14 +199,15 @@ def _subset(ds: FileDataset, tags: list[int], *, head: bool) -> Dataset:
 
 
 def _write_segments(ds: FileDataset, handle: BinaryIO, enforce: bool,
-                    patches: Patches) -> None:
-    """Runs of ordinary elements by pydicom, deferred elements copied (any encoding)."""
+                    patches: Patches, sources: Sources) -> None:
+    """Runs of ordinary elements by pydicom, deferred elements copied, generated ones
+    generated (any encoding)."""
     source = str(ds.filename)
     charset = ds.get("SpecificCharacterSet", "iso8859")
     first = True
     fp: DicomFileLike | None = None
     with open(source, "rb") as src:
-        for segment in _segments(ds):
+        for segment in _segments(ds, sources):
             if first:
                 head = segment if isinstance(segment, list) else []
                 _subset(ds, head, head=True).save_as(handle, enforce_file_format=enforce)
@@ -188,8 +220,49 @@ def _write_segments(ds: FileDataset, handle: BinaryIO, enforce: bool,
             assert fp is not None
             if isinstance(segment, list):
                 write_dataset(fp, _subset(ds, segment, head=False), charset)
-            else:
+            elif isinstance(segment, RawDataElement):  # (a named tuple: tested first)
                 copy_element(src, segment, handle, source, patches.get(int(segment.tag)))
+            else:
+                tag, generated = segment
+                write_generated(handle, tag, str(ds.get_item(tag, keep_deferred=True).VR),
+                                generated, fp.is_implicit_VR, fp.is_little_endian)
+
+
+def write_generated(out: BinaryIO, tag: int, vr: str, source: ValueSource, implicit: bool,
+                    little: bool) -> None:
+    """Write an element whose value ``source`` generates: its header, then its pieces.
+
+    Raises
+    ------
+    OutputError
+        If the pieces do not add up to the source's length (the output is then incomplete:
+        the caller discards it).
+    """
+    endian = "<" if little else ">"
+    if source.length % 2 or source.length >= UNDEFINED_LENGTH:
+        raise OutputError(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) a generated value must have "
+                          f"an even, defined length, not {source.length}")
+    if not implicit and vr not in EXPLICIT_VR_LENGTH_32 and source.length > 0xFFFF:
+        raise OutputError(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) a value of VR {vr} cannot "
+                          f"hold {source.length} bytes")
+    if implicit:
+        out.write(struct.pack(f"{endian}HHL", tag >> 16, tag & 0xFFFF, source.length))
+    elif vr in EXPLICIT_VR_LENGTH_32:
+        out.write(struct.pack(f"{endian}HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0,
+                              source.length))
+    else:
+        out.write(struct.pack(f"{endian}HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(),
+                              source.length))
+    written = 0
+    for piece in source.chunks():
+        written += len(piece)
+        if written > source.length:
+            break
+        out.write(piece)
+    if written != source.length:
+        raise OutputError(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) the generated value gave "
+                          f"{'more' if written > source.length else 'fewer'} bytes than its "
+                          f"length ({source.length})")
 
 
 def copy_element(src: io.BufferedReader, raw: RawDataElement, out: BinaryIO, name: str,

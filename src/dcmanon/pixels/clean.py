@@ -24,7 +24,7 @@ from pydicom.sequence import Sequence as DicomSequence
 
 from dcmanon.dicom.walk import quiet_pydicom
 from dcmanon.errors import MissingExtraError, PixelError
-from dcmanon.io.rawwrite import ValuePatch
+from dcmanon.io.rawwrite import ValuePatch, ValueSource
 from dcmanon.io.streaming import deferred_element
 from dcmanon.pixels.blank import black, image_geometry
 from dcmanon.pixels.boxes import Box
@@ -97,6 +97,10 @@ class PixelOutcome:
     patch: ValuePatch | None = field(default=None, repr=False, compare=False)
     """For native pixel data left on disk: the blanking, applied frame by frame while the
     writer copies it (the caller passes it to the writer)."""
+    source: ValueSource | None = field(default=None, repr=False, compare=False)
+    """For an encapsulated image written native a frame at a time: its pixel data, generated
+    while the writer writes it (the caller passes it to the writer; the dataset's PixelData
+    is empty until then)."""
 
     @property
     def cleaned(self) -> bool:
@@ -216,7 +220,9 @@ class PixelCleaner:
         """Blank the plan's boxes (and OCR's) in the de-identified ``ds``, in place.
 
         With ``stream``, native pixel data still on disk is left there and the outcome's
-        ``patch`` blanks it while the writer copies it (the caller must pass it on).
+        ``patch`` blanks it while the writer copies it; a large encapsulated image written
+        native is decoded a frame at a time and the outcome's ``source`` generates its native
+        pixel data while the writer writes it (the caller must pass either on).
 
         Raises
         ------
@@ -235,7 +241,7 @@ class PixelCleaner:
             return dataclasses.replace(outcome, overlays=overlays)
 
     def _apply(self, plan: PixelPlan, ds: Dataset, stream: bool) -> PixelOutcome:
-        from dcmanon.pixels import codec
+        from dcmanon.pixels import codec, transcode
         from dcmanon.pixels.blank import blank_native
 
         codec.require_numpy()
@@ -245,6 +251,10 @@ class PixelCleaner:
         engine = _ocr_engine(plan) if plan.ocr_reason is not None else None  # before decoding
         if stream and (plan.boxes or engine is not None) and _streamable(ds):
             return self._streamed(plan, ds, engine)
+        if stream and (plan.boxes or engine is not None) and transcode.streamable(ds):
+            transcoded = self._transcoded(plan, ds, engine)
+            if transcoded is not None:
+                return transcoded
         compressed = codec.syntax_of(ds).is_compressed
         ocr_boxes: list[Box] | None = None  # None: OCR not done yet (or not due)
         if compressed and engine is not None and codec.by_frame(ds):
@@ -281,7 +291,8 @@ class PixelCleaner:
 
     def _finish(self, plan: PixelPlan, ds: Dataset, boxes: list[Box], ocr_boxes: list[Box],
                 frames: set[int], syntax: str | None,
-                patch: ValuePatch | None = None) -> PixelOutcome:
+                patch: ValuePatch | None = None,
+                source: ValueSource | None = None) -> PixelOutcome:
         """Overlays, the icon and the record, once the pixels are blanked (or, with
         ``patch``, while the writer copies them)."""
         _blank_overlays(ds, boxes, plan.overlays)
@@ -291,7 +302,35 @@ class PixelCleaner:
         if frames:
             _record_clean(ds)
         return PixelOutcome(len(plan.boxes), len(ocr_boxes), tuple(sorted(frames)), plan.rules,
-                            plan.ocr_reason is not None, syntax, 0, icon, patch)
+                            plan.ocr_reason is not None, syntax, 0, icon, patch, source)
+
+    def _transcoded(self, plan: PixelPlan, ds: Dataset, engine: Any) -> PixelOutcome | None:
+        """A large encapsulated image written native: OCR (when due) and the writer decode it
+        a frame at a time (:mod:`dcmanon.pixels.transcode`); the header is changed as the
+        whole-image path changes it. None when a frame will not decode that way (the
+        whole-image path then tries every decoder)."""
+        from dcmanon.pixels import codec, transcode
+
+        try:
+            survey = transcode.Survey(transcode.EncodedFrames(ds), ds)
+            frames = survey.frames()
+            ocr_boxes = [] if engine is None else list(engine.find_text_boxes(
+                frames, survey.header, identifiers=plan.identifiers))
+            for _ in frames:  # (OCR read them all; without OCR: every frame decodes)
+                pass
+        except transcode.DECODE_ERRORS:
+            return None
+        if not survey.consistent():
+            return None
+        boxes = list(plan.boxes) + ocr_boxes
+        if not boxes:
+            return PixelOutcome(ocr=plan.ocr_reason is not None)  # the pixel data as it was
+        values = black(survey.header)
+        syntax = codec.syntax_of(ds)
+        transcode.native_header(ds, survey)
+        touched = {f for f in range(survey.count) for b in boxes if b.area and b.applies_to(f)}
+        return self._finish(plan, ds, boxes, ocr_boxes, touched, codec.mark_native(ds, syntax),
+                            source=transcode.native_value(survey, boxes, values))
 
     def _streamed(self, plan: PixelPlan, ds: Dataset, engine: Any) -> PixelOutcome:
         """Native pixel data still on disk: OCR (``engine``, when due) reads it one frame at a

@@ -197,6 +197,13 @@ def encode_back(ds: Any, decoded: Decoded) -> str:
             pass  # e.g. a layout the encoder refuses: written native below
         else:
             return syntax.name
+    return mark_native(ds, syntax)
+
+
+def mark_native(ds: Any, syntax: UID) -> str:
+    """Record in ``ds`` that its pixel data, decoded from ``syntax``, is written native:
+    Explicit VR Little Endian, LossyImageCompression ``01`` (and its method when absent) for a
+    lossy source. Returns the name of the transfer syntax written."""
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     method = LOSSY.get(str(syntax))
     if method is not None or str(ds.get("LossyImageCompression", "")) == "01":
