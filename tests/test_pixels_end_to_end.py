@@ -19,6 +19,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dcmanon import Anonymizer, parse_config
+from dcmanon.anonymizer import FileResult
 from dcmanon.phi.matching import fold
 from dcmanon.pixels import ocr
 from tests import pixel_corpus as corpus
@@ -60,6 +61,23 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[corpus.Cor
         assert result.status == "done", (kind, result.error)
         done[kind] = (image, _read(folder / f"{kind}-out.dcm"))
     return done
+
+
+def anonymize_traced(source: Path, target: Path, pixels: str = "flagged"
+                     ) -> tuple[FileResult, int]:
+    """Anonymize ``source`` (the Basic Profile) with Python's allocations traced; the result
+    and the traced peak in bytes (the OCR engine loaded beforehand: its models are read once
+    per process, not per image)."""
+    import tracemalloc
+
+    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret=KEY), pixels=pixels)
+    ocr.load_engine()
+    tracemalloc.start()
+    try:
+        result = anonymizer.anonymize_file(source, target)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def _compact(text: str) -> str:
@@ -134,7 +152,6 @@ def test_a_cine_with_a_name_on_every_frame_is_read_from_disk_frame_by_frame(
     """The default mode (flagged: an ultrasound cine): every distinct frame is read (the
     anatomy moves under the text), the frames are taken from the file one at a time, and no
     planted identifier is readable in any frame of the output."""
-    import tracemalloc
 
     from pydicom.uid import UltrasoundMultiFrameImageStorage
 
@@ -151,14 +168,7 @@ def test_a_cine_with_a_name_on_every_frame_is_read_from_disk_frame_by_frame(
     corpus._set_pixels(ds, stack, "RGB", 8)
     source = _write(ds, tmp_path / "cine.dcm")
     del ds
-    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret=KEY))  # flagged
-    ocr.load_engine()  # (its models are read once per process, not per image)
-    tracemalloc.start()
-    try:
-        result = anonymizer.anonymize_file(source, tmp_path / "out.dcm")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = anonymize_traced(source, tmp_path / "out.dcm")  # flagged
     assert result.status == "done", result.error
     assert result.pixels is not None and result.pixels["ocr"] is True
     assert result.pixels["frames"] == frames and result.pixels["by_ocr"] > 0
@@ -180,7 +190,6 @@ def test_a_compressed_cine_is_read_and_encoded_again_a_frame_at_a_time(
         tmp_path: Path) -> None:
     """An RLE Lossless cine with a name on every frame: OCR decodes one frame at a time, the
     blanked frames are encoded again one by one in the same syntax; no name readable."""
-    import tracemalloc
 
     from pydicom.uid import RLELossless, UltrasoundMultiFrameImageStorage
 
@@ -199,13 +208,7 @@ def test_a_compressed_cine_is_read_and_encoded_again_a_frame_at_a_time(
     ds.compress(RLELossless, generate_instance_uid=False)
     source = _write(ds, tmp_path / "cine.dcm")
     del ds
-    ocr.load_engine()
-    tracemalloc.start()
-    try:
-        result = _anonymizer().anonymize_file(source, tmp_path / "out.dcm")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = anonymize_traced(source, tmp_path / "out.dcm", pixels="all")
     assert result.status == "done", result.error
     assert result.pixels is not None and result.pixels["frames"] == frames
     assert result.pixels["transfer_syntax"] == RLELossless.name

@@ -18,9 +18,9 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, UltrasoundMultiFrameImageStorage
 
 from dcmanon import Anonymizer, parse_config
-from dcmanon.pixels import ocr, transcode
+from dcmanon.pixels import transcode
 from tests import pixel_corpus as corpus
-from tests.test_pixels_end_to_end import KEY, _away, _compact, _readable
+from tests.test_pixels_end_to_end import KEY, _away, _compact, _readable, anonymize_traced
 
 pytestmark = pytest.mark.ocr
 
@@ -74,21 +74,13 @@ def test_a_jpeg_cine_with_a_name_on_every_frame_is_decoded_a_frame_at_a_time(
     """The default mode (flagged: an ultrasound cine) on 120 frames of 480x640: OCR decodes a
     frame at a time, the native output is generated a frame at a time while it is written:
     memory stays far below the decoded cine (105 MiB), and no name is readable in any frame."""
-    import tracemalloc
 
     rows, columns, frames, distinct = 480, 640, 120, 4
     source = tmp_path / "cine.dcm"
     planted, _ = _jpeg_cine(source, rows, columns, frames, distinct)
     decoded = frames * rows * columns * 3
     assert decoded >= transcode.STREAM_FROM
-    anonymizer = Anonymizer(parse_config({"profile": "basic"}, secret=KEY))  # flagged
-    ocr.load_engine()  # (its models are read once per process, not per image)
-    tracemalloc.start()
-    try:
-        result = anonymizer.anonymize_file(source, tmp_path / "out.dcm")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = anonymize_traced(source, tmp_path / "out.dcm")  # flagged
     assert result.status == "done", result.error
     assert result.pixels is not None and result.pixels["ocr"] is True
     assert result.pixels["frames"] == frames and result.pixels["by_ocr"] > 0
