@@ -63,6 +63,12 @@ def _outputs(out: Path) -> dict[str, bytes]:
             if p.is_file() and TEMP_FOLDER not in p.relative_to(out).parts}
 
 
+def _any_output(out: Path) -> bool:
+    """Whether a file is under its final name yet (cheap: polled while the run goes on)."""
+    return any(p.is_file() and TEMP_FOLDER not in p.relative_to(out).parts
+               for p in out.rglob("*.dcm"))
+
+
 def _start(source: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
     """The command in a process group of its own; its stderr goes to ``log`` (a file: a pipe
     would also wait for every worker that inherited it)."""
@@ -111,7 +117,7 @@ def test_ctrl_c_during_a_parallel_run_then_a_rerun_resumes(tmp_path: Path) -> No
 
     run = _start(source, out, tmp_path / "first.log")
     try:
-        started = _wait_for(lambda: run.poll() is not None or bool(_outputs(out)), 120)
+        started = _wait_for(lambda: run.poll() is not None or _any_output(out), 120)
         assert started and run.poll() is None, "the run ended before it could be interrupted"
         os.killpg(run.pid, signal.SIGINT)  # Ctrl-C: the command and its workers
         run.wait(timeout=120)
