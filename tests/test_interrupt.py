@@ -69,14 +69,21 @@ def _any_output(out: Path) -> bool:
                for p in out.rglob("*.dcm"))
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(source: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
-    """The command in a process group of its own; its stderr goes to ``log`` (a file: a pipe
-    would also wait for every worker that inherited it)."""
+    """The command in a process group of its own, with SIGINT handled as a terminal's
+    foreground command has it (a test run in the background of a non-interactive shell
+    inherits SIGINT ignored, and so would the command); its stderr goes to ``log`` (a file: a
+    pipe would also wait for every worker that inherited it)."""
     with log.open("wb") as stderr:
         return subprocess.Popen([sys.executable, "-m", "dcmanon", "-I", str(source), "-O",
                                  str(out), "-j", "2"], env={**os.environ, "DCMANON_KEY": KEY},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=stderr, start_new_session=True)
+                                stderr=stderr, start_new_session=True,
+                                preexec_fn=_default_sigint)
 
 
 def _group(pgid: int) -> list[int]:
