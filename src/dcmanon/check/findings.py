@@ -121,6 +121,21 @@ class Report:
         if len(self.findings) < FINDINGS_KEPT:
             self.findings.append(finding)
 
+    def add_at(self, position: int, finding: Finding) -> bool:
+        """Count a finding and keep it as if it had been added when the report held
+        ``position`` findings (``total``, the findings kept or not): the findings kept stay
+        the first :data:`FINDINGS_KEPT` of that order. Returns whether it was counted (its
+        category is not ignored)."""
+        if finding.category in self.ignored:
+            return False
+        self.total += 1
+        self.by_category[finding.category] += 1
+        self.by_element[finding.element_group] += 1
+        if position < FINDINGS_KEPT:
+            self.findings.insert(position, finding)
+            del self.findings[FINDINGS_KEPT:]
+        return True
+
     @property
     def passed(self) -> bool:
         """True when nothing was found."""

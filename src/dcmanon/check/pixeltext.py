@@ -36,14 +36,12 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset
 
 from dcmanon.check.findings import Finding, Report, Thumbnail
-from dcmanon.check.pairing import PixelIndex
 from dcmanon.errors import MissingExtraError, PixelError
 from dcmanon.pixels.boxes import Box
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from dcmanon.pixels.ocr import IdentifierMatcher
 
 log = logging.getLogger(__name__)
 
@@ -397,121 +395,6 @@ def count_read(counts: list[int], read: ImageRead) -> None:
         counts[index] += value
 
 
-@dataclass
-class PixelCheck:
-    """The pixel part of ``check``: each output's text read and compared with its original.
-
-    Parameters
-    ----------
-    identifiers : dict
-        Each original's identifiers by relative path, as (kind, term) pairs.
-    originals : dict
-        Each original's path by relative path.
-    max_frames : int
-        Frames read per image (see :func:`frames_to_read`).
-    show_values : bool
-        The report will show values: the text read is not covered in the pictures, and the
-        originals are pictured too.
-    """
-
-    identifiers: dict[str, tuple[tuple[str, str], ...]]
-    originals: dict[str, Path]
-    max_frames: int = MAX_FRAMES
-    show_values: bool = False
-    counts: list[int] = field(default_factory=lambda: [0] * 5)
-    """Images, frames, frames read, distinct frames read, images sampled."""
-    by_pixels: int = 0
-    """Outputs paired with their original by their pixels (:mod:`dcmanon.check.pairing`)."""
-    _index: PixelIndex | None = field(default=None, repr=False)
-    _matchers: dict[str, list[tuple[str, IdentifierMatcher]]] = field(default_factory=dict)
-
-    def check(self, path: Path, ds: Dataset, rel: str, report: Report,
-              paired: str | None) -> None:
-        """Read the text in an output's pixels and report it (nothing without pixel data).
-        ``paired``: the relative path of its original (None: not at the same path; then it is
-        looked for by the output's pixels)."""
-        if not has_pixels(ds):
-            return
-        if paired is None and self.originals:
-            if self._index is None:
-                self._index = PixelIndex(self.originals, first_frame)
-            paired = self._index.find(path, ds)
-            self.by_pixels += paired is not None
-        source = self.originals.get(paired) if paired is not None else None
-        original_ds = _header(source) if source is not None else None
-        if original_ds is not None and _geometry(original_ds) != _geometry(ds):
-            original_ds = None  # not the same picture: nothing to compare
-        try:
-            read = read_image(path, ds, max_frames=self.max_frames,
-                              original=source if original_ds is not None else None)
-        except PixelError:
-            if source is None:
-                raise
-            read = read_image(path, ds, max_frames=self.max_frames)  # the original is odd
-        count_read(self.counts, read)
-        matchers = self._matchers_of(paired)
-        left = self._report(read.lines, rel, matchers, report, PIXEL_ELEMENT)
-        add_thumbnail(report, rel, ds, read, left, original_ds=original_ds,
-                      show_values=self.show_values)
-        try:
-            overlays = read_overlays(ds, self.max_frames)
-        except Exception as exc:  # noqa: BLE001  (one odd overlay must not stop the check)
-            report.add(Finding("unreadable", rel, "(60xx,3000) OverlayData",
-                               message=f"an overlay could not be read by OCR: {unread(exc)}"))
-            return
-        for element, lines in overlays:
-            self._report(lines, rel, matchers, report, element)
-
-    @staticmethod
-    def _report(lines: list[TextRead], rel: str, matchers: list[tuple[str, IdentifierMatcher]],
-                report: Report, element: str) -> list[TextRead]:
-        """Report the lines read in one element; return those reported (every reading)."""
-        from dcmanon.pixels.ocr import is_harmless
-
-        where = "the pixels" if element == PIXEL_ELEMENT else "an overlay"
-        left: list[TextRead] = []
-        for line, readings in distinct_lines(lines):
-            frames = len({t.frame for t in readings})
-            kind = next((k for k, m in matchers if m.matches(line.text)), None)
-            if kind is not None:
-                report.add(text_finding("pixel-identifier", rel, line, frames, kind,
-                                        f"an identifier of the originals in {where}", element))
-            elif not is_harmless(line.text):
-                report.add(text_finding("pixel-text", rel, line, frames, "text",
-                                        f"text in {where} (not an identifier of the "
-                                        "originals)", element))
-            else:
-                continue
-            left.extend(readings)
-        return left
-
-    def _matchers_of(self, rel: str | None) -> list[tuple[str, IdentifierMatcher]]:
-        """Matchers by kind (names first) of an original's identifiers; of every original's
-        for an output paired with none."""
-        from dcmanon.pixels.ocr import IdentifierMatcher
-
-        key = rel if rel is not None else "\0all"
-        if key not in self._matchers:
-            pairs = self.identifiers.get(rel, ()) if rel is not None else tuple(
-                p for terms in self.identifiers.values() for p in terms)
-            found = []
-            for kind in ("name", "id", "date"):
-                matcher = IdentifierMatcher([t for k, t in pairs if k == kind])
-                if not matcher.empty:
-                    found.append((kind, matcher))
-            if len(self._matchers) > 64:
-                self._matchers.clear()
-            self._matchers[key] = found
-        return self._matchers[key]
-
-    def finish(self, report: Report) -> None:
-        """The note on what was read."""
-        note_frames(report, self.counts)
-        if self.by_pixels:
-            report.notes.append(f"{self.by_pixels} output(s) without an original at the same "
-                                "path were paired with one by their pixels")
-
-
 def first_frame(path: Path) -> np.ndarray | None:
     """The first frame of the image in ``path``, decoded (None: none that decodes)."""
     try:
@@ -520,18 +403,3 @@ def first_frame(path: Path) -> np.ndarray | None:
     except Exception:  # noqa: BLE001  (no pixel data, or none that decodes)
         return None
     return None
-
-
-def _geometry(ds: Dataset) -> tuple[int, str, str]:
-    return frame_count(ds), str(ds.get("Rows")), str(ds.get("Columns"))
-
-
-def _header(path: Path) -> Dataset | None:
-    """An original's header (None when it cannot be read: it is not compared)."""
-    from dcmanon.io.files import read_dicom
-
-    try:
-        ds = read_dicom(path)
-    except Exception:  # noqa: BLE001  (unreadable originals are reported by the check)
-        return None
-    return ds if has_pixels(ds) else None

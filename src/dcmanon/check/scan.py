@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
 from dcmanon.check.findings import FREE_TEXT_VRS, ElementText, Finding, Report, iter_texts, tokens
+from dcmanon.check.ocrpool import OcrPool, PixelResult, pixel_failure
 from dcmanon.check.pixeltext import (
     MAX_FRAMES,
     PIXEL_ELEMENT,
@@ -168,7 +170,7 @@ _ARTICLE = {"name": "a person name", "date": "a date", "phone": "a telephone num
 
 
 def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: bool = False,
-         ocr_frames: int = MAX_FRAMES, show_values: bool = False,
+         ocr_frames: int = MAX_FRAMES, show_values: bool = False, jobs: int = 1,
          progress: Callable[[str], None] | None = None) -> Report:
     """Scan a de-identified file or folder for signs of PHI.
 
@@ -186,6 +188,9 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
         Frames read per image at most (evenly sampled beyond; 0: every frame).
     show_values : bool
         The report will show values: the pictures show the text read (by default covered).
+    jobs : int
+        With ``ocr``: worker processes reading the pixels (1: this process). The report is
+        the same whatever their number (:mod:`dcmanon.check.ocrpool`).
     progress : callable, optional
         Called with each file's relative path as it is scanned.
 
@@ -209,27 +214,36 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
     report = Report("scan", ignored=frozenset(ignore))
     other = 0
     counts = [0] * 5  # images, frames, frames read, distinct, images sampled
-    for path, rel, regular in files_of_set(root):
-        if progress is not None:
-            progress(rel)
-        if not regular:
-            report.add(not_checked(rel))
-            continue
-        if not is_dicom_candidate(path):
-            other += 1
-            continue
-        try:
-            ds = read_dicom(path)
-            scan_dataset(ds, rel, report, burned_in=not (ocr and has_pixels(ds)))
-            if ocr and has_pixels(ds):
-                _scan_pixels(path, ds, rel, report, (ocr_frames, show_values), counts)
-        except InputError:
-            report.add(Finding("unreadable", rel, message="could not be read as DICOM"))
-            continue
-        except Exception as exc:  # noqa: BLE001  (one odd file must not stop the scan)
-            report.add(Finding("unreadable", rel, message="could not be scanned (unexpected "
-                                                          f"{type(exc).__name__})"))
-        report.files_checked += 1
+    options = (ocr_frames, show_values)
+    pool: OcrPool[tuple[str, str]] | None = OcrPool(
+        report, jobs, scan_in_worker, start_worker, options, counts) if ocr else None
+    try:
+        for path, rel, regular in files_of_set(root):
+            if progress is not None:
+                progress(rel)
+            if not regular:
+                report.add(not_checked(rel))
+                continue
+            if not is_dicom_candidate(path):
+                other += 1
+                continue
+            try:
+                ds = read_dicom(path)
+                scan_dataset(ds, rel, report, burned_in=not (ocr and has_pixels(ds)))
+                if pool is not None and has_pixels(ds):
+                    pool.submit(rel, partial(scan_pixels, path, ds, rel, options),
+                                (str(path), rel))
+            except InputError:
+                report.add(Finding("unreadable", rel, message="could not be read as DICOM"))
+                continue
+            except Exception as exc:  # noqa: BLE001  (one odd file must not stop the scan)
+                report.add(Finding("unreadable", rel, message=_unexpected(exc)))
+            report.files_checked += 1
+        if pool is not None:
+            pool.finish()  # the findings of the images still in the workers
+    finally:
+        if pool is not None:
+            pool.close()  # stopped early (an error, Ctrl-C): no waiting
     if other:
         report.notes.append(f"{other} file(s) are not DICOM and were not read")
     if ocr:
@@ -237,6 +251,43 @@ def scan(target: str | os.PathLike[str], *, ignore: Iterable[str] = (), ocr: boo
         report.notes.append("images whose pixels OCR read have no burned-in warning: what "
                             "was read replaces it")
     return report
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"could not be scanned (unexpected {type(exc).__name__})"
+
+
+def scan_pixels(path: Path, ds: Dataset, rel: str, options: tuple[int, bool]) -> PixelResult:
+    """What reading the pixels of one image adds to a scan's report (``options``: frames
+    read at most, values shown); an image that fails gives an ``unreadable`` finding."""
+    scratch, counts = Report("scan"), [0] * 5
+    try:
+        _scan_pixels(path, ds, rel, scratch, options, counts)
+    except Exception as exc:  # noqa: BLE001  (one odd image must not stop the scan)
+        scratch.add(Finding("unreadable", rel, message=_unexpected(exc)))
+    return PixelResult.of(scratch, counts)
+
+
+_OPTIONS: tuple[int, bool] | None = None
+"""The options of a worker process (see :func:`start_worker`)."""
+
+
+def start_worker(max_frames: int, show_values: bool) -> None:
+    """Initialize a worker process: load the OCR engine once, keep the options."""
+    global _OPTIONS  # one per process: set by the pool's initializer
+    require_ocr()
+    _OPTIONS = (max_frames, show_values)
+
+
+def scan_in_worker(task: tuple[str, str]) -> PixelResult:
+    """Read the pixels of one image in a worker: from its path (and relative path)."""
+    path, rel = task
+    assert _OPTIONS is not None
+    try:
+        ds = read_dicom(Path(path))
+    except Exception as exc:  # noqa: BLE001  (one odd image must not stop the scan)
+        return pixel_failure(rel, exc)
+    return scan_pixels(Path(path), ds, rel, _OPTIONS)
 
 
 def _scan_pixels(path: Path, ds: Dataset, rel: str, report: Report,

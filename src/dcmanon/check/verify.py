@@ -34,13 +34,8 @@ from dcmanon.check.findings import (
     uid_like,
 )
 from dcmanon.check.integrity import SetShape, instance_uid, integrity_findings
-from dcmanon.check.pixeltext import (
-    MAX_FRAMES,
-    PIXEL_ELEMENT,
-    PixelCheck,
-    require_ocr,
-    unread,
-)
+from dcmanon.check.pixelcheck import PixelCheck
+from dcmanon.check.pixeltext import MAX_FRAMES, PIXEL_ELEMENT, require_ocr, unread
 from dcmanon.check.rawscan import SHORT_TERM, TEXT_RUN, raw_texts, text_runs
 from dcmanon.config.loader import Config, default_config
 from dcmanon.dicom.tags import ElementPath
@@ -233,7 +228,7 @@ def collect_originals(root: Path, config: Config, pixels: bool = False) -> Origi
 
 def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], *,
           config: Config | None = None, ignore: Iterable[str] = (), ocr: bool = False,
-          ocr_frames: int = MAX_FRAMES, show_values: bool = False,
+          ocr_frames: int = MAX_FRAMES, show_values: bool = False, jobs: int = 1,
           progress: Callable[[str], None] | None = None) -> Report:
     """Look for the identifiers of ``original`` in ``anonymized`` (files or folders).
 
@@ -255,6 +250,9 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
     show_values : bool
         The report will show values: with ``ocr``, its pictures show the text read and the
         originals' pixels too (by default the text read is covered, and no original shown).
+    jobs : int
+        With ``ocr``: worker processes reading the pixels (1: this process). The report is
+        the same whatever their number (:mod:`dcmanon.check.ocrpool`).
     progress : callable, optional
         Called with each output's relative path as it is checked.
 
@@ -286,41 +284,48 @@ def check(original: str | os.PathLike[str], anonymized: str | os.PathLike[str], 
                                   pixels=ocr)
     dropped = originals.finish()
     pixels = PixelCheck(originals.identifiers, originals.paths, ocr_frames,
-                        show_values) if ocr else None
+                        show_values, jobs=jobs) if ocr else None
     single = next(iter(originals.paths), None) if source.is_file() and target.is_file() \
         else None
     for rel in originals.unreadable:
         report.add(Finding("unreadable", rel, message="an original could not be read: its "
                                                       "identifiers were not looked for"))
-    outputs = SetShape()
-    paired = 0
-    checked_names: set[str] = set()
-    for path, rel, regular in files_of_set(target):
-        if progress is not None:
-            progress(rel)
-        if not regular:
-            report.add(not_checked(rel))
-            continue
-        paired += rel in originals.dates_by_file
-        _check_names(rel, originals.terms, report, checked_names)
-        ds: Dataset | None = None
-        if is_dicom_candidate(path):
+    try:
+        outputs = SetShape()
+        paired = 0
+        checked_names: set[str] = set()
+        for path, rel, regular in files_of_set(target):
+            if progress is not None:
+                progress(rel)
+            if not regular:
+                report.add(not_checked(rel))
+                continue
+            paired += rel in originals.dates_by_file
+            _check_names(rel, originals.terms, report, checked_names)
+            ds: Dataset | None = None
+            if is_dicom_candidate(path):
+                try:
+                    ds = read_dicom(path)
+                except InputError:
+                    report.add(Finding("unreadable", rel, message="an output could not be "
+                                       "read as DICOM: its raw bytes were still searched"))
             try:
-                ds = read_dicom(path)
-            except InputError:
-                report.add(Finding("unreadable", rel, message="an output could not be read "
-                                   "as DICOM: its raw bytes were still searched"))
-        try:
-            seen = _check_dataset(ds, rel, originals, report, outputs) \
-                if ds is not None else set()
-        except Exception as exc:  # noqa: BLE001  (one odd file must not stop the check)
-            report.add(Finding("unreadable", rel, message="its values could not all be read "
-                               f"(unexpected {type(exc).__name__}): raw bytes still searched"))
-            seen = set()
-        _check_raw(path, ds, rel, originals, seen, report)
-        if pixels is not None and ds is not None:
-            _check_pixels(pixels, path, ds, rel, single or rel, report)
-        report.files_checked += 1
+                seen = _check_dataset(ds, rel, originals, report, outputs) \
+                    if ds is not None else set()
+            except Exception as exc:  # noqa: BLE001  (one odd file must not stop the check)
+                report.add(Finding("unreadable", rel, message="its values could not all be "
+                                   f"read (unexpected {type(exc).__name__}): raw bytes still "
+                                   "searched"))
+                seen = set()
+            _check_raw(path, ds, rel, originals, seen, report)
+            if pixels is not None and ds is not None:
+                _check_pixels(pixels, path, ds, rel, single or rel, report)
+            report.files_checked += 1
+        if pixels is not None:
+            pixels.close(drain=True)  # the findings of the images still in the workers
+    finally:
+        if pixels is not None:
+            pixels.close()  # stopped early (an error, Ctrl-C): no waiting
     for finding in integrity_findings(originals.shape, outputs):
         report.add(finding)
     report.notes.append(f"{originals.files} original(s) read; {originals.terms.size} "

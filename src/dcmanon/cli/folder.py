@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dcmanon.batch.layout import Layout
-from dcmanon.cli.options import EXIT_INTERRUPTED, F, fail
+from dcmanon.cli.options import EXIT_INTERRUPTED, F, fail, jobs_option
 from dcmanon.errors import UsageError
 from dcmanon.remote.urls import display, is_url
 
@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 def batch_options(command: F) -> F:
     """The options of folder mode (-I/-O), added to a click command."""
     decorators = [
-        click.option("-j", "--jobs", "jobs", type=click.IntRange(min=1), metavar="N",
-                     help="Worker processes for a folder (default: every core)."),
+        jobs_option("for a folder"),
         click.option("--executor", "executor", type=click.Choice(["processes", "dask"]),
                      default="processes", show_default=True,
                      help="Where folder work runs: local processes, or a Dask cluster "

@@ -31,6 +31,12 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def jobs_option(what: str) -> Callable[[F], F]:
+    """``-j/--jobs N``: worker processes ``what`` (None when not given: every core)."""
+    return click.option("-j", "--jobs", "jobs", type=click.IntRange(min=1), metavar="N",
+                        help=f"Worker processes {what} (default: every core).")
+
+
 def setup_logging(debug: bool) -> None:
     """Send dcmanon's log records to stderr: warnings always, everything with ``--debug``.
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from dcmanon.cli.options import EXIT_FAILED, EXIT_OK, F, fail
+from dcmanon.cli.options import EXIT_FAILED, EXIT_OK, F, fail, jobs_option
 from dcmanon.errors import describe_os_error
 
 if TYPE_CHECKING:
@@ -40,7 +40,9 @@ def report_options(categories: tuple[str, ...]) -> Callable[[F], F]:
 
 
 def ocr_options(func: F) -> F:
-    """``--ocr`` and ``--ocr-frames``."""
+    """``--ocr``, ``--ocr-frames`` and ``-j/--jobs``."""
+    func = jobs_option("reading the pixels with --ocr (the report is the same whatever "
+                       "their number)")(func)
     func = click.option("--ocr-frames", "ocr_frames", type=click.IntRange(min=0), default=32,
                         show_default=True, metavar="N",
                         help="With --ocr: frames read per image at most; longer multi-frame "

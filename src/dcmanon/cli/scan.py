@@ -14,7 +14,8 @@ from dcmanon.cli.reports import finish, ocr_options, progress_bar, report_option
 @report_options(SCAN_CATEGORIES)
 @ocr_options
 def scan_command(target: str, json_path: str | None, html_path: str | None,
-                 show_values: bool, ignore: tuple[str, ...], ocr: bool, ocr_frames: int) -> None:
+                 show_values: bool, ignore: tuple[str, ...], ocr: bool, ocr_frames: int,
+                 jobs: int | None) -> None:
     """Look for signs of PHI in de-identified files, without the originals.
 
     \b
@@ -27,7 +28,7 @@ def scan_command(target: str, json_path: str | None, html_path: str | None,
 
     With --ocr, the text left in the pixels is read (pixel-text findings, with frame and
     box; labels such as R, L, 10 cm excepted); it replaces the burned-in warning of the images
-    read.
+    read. Images are read by -j worker processes at once; the report is the same.
 
     \b
     Exit status:
@@ -36,11 +37,13 @@ def scan_command(target: str, json_path: str | None, html_path: str | None,
       2  usage error
     """
     def run() -> None:
+        from dcmanon.check.ocrpool import available_cores
         from dcmanon.check.scan import scan
 
         with progress_bar() as progress:
             report = scan(target, ignore=ignore, ocr=ocr, ocr_frames=ocr_frames,
-                          show_values=show_values, progress=progress)
+                          show_values=show_values, jobs=jobs or available_cores(),
+                          progress=progress)
         finish(report, json_path, html_path, show_values)
 
     guarded(run)
