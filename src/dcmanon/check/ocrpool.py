@@ -120,12 +120,9 @@ class OcrPool(Generic[T]):
             return  # a set of one image is read in this process
         if self._pool is None:
             self._pool = self._new_pool()
-            for waiting in self._pending:
-                waiting.future = self._pool.submit(self.work, waiting.task)
-                waiting.local = None
-        else:
-            entry.future = self._pool.submit(self.work, task)
-            entry.local = None
+        for waiting in self._pending:
+            if waiting.future is None and waiting.local is not None:
+                self._send(waiting)
         while len(self._pending) > self.jobs * IN_FLIGHT_PER_WORKER:
             self._settle_first()
 
@@ -153,16 +150,28 @@ class OcrPool(Generic[T]):
         return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=self.initializer, initargs=self.initargs)
 
+    def _send(self, entry: _Pending[T]) -> None:
+        """Give an image to the workers (if they cannot take it, it is read here)."""
+        assert self._pool is not None
+        try:
+            entry.future = self._pool.submit(self.work, entry.task)
+        except Exception:  # noqa: BLE001  (no worker to be had: read in this process)
+            return
+        entry.local = None
+
     def _settle_first(self) -> None:
         entry = self._pending.popleft()
-        assert entry.future is not None
+        if entry.future is None:  # the workers could not take it
+            self._apply(entry, entry.local() if entry.local is not None
+                        else pixel_failure(entry.rel, RuntimeError()))
+            return
         try:
             result = entry.future.result()
         except BrokenProcessPool:
             result = self._again_alone(entry)
             assert self._pool is not None
             for waiting in self._pending:  # they died with the pool: read them again
-                waiting.future = self._pool.submit(self.work, waiting.task)
+                self._send(waiting)
         except Exception as exc:  # noqa: BLE001  (one odd image must not stop the run)
             result = pixel_failure(entry.rel, exc)
         self._apply(entry, result)
