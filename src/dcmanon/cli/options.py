@@ -31,10 +31,11 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def jobs_option(what: str) -> Callable[[F], F]:
-    """``-j/--jobs N``: worker processes ``what`` (None when not given: every core)."""
+def jobs_option(what: str, more: str = "") -> Callable[[F], F]:
+    """``-j/--jobs N``: worker processes ``what`` (None when not given: every core), the
+    help ending with ``more``."""
     return click.option("-j", "--jobs", "jobs", type=click.IntRange(min=1), metavar="N",
-                        help=f"Worker processes {what} (default: every core).")
+                        help=f"Worker processes {what} (default: every core{more}).")
 
 
 def setup_logging(debug: bool) -> None:

@@ -41,8 +41,8 @@ def report_options(categories: tuple[str, ...]) -> Callable[[F], F]:
 
 def ocr_options(func: F) -> F:
     """``--ocr``, ``--ocr-frames`` and ``-j/--jobs``."""
-    func = jobs_option("reading the pixels with --ocr (the report is the same whatever "
-                       "their number)")(func)
+    func = jobs_option("reading the pixels with --ocr",
+                       "; the report is the same whatever their number")(func)
     func = click.option("--ocr-frames", "ocr_frames", type=click.IntRange(min=0), default=32,
                         show_default=True, metavar="N",
                         help="With --ocr: frames read per image at most; longer multi-frame "
