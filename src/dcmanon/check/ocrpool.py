@@ -13,6 +13,7 @@ on.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections import deque
@@ -25,6 +26,7 @@ from typing import Any, Generic, TypeVar
 from dcmanon.check.findings import Finding, Report, Thumbnail
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 IN_FLIGHT_PER_WORKER = 2
 """Images read or waiting in the pool, per worker (what bounds the memory)."""
 
@@ -155,7 +157,9 @@ class OcrPool(Generic[T]):
         assert self._pool is not None
         try:
             entry.future = self._pool.submit(self.work, entry.task)
-        except Exception:  # noqa: BLE001  (no worker to be had: read in this process)
+        except Exception as exc:  # noqa: BLE001  (no worker to be had: read in this process)
+            log.warning("no OCR worker could take an image (%s): it is read in this process",
+                        type(exc).__name__)
             return
         entry.local = None
 
