@@ -617,3 +617,17 @@ def test_output_gets_the_usual_file_mode(tmp_path: Path) -> None:
     mask = os.umask(0o022)
     os.umask(mask)
     assert (tmp_path / "out.dcm").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_ctrl_c_in_a_command_exits_130_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """check, scan, explain...: Ctrl-C is neither a traceback nor click's "Aborted!" with
+    status 1 (which check and scan give to findings)."""
+    from dcmanon.cli.options import guarded
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stopped:
+        guarded(interrupted)
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "dcmanon: interrupted: nothing was written\n"

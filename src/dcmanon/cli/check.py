@@ -49,6 +49,7 @@ def check_command(original: str, anonymized: str, json_path: str | None,
       0  nothing found
       1  findings (listed; see --json / --html for all of them)
       2  usage error
+      130  interrupted (no report written)
     """
     def run() -> None:
         from dcmanon.check.ocrpool import available_cores

@@ -75,6 +75,8 @@ def guarded(run: Callable[[], None]) -> None:
         warnings.simplefilter("ignore")
         try:
             run()
+        except KeyboardInterrupt:  # Ctrl-C: no report is written, and no "findings" status
+            fail("interrupted: nothing was written", EXIT_INTERRUPTED)
         except DcmanonError as exc:
             fail(str(exc), exc.exit_code)
         except Exception as exc:  # noqa: BLE001  (last resort: one line, never a traceback)

@@ -35,6 +35,7 @@ def scan_command(target: str, json_path: str | None, html_path: str | None,
       0  nothing found
       1  findings
       2  usage error
+      130  interrupted (no report written)
     """
     def run() -> None:
         from dcmanon.check.ocrpool import available_cores
