@@ -115,8 +115,16 @@ def test_a_series_arrives_de_identified_with_its_links(tmp_path: Path,
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
         values = {str(getattr(ds, keyword)) for ds in series}
         assert len(values) == 1 and values != {str(getattr(first, keyword))}, keyword
-    report = _check(originals, tmp_path / "received")
-    assert report["findings_total"] == 0 and report["files_checked"] == len(received)
+    # One file per instance for the check (a copy would be a duplicate SOPInstanceUID to it).
+    unique = tmp_path / "received-once"
+    unique.mkdir()
+    for path in received:
+        uid = str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+        if not (unique / f"{uid}.dcm").exists():
+            os.link(path, unique / f"{uid}.dcm")
+    report = _check(originals, unique)
+    assert report["findings_total"] == 0
+    assert report["files_checked"] == len(files) + len(compressed)
     assert status["forwarded"] == len(files) + len(compressed)
     # The audit log holds pseudonyms only: no marker of the fake patient.
     audit = (tmp_path / "audit.jsonl").read_text(encoding="utf-8")
