@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,13 +28,6 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 IN_FLIGHT_PER_WORKER = 2
 """Images read or waiting in the pool, per worker (what bounds the memory)."""
-
-
-def available_cores() -> int:
-    """The cores this process may run on (the default of ``-j``)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 @dataclass

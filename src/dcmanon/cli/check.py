@@ -52,7 +52,7 @@ def check_command(original: str, anonymized: str, json_path: str | None,
       130  interrupted (no report written)
     """
     def run() -> None:
-        from dcmanon.check.ocrpool import available_cores
+        from dcmanon.batch.executors import available_cores
         from dcmanon.check.verify import check
         from dcmanon.config.loader import default_config
 

@@ -38,7 +38,7 @@ def scan_command(target: str, json_path: str | None, html_path: str | None,
       130  interrupted (no report written)
     """
     def run() -> None:
-        from dcmanon.check.ocrpool import available_cores
+        from dcmanon.batch.executors import available_cores
         from dcmanon.check.scan import scan
 
         with progress_bar() as progress:
